@@ -1,0 +1,117 @@
+//! Command line of `swarm-agent` (every flag also from `SWARM_*` env).
+
+use std::time::Duration;
+
+use swarm_common::nats::NatsArgs;
+use swarm_common::{AgentId, AgentIdError, duration};
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "swarm-agent",
+    version,
+    about = "StreamSwarm agent: samples this host and publishes on NATS"
+)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// Agent id; default is the host name, normalised to [a-z0-9_-]{1,64}.
+    #[arg(long, env = "SWARM_AGENT_NAME")]
+    pub name: Option<String>,
+    /// Sampling interval.
+    #[arg(long, env = "SWARM_INTERVAL", default_value = "5s", value_parser = duration::parse_positive)]
+    pub interval: Duration,
+    /// Tag announced in HostInfo (`key=value` or a bare word); repeatable.
+    #[arg(long = "tag", env = "SWARM_TAGS", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Print one sample as JSON on stdout and exit (no server needed).
+    #[arg(long)]
+    pub once: bool,
+    /// Log filter (tracing syntax), e.g. `info` or `swarm_agent=debug`.
+    #[arg(long, env = "SWARM_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// The validated configuration the agent runs with.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub id: AgentId,
+    pub interval: Duration,
+    pub tags: Vec<String>,
+    pub nats: NatsArgs,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot derive an agent id from {name:?}: {source}; pass --name")]
+    BadName { name: String, source: AgentIdError },
+    #[error("cannot read this host's name; pass --name")]
+    NoHostname,
+    #[error("tag {0:?} is empty or has control characters")]
+    BadTag(String),
+}
+
+impl AgentArgs {
+    pub fn config(&self) -> Result<AgentConfig, ConfigError> {
+        let name = match &self.name {
+            Some(name) => name.clone(),
+            None => sysinfo::System::host_name()
+                .ok()
+                .ok_or(ConfigError::NoHostname)?,
+        };
+        let id = AgentId::normalise(&name).map_err(|source| ConfigError::BadName {
+            name: name.clone(),
+            source,
+        })?;
+        for tag in &self.tags {
+            if tag.trim().is_empty() || tag.chars().any(char::is_control) {
+                return Err(ConfigError::BadTag(tag.clone()));
+            }
+        }
+        Ok(AgentConfig {
+            id,
+            interval: self.interval,
+            tags: self.tags.iter().map(|t| t.trim().to_owned()).collect(),
+            nats: self.nats.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn flags_become_a_config() {
+        let args = AgentArgs::try_parse_from([
+            "swarm-agent",
+            "--name",
+            "Web.01",
+            "--interval",
+            "1s",
+            "--tag",
+            "role=web,dc1",
+        ])
+        .expect("valid flags");
+        let config = args.config().expect("valid config");
+        assert_eq!(config.id.as_str(), "web-01");
+        assert_eq!(config.interval, Duration::from_secs(1));
+        assert_eq!(config.tags, vec!["role=web", "dc1"]);
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error() {
+        let err = AgentArgs::try_parse_from(["swarm-agent", "--interval", "soon"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("is not a duration"), "{err}");
+        let args = AgentArgs::try_parse_from(["swarm-agent", "--name", "***"]).expect("parses");
+        let err = args
+            .config()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("pass --name"), "{err}");
+    }
+}

@@ -1,0 +1,30 @@
+use anyhow::Context;
+use clap::Parser;
+use swarm_agent::collect::Collector;
+use swarm_agent::{Agent, AgentArgs};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = AgentArgs::parse();
+    let config = args.config()?;
+    if args.once {
+        let mut collector = Collector::new(config.id.clone())?;
+        collector.warm_up().await;
+        let sample = collector.sample();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&sample).context("cannot print the sample")?
+        );
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log).context("bad --log filter")?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    Agent::new(config)
+        .run(swarm_common::shutdown::signal())
+        .await
+        .context("agent stopped with an error")
+}

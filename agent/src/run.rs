@@ -1,0 +1,178 @@
+//! The agent's run-loop: connect (retrying while NATS is down), announce,
+//! sample every interval, answer info requests, say bye on shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::Client;
+use futures::StreamExt;
+use swarm_common::codec;
+use swarm_common::nats::{self, LinkState, NatsError, NatsHealth, publish_msgpack};
+use swarm_common::protocol::{Bye, HostInfo};
+use swarm_common::subject;
+use swarm_common::time::now_ms;
+use tokio::sync::watch;
+
+use crate::collect::{CollectError, Collector};
+use crate::config::AgentConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+    #[error(transparent)]
+    Nats(#[from] NatsError),
+    #[error("cannot subscribe to {subject}: {source}")]
+    Subscribe {
+        subject: String,
+        source: async_nats::SubscribeError,
+    },
+}
+
+/// What the agent counts about its own delivery, readable while it runs.
+#[derive(Debug, Default)]
+pub struct AgentStats {
+    pub published: AtomicU64,
+    /// Samples taken while the bus was unreachable (not delivered).
+    pub undelivered: AtomicU64,
+    pub publish_errors: AtomicU64,
+}
+
+/// A running agent's handles, for tests and the binary.
+pub struct Agent {
+    config: AgentConfig,
+    pub stats: Arc<AgentStats>,
+    pub health: Arc<NatsHealth>,
+}
+
+impl Agent {
+    pub fn new(config: AgentConfig) -> Self {
+        Self {
+            config,
+            stats: Arc::default(),
+            health: NatsHealth::new(),
+        }
+    }
+
+    /// Runs until `shutdown` resolves, then publishes `bye` and flushes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+        let config = &self.config;
+        let interval_ms = u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX);
+        let mut collector = Collector::new(config.id.clone())?;
+        let (info_tx, info_rx) = watch::channel(collector.host_info(interval_ms, &config.tags));
+
+        let connecting =
+            nats::connect_with_retry(&config.nats, config.id.as_str(), self.health.clone());
+        tokio::pin!(connecting);
+        tokio::pin!(shutdown);
+        let mut client: Option<Client> = None;
+        let mut link = self.health.subscribe();
+        let mut ticker = tokio::time::interval(config.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                connected = &mut connecting, if client.is_none() => {
+                    let c = connected?;
+                    tracing::info!(agent = %config.id, "publishing every {}", swarm_common::duration::short(config.interval));
+                    spawn_info_responder(&c, &config.id, info_rx.clone()).await?;
+                    self.announce(&c, &info_tx).await;
+                    link.borrow_and_update();
+                    client = Some(c);
+                }
+                changed = link.changed() => {
+                    if changed.is_err() {
+                        continue;
+                    }
+                    let now_connected = *link.borrow_and_update() == LinkState::Connected;
+                    if let (true, Some(c)) = (now_connected, &client) {
+                        self.announce(c, &info_tx).await;
+                    }
+                }
+                _ = ticker.tick() => {
+                    let sample = collector.sample();
+                    match &client {
+                        Some(c) if self.health.is_connected() => {
+                            self.publish(c, subject::metrics(&config.id), &sample).await;
+                        }
+                        _ => {
+                            let n = self.stats.undelivered.fetch_add(1, Ordering::Relaxed) + 1;
+                            tracing::debug!("NATS unreachable; {n} samples undelivered so far");
+                        }
+                    }
+                }
+            }
+        }
+
+        if let Some(c) = client {
+            let bye = Bye {
+                agent: config.id.clone(),
+                ts: now_ms(),
+            };
+            self.publish(&c, subject::bye(&config.id), &bye).await;
+            // Bounded: a dead server must not hold the shutdown hostage.
+            if tokio::time::timeout(Duration::from_secs(2), c.flush())
+                .await
+                .is_err()
+            {
+                tracing::warn!("could not flush the last messages to NATS within 2 s");
+            }
+        }
+        tracing::info!(agent = %config.id, "stopped");
+        Ok(())
+    }
+
+    /// `hello` on every (re)connect, with a fresh timestamp.
+    async fn announce(&self, client: &Client, info: &watch::Sender<HostInfo>) {
+        info.send_modify(|i| i.ts = Some(now_ms()));
+        let current = info.borrow().clone();
+        self.publish(client, subject::hello(&self.config.id), &current)
+            .await;
+    }
+
+    async fn publish<T: serde::Serialize>(&self, client: &Client, subject: String, value: &T) {
+        match publish_msgpack(client, subject, value).await {
+            Ok(()) => {
+                self.stats.published.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(err) => {
+                self.stats.publish_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{err}");
+            }
+        }
+    }
+}
+
+/// Answers `swarm.agent.<id>.info` with the current HostInfo.
+async fn spawn_info_responder(
+    client: &Client,
+    id: &swarm_common::AgentId,
+    info: watch::Receiver<HostInfo>,
+) -> Result<(), AgentError> {
+    let subject = subject::agent_info(id);
+    let mut requests = client
+        .subscribe(subject.clone())
+        .await
+        .map_err(|source| AgentError::Subscribe { subject, source })?;
+    let client = client.clone();
+    tokio::spawn(async move {
+        while let Some(request) = requests.next().await {
+            let Some(reply) = request.reply else { continue };
+            let current = info.borrow().clone();
+            let sent = match codec::to_msgpack(&current) {
+                Ok(body) => client
+                    .publish_with_headers(reply, codec::msgpack_headers(), body)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = sent {
+                tracing::warn!("cannot answer info request: {e}");
+            }
+        }
+    });
+    Ok(())
+}

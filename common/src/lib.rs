@@ -1,0 +1,16 @@
+//! The StreamSwarm wire contract and what every binary shares: protocol
+//! types, subject builders, the agent-id rule, the codec, durations, NATS
+//! connection options, and (feature `testkit`) a real `nats-server` for tests.
+
+pub mod agent_id;
+pub mod codec;
+pub mod duration;
+pub mod nats;
+pub mod protocol;
+pub mod shutdown;
+pub mod subject;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod time;
+
+pub use agent_id::{AgentId, AgentIdError};

@@ -1,0 +1,369 @@
+//! Payload types of the wire contract (`PROTOCOL.md`, v1).
+//!
+//! Receivers are lenient: only identifying fields are required; every other
+//! field is an `Option` (absent means unknown, never zero). Senders in this
+//! project always fill every field. Encoded as MessagePack maps with field
+//! names (see [`crate::codec`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::AgentId;
+
+/// Milliseconds since the Unix epoch (UTC).
+pub type Millis = u64;
+
+/// What an agent announces on `swarm.hello.<agent>` and answers on
+/// `swarm.agent.<agent>.info`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostInfo {
+    pub agent: AgentId,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub os: Option<String>,
+    #[serde(default)]
+    pub os_version: Option<String>,
+    #[serde(default)]
+    pub kernel: Option<String>,
+    #[serde(default)]
+    pub arch: Option<String>,
+    #[serde(default)]
+    pub cpu_model: Option<String>,
+    #[serde(default)]
+    pub cpu_cores: Option<u32>,
+    #[serde(default)]
+    pub mem_total: Option<u64>,
+    /// Seconds since the epoch.
+    #[serde(default)]
+    pub boot_time: Option<u64>,
+    #[serde(default)]
+    pub agent_version: Option<String>,
+    #[serde(default)]
+    pub interval_ms: Option<u64>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// When the agent sent this (extension; absent from older agents).
+    #[serde(default)]
+    pub ts: Option<Millis>,
+}
+
+/// One disk mount in a [`MetricsSample`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiskUsage {
+    pub mount: String,
+    #[serde(default)]
+    pub fs: Option<String>,
+    #[serde(default)]
+    pub total: Option<u64>,
+    #[serde(default)]
+    pub used: Option<u64>,
+}
+
+impl DiskUsage {
+    pub fn used_pct(&self) -> Option<f64> {
+        pct(self.used?, self.total?)
+    }
+}
+
+/// Network counters summed over non-loopback interfaces.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetUsage {
+    #[serde(default)]
+    pub rx_bytes: Option<u64>,
+    #[serde(default)]
+    pub tx_bytes: Option<u64>,
+    #[serde(default)]
+    pub rx_bps: Option<f64>,
+    #[serde(default)]
+    pub tx_bps: Option<f64>,
+}
+
+/// What an agent publishes on `swarm.metrics.<agent>` every interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsSample {
+    pub agent: AgentId,
+    pub ts: Millis,
+    #[serde(default)]
+    pub cpu_pct: Option<f64>,
+    /// Load averages over 1, 5 and 15 minutes.
+    #[serde(default)]
+    pub load: Option<[f64; 3]>,
+    #[serde(default)]
+    pub mem_total: Option<u64>,
+    #[serde(default)]
+    pub mem_used: Option<u64>,
+    #[serde(default)]
+    pub mem_available: Option<u64>,
+    #[serde(default)]
+    pub swap_total: Option<u64>,
+    #[serde(default)]
+    pub swap_used: Option<u64>,
+    #[serde(default)]
+    pub disks: Vec<DiskUsage>,
+    #[serde(default)]
+    pub net: Option<NetUsage>,
+    #[serde(default)]
+    pub uptime_s: Option<u64>,
+    #[serde(default)]
+    pub procs: Option<u64>,
+    #[serde(default)]
+    pub custom: BTreeMap<String, f64>,
+}
+
+impl MetricsSample {
+    pub fn mem_pct(&self) -> Option<f64> {
+        pct(self.mem_used?, self.mem_total?)
+    }
+
+    pub fn swap_pct(&self) -> Option<f64> {
+        pct(self.swap_used?, self.swap_total?)
+    }
+
+    /// The disk mounted at `/`, if the agent reported it.
+    pub fn root_disk(&self) -> Option<&DiskUsage> {
+        self.disks.iter().find(|d| d.mount == "/")
+    }
+
+    /// Every history series this sample feeds, as (series name, value).
+    /// Series names are those of the contract; absent fields feed nothing.
+    pub fn series(&self) -> Vec<(String, f64)> {
+        let mut out = Vec::with_capacity(12 + self.disks.len() + self.custom.len());
+        let mut put = |name: &str, v: Option<f64>| {
+            if let Some(v) = v {
+                out.push((name.to_owned(), v));
+            }
+        };
+        put(series::CPU_PCT, self.cpu_pct);
+        put(series::MEM_PCT, self.mem_pct());
+        put(series::SWAP_PCT, self.swap_pct());
+        if let Some([l1, l5, l15]) = self.load {
+            put(series::LOAD1, Some(l1));
+            put(series::LOAD5, Some(l5));
+            put(series::LOAD15, Some(l15));
+        }
+        if let Some(net) = &self.net {
+            put(series::NET_RX_BPS, net.rx_bps);
+            put(series::NET_TX_BPS, net.tx_bps);
+        }
+        for disk in &self.disks {
+            put(&series::disk_pct(&disk.mount), disk.used_pct());
+        }
+        for (name, v) in &self.custom {
+            put(&series::custom(name), Some(*v));
+        }
+        out
+    }
+}
+
+/// Series names of the contract.
+pub mod series {
+    pub const CPU_PCT: &str = "cpu_pct";
+    pub const MEM_PCT: &str = "mem_pct";
+    pub const SWAP_PCT: &str = "swap_pct";
+    pub const LOAD1: &str = "load1";
+    pub const LOAD5: &str = "load5";
+    pub const LOAD15: &str = "load15";
+    pub const NET_RX_BPS: &str = "net_rx_bps";
+    pub const NET_TX_BPS: &str = "net_tx_bps";
+
+    pub fn disk_pct(mount: &str) -> String {
+        format!("disk_pct:{mount}")
+    }
+
+    pub fn custom(name: &str) -> String {
+        format!("custom:{name}")
+    }
+}
+
+/// `swarm.bye.<agent>`: the agent is shutting down cleanly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bye {
+    pub agent: AgentId,
+    pub ts: Millis,
+}
+
+/// Online state of a host as the hub sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostStatus {
+    Online,
+    Offline,
+}
+
+/// One host in `swarm.api.hosts` and `swarm.api.host` replies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostSummary {
+    pub agent: AgentId,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    pub status: HostStatus,
+    #[serde(default)]
+    pub last_seen: Option<Millis>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub info: Option<HostInfo>,
+    #[serde(default)]
+    pub latest: Option<MetricsSample>,
+}
+
+/// `swarm.api.hosts` request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostsRequest {
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostsReply {
+    pub hosts: Vec<HostSummary>,
+}
+
+/// `swarm.api.host` request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRequest {
+    pub agent: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostReply {
+    pub host: HostSummary,
+    pub series: Vec<String>,
+}
+
+/// Default cap on points in a history reply.
+pub const DEFAULT_MAX_POINTS: u32 = 500;
+
+/// `swarm.api.history` request. `from` may be negative: that many ms before
+/// now. `to` defaults to now. Both ends inclusive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRequest {
+    pub agent: String,
+    pub series: String,
+    pub from: i64,
+    #[serde(default)]
+    pub to: Option<i64>,
+    #[serde(default)]
+    pub max_points: Option<u32>,
+}
+
+/// `[ts, min, avg, max]`: a bucket's start and its statistics, or one raw
+/// sample (min = avg = max) when `step_ms` is 0.
+pub type HistoryPoint = (Millis, f64, f64, f64);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryReply {
+    pub agent: AgentId,
+    pub series: String,
+    pub step_ms: u64,
+    pub points: Vec<HistoryPoint>,
+}
+
+/// Error codes of API replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    NotFound,
+    Conflict,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The `Nats-Service-Error-Code` that goes with this code.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::BadRequest => 400,
+            Self::NotFound => 404,
+            Self::Conflict => 409,
+            Self::Unavailable => 503,
+            Self::Internal => 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// `{"error": {...}}`: the body of a failed API reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub error: ApiError,
+}
+
+fn pct(used: u64, total: u64) -> Option<f64> {
+    (total > 0).then(|| used as f64 * 100.0 / total as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_fields_are_unknown_not_zero() {
+        let sample: MetricsSample =
+            serde_json::from_str(r#"{"agent":"a","ts":5}"#).expect("minimal sample decodes");
+        assert_eq!(sample.cpu_pct, None);
+        assert!(sample.series().is_empty());
+    }
+
+    #[test]
+    fn series_names_follow_the_contract() {
+        let sample = MetricsSample {
+            agent: AgentId::parse("a").expect("valid"),
+            ts: 1,
+            cpu_pct: Some(12.5),
+            load: Some([1.0, 2.0, 3.0]),
+            mem_total: Some(200),
+            mem_used: Some(50),
+            mem_available: Some(150),
+            swap_total: Some(0),
+            swap_used: Some(0),
+            disks: vec![DiskUsage {
+                mount: "/".into(),
+                fs: Some("ext4".into()),
+                total: Some(1000),
+                used: Some(250),
+            }],
+            net: Some(NetUsage {
+                rx_bytes: Some(1),
+                tx_bytes: Some(2),
+                rx_bps: Some(10.0),
+                tx_bps: Some(20.0),
+            }),
+            uptime_s: Some(9),
+            procs: Some(3),
+            custom: BTreeMap::from([("queue".to_owned(), 7.0)]),
+        };
+        let names: Vec<(String, f64)> = sample.series();
+        let want = [
+            ("cpu_pct", 12.5),
+            ("mem_pct", 25.0),
+            ("load1", 1.0),
+            ("load5", 2.0),
+            ("load15", 3.0),
+            ("net_rx_bps", 10.0),
+            ("net_tx_bps", 20.0),
+            ("disk_pct:/", 25.0),
+            ("custom:queue", 7.0),
+        ];
+        let got: Vec<(&str, f64)> = names.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        assert_eq!(got, want, "swap with total 0 has no percentage");
+    }
+}
