@@ -1,0 +1,561 @@
+//! The time-series store on sled (layout in `DESIGN.md`, Storage):
+//!
+//! - `chunks`: `agent u32 | series u32 | start u64` -> compressed chunk;
+//! - `wal`: `seq u64` -> one ingest batch, replayed at start-up and trimmed
+//!   at each checkpoint;
+//! - `dict`: agent and series names <-> u32 ids; `agent_series`: which
+//!   series an agent has;
+//! - `hosts`: agent id -> [`HostRecord`].
+//!
+//! Each series has an open head chunk in memory. Writes are idempotent: a
+//! sample's place is a function of (agent, series, ts), so a replayed or
+//! redelivered sample replaces itself. Rollup trees (one per resolution)
+//! sit beside `chunks` under names of their own.
+
+pub mod chunk;
+mod keys;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use swarm_common::protocol::{HostInfo, MetricsSample, Millis};
+
+/// Samples per chunk before it is sealed.
+pub const CHUNK_CAP: usize = 240;
+/// A head older than this is sealed even if not full, so that it is never
+/// rewritten for long.
+const MAX_CHUNK_SPAN_MS: u64 = 2 * 3600 * 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "data directory {path} is in use by another process (a running swarm-hub holds its lock)"
+    )]
+    Locked { path: PathBuf },
+    #[error("cannot open data directory {path}: {source}")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt chunk for agent {agent} series {series}: {source}")]
+    Chunk {
+        agent: String,
+        series: String,
+        source: chunk::ChunkError,
+    },
+    #[error("corrupt record in {tree}: {reason}")]
+    Corrupt { tree: &'static str, reason: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One sample of one series, as ingest hands it to the store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleRow<'a> {
+    pub agent: &'a str,
+    pub series: &'a str,
+    pub ts: Millis,
+    pub value: f64,
+}
+
+/// What the hub remembers of a host between restarts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostRecord {
+    pub info: Option<HostInfo>,
+    pub first_seen: Millis,
+    /// Hub clock when the last message from the agent arrived.
+    pub last_seen: Millis,
+    /// The agent said `bye` after its last message.
+    pub said_bye: bool,
+    pub latest: Option<MetricsSample>,
+}
+
+/// Counts for `stats` and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreStats {
+    pub agents: usize,
+    pub series: usize,
+    pub chunks: usize,
+    pub samples_in_chunks: u64,
+    pub samples_in_heads: u64,
+    pub wal_batches: usize,
+    pub bytes_on_disk: u64,
+}
+
+#[derive(Debug, Default)]
+struct Head {
+    /// Sorted by ts, no duplicate ts.
+    samples: Vec<(Millis, f64)>,
+    /// Last ts of the newest sealed chunk: samples at or before it belong
+    /// to sealed chunks.
+    sealed_end: Option<Millis>,
+    /// Key start under which this head was last checkpointed.
+    persisted_start: Option<Millis>,
+    dirty: bool,
+}
+
+impl Head {
+    fn start(&self) -> Option<Millis> {
+        self.samples.first().map(|s| s.0)
+    }
+
+    /// Inserts or replaces (same ts) a sample.
+    fn insert(&mut self, ts: Millis, value: f64) {
+        match self.samples.binary_search_by_key(&ts, |s| s.0) {
+            Ok(i) => {
+                if self.samples[i].1.to_bits() == value.to_bits() {
+                    return;
+                }
+                self.samples[i].1 = value;
+            }
+            Err(i) => self.samples.insert(i, (ts, value)),
+        }
+        self.dirty = true;
+    }
+
+    fn is_full(&self) -> bool {
+        match (self.samples.first(), self.samples.last()) {
+            (Some(first), Some(last)) => {
+                self.samples.len() >= CHUNK_CAP || last.0 - first.0 >= MAX_CHUNK_SPAN_MS
+            }
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Dictionary {
+    ids: HashMap<String, u32>,
+    names: HashMap<u32, String>,
+}
+
+impl Dictionary {
+    fn get(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    agents: Dictionary,
+    series: Dictionary,
+    heads: HashMap<(u32, u32), Head>,
+    next_wal_seq: u64,
+}
+
+pub struct Store {
+    db: sled::Db,
+    chunks: sled::Tree,
+    wal: sled::Tree,
+    dict: sled::Tree,
+    agent_series: sled::Tree,
+    hosts: sled::Tree,
+    inner: Mutex<Inner>,
+}
+
+const AGENT_PREFIX: u8 = b'a';
+const SERIES_PREFIX: u8 = b's';
+
+impl Store {
+    /// Opens (or creates) the store in `dir` and replays its write-ahead log.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|source| open_error(dir, source))?;
+        let store = Self {
+            chunks: db.open_tree("chunks")?,
+            wal: db.open_tree("wal")?,
+            dict: db.open_tree("dict")?,
+            agent_series: db.open_tree("agent_series")?,
+            hosts: db.open_tree("hosts")?,
+            db,
+            inner: Mutex::new(Inner::default()),
+        };
+        store.load_dictionaries()?;
+        let replayed = store.replay_wal()?;
+        if replayed > 0 {
+            tracing::info!("replayed {replayed} ingest batches from the write-ahead log");
+            store.checkpoint()?;
+        }
+        Ok(store)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent-enough state
+        // (every mutation is a single push or replace): keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn load_dictionaries(&self) -> Result<()> {
+        let mut inner = self.lock();
+        for item in self.dict.iter() {
+            let (key, value) = item?;
+            let id: [u8; 4] = value.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                tree: "dict",
+                reason: "id is not 4 bytes".into(),
+            })?;
+            let id = u32::from_be_bytes(id);
+            let name = String::from_utf8_lossy(&key[1..]).into_owned();
+            let dict = match key.first() {
+                Some(&AGENT_PREFIX) => &mut inner.agents,
+                Some(&SERIES_PREFIX) => &mut inner.series,
+                _ => continue,
+            };
+            dict.ids.insert(name.clone(), id);
+            dict.names.insert(id, name);
+        }
+        inner.next_wal_seq = match self.wal.last()? {
+            Some((key, _)) => keys::u64_from(&key).unwrap_or(0) + 1,
+            None => 0,
+        };
+        Ok(())
+    }
+
+    fn intern(&self, inner: &mut Inner, kind: u8, name: &str) -> Result<u32> {
+        let dict = if kind == AGENT_PREFIX {
+            &mut inner.agents
+        } else {
+            &mut inner.series
+        };
+        if let Some(id) = dict.get(name) {
+            return Ok(id);
+        }
+        let id = dict.ids.len() as u32;
+        let mut key = Vec::with_capacity(name.len() + 1);
+        key.push(kind);
+        key.extend_from_slice(name.as_bytes());
+        // The id is written before any WAL record uses it; sled keeps write
+        // order across a crash, so a replayed record always finds its name.
+        self.dict.insert(key, &id.to_be_bytes())?;
+        dict.ids.insert(name.to_owned(), id);
+        dict.names.insert(id, name.to_owned());
+        Ok(id)
+    }
+
+    /// Logs a batch in the write-ahead log, then applies it to the heads.
+    pub fn ingest(&self, rows: &[SampleRow<'_>]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut inner = self.lock();
+        let mut encoded = Vec::with_capacity(rows.len() * 24);
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in rows {
+            let agent = self.intern(&mut inner, AGENT_PREFIX, row.agent)?;
+            let series = self.intern(&mut inner, SERIES_PREFIX, row.series)?;
+            encoded.extend_from_slice(&agent.to_le_bytes());
+            encoded.extend_from_slice(&series.to_le_bytes());
+            encoded.extend_from_slice(&row.ts.to_le_bytes());
+            encoded.extend_from_slice(&row.value.to_le_bytes());
+            ids.push((agent, series, row.ts, row.value));
+        }
+        let seq = inner.next_wal_seq;
+        self.wal.insert(keys::u64_key(seq), encoded)?;
+        inner.next_wal_seq += 1;
+        for (agent, series, ts, value) in ids {
+            self.apply(&mut inner, agent, series, ts, value)?;
+        }
+        Ok(())
+    }
+
+    fn replay_wal(&self) -> Result<usize> {
+        let mut inner = self.lock();
+        let mut batches = 0;
+        for item in self.wal.iter() {
+            let (_, value) = item?;
+            for row in value.chunks_exact(24) {
+                let agent = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
+                let series = u32::from_le_bytes([row[4], row[5], row[6], row[7]]);
+                let mut ts = [0u8; 8];
+                ts.copy_from_slice(&row[8..16]);
+                let mut v = [0u8; 8];
+                v.copy_from_slice(&row[16..24]);
+                self.apply(
+                    &mut inner,
+                    agent,
+                    series,
+                    u64::from_le_bytes(ts),
+                    f64::from_le_bytes(v),
+                )?;
+            }
+            batches += 1;
+        }
+        Ok(batches)
+    }
+
+    fn apply(
+        &self,
+        inner: &mut Inner,
+        agent: u32,
+        series: u32,
+        ts: Millis,
+        value: f64,
+    ) -> Result<()> {
+        if !inner.heads.contains_key(&(agent, series)) {
+            let head = self.load_head(inner, agent, series)?;
+            inner.heads.insert((agent, series), head);
+        }
+        let Some(head) = inner.heads.get_mut(&(agent, series)) else {
+            return Ok(());
+        };
+        if head.sealed_end.is_some_and(|end| ts <= end) {
+            return self.merge_into_sealed(inner, agent, series, ts, value);
+        }
+        head.insert(ts, value);
+        if head.is_full() {
+            let samples = std::mem::take(&mut head.samples);
+            let old = head.persisted_start.take();
+            head.sealed_end = samples.last().map(|s| s.0);
+            head.dirty = false;
+            if let Some(start) = samples.first().map(|s| s.0) {
+                if let Some(old) = old.filter(|o| *o != start) {
+                    self.chunks.remove(keys::chunk(agent, series, old))?;
+                }
+                self.chunks
+                    .insert(keys::chunk(agent, series, start), chunk::encode(&samples))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest chunk of a series becomes the head again if it is not
+    /// full; otherwise a fresh head starts after it.
+    fn load_head(&self, inner: &Inner, agent: u32, series: u32) -> Result<Head> {
+        let mut head = Head::default();
+        let prefix = keys::series_prefix(agent, series);
+        if let Some((key, bytes)) = self.chunks.scan_prefix(prefix).next_back().transpose()? {
+            let samples = self.decode(inner, agent, series, &bytes)?;
+            let candidate = Head {
+                samples,
+                sealed_end: None,
+                persisted_start: keys::chunk_start(&key),
+                dirty: false,
+            };
+            if candidate.is_full() {
+                head.sealed_end = candidate.samples.last().map(|s| s.0);
+            } else {
+                // The sealed chunk before it bounds the late-sample path.
+                let before = self
+                    .chunks
+                    .range(keys::chunk(agent, series, 0).to_vec()..key.to_vec())
+                    .next_back()
+                    .transpose()?;
+                let mut candidate = candidate;
+                if let Some((_, prev)) = before {
+                    candidate.sealed_end = self
+                        .decode(inner, agent, series, &prev)?
+                        .last()
+                        .map(|s| s.0);
+                }
+                head = candidate;
+            }
+        } else {
+            self.agent_series.insert(prefix, &[])?;
+        }
+        Ok(head)
+    }
+
+    /// A late sample (older than the head): rewrite the sealed chunk that
+    /// covers its time.
+    fn merge_into_sealed(
+        &self,
+        inner: &Inner,
+        agent: u32,
+        series: u32,
+        ts: Millis,
+        value: f64,
+    ) -> Result<()> {
+        let found = self
+            .chunks
+            .range(keys::chunk(agent, series, 0)..=keys::chunk(agent, series, ts))
+            .next_back()
+            .transpose()?;
+        let (key, mut samples) = match found {
+            Some((key, bytes)) => (key.to_vec(), self.decode(inner, agent, series, &bytes)?),
+            None => (keys::chunk(agent, series, ts).to_vec(), Vec::new()),
+        };
+        match samples.binary_search_by_key(&ts, |s| s.0) {
+            Ok(i) if samples[i].1.to_bits() == value.to_bits() => return Ok(()),
+            Ok(i) => samples[i].1 = value,
+            Err(i) => samples.insert(i, (ts, value)),
+        }
+        self.chunks.insert(key, chunk::encode(&samples))?;
+        Ok(())
+    }
+
+    fn decode(
+        &self,
+        inner: &Inner,
+        agent: u32,
+        series: u32,
+        bytes: &[u8],
+    ) -> Result<Vec<(Millis, f64)>> {
+        chunk::decode(bytes).map_err(|source| StoreError::Chunk {
+            agent: inner.agents.names.get(&agent).cloned().unwrap_or_default(),
+            series: inner.series.names.get(&series).cloned().unwrap_or_default(),
+            source,
+        })
+    }
+
+    /// Writes every changed head as a chunk, trims the write-ahead log up to
+    /// what the chunks now hold, and flushes to disk.
+    pub fn checkpoint(&self) -> Result<()> {
+        let mut inner = self.lock();
+        let upto = inner.next_wal_seq;
+        for (&(agent, series), head) in inner.heads.iter_mut() {
+            if !head.dirty {
+                continue;
+            }
+            let Some(start) = head.start() else { continue };
+            if let Some(old) = head.persisted_start.filter(|o| *o != start) {
+                self.chunks.remove(keys::chunk(agent, series, old))?;
+            }
+            self.chunks.insert(
+                keys::chunk(agent, series, start),
+                chunk::encode(&head.samples),
+            )?;
+            head.persisted_start = Some(start);
+            head.dirty = false;
+        }
+        drop(inner);
+        let mut trim = sled::Batch::default();
+        for item in self.wal.range(..keys::u64_key(upto)) {
+            let (key, _) = item?;
+            trim.remove(key);
+        }
+        self.wal.apply_batch(trim)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Raw samples of one series with `from <= ts <= to`, in time order.
+    pub fn query_raw(
+        &self,
+        agent: &str,
+        series: &str,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<(Millis, f64)>> {
+        let inner = self.lock();
+        let (Some(a), Some(s)) = (inner.agents.get(agent), inner.series.get(series)) else {
+            return Ok(Vec::new());
+        };
+        let head = inner.heads.get(&(a, s));
+        let head_key = head.and_then(|h| h.persisted_start);
+        // The chunk that starts at or before `from` may hold samples in range.
+        let first = self
+            .chunks
+            .range(keys::chunk(a, s, 0)..=keys::chunk(a, s, from))
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k.to_vec())
+            .unwrap_or_else(|| keys::chunk(a, s, from).to_vec());
+        let mut out = Vec::new();
+        for item in self.chunks.range(first..=keys::chunk(a, s, to).to_vec()) {
+            let (key, bytes) = item?;
+            if head.is_some() && keys::chunk_start(&key) == head_key {
+                continue;
+            }
+            out.extend(
+                self.decode(&inner, a, s, &bytes)?
+                    .into_iter()
+                    .filter(|(ts, _)| (from..=to).contains(ts)),
+            );
+        }
+        if let Some(head) = head {
+            out.extend(
+                head.samples
+                    .iter()
+                    .filter(|(ts, _)| (from..=to).contains(ts)),
+            );
+        }
+        out.sort_by_key(|s| s.0);
+        out.dedup_by_key(|s| s.0);
+        Ok(out)
+    }
+
+    /// Series names an agent has data for, sorted.
+    pub fn series_of(&self, agent: &str) -> Result<Vec<String>> {
+        let inner = self.lock();
+        let Some(a) = inner.agents.get(agent) else {
+            return Ok(Vec::new());
+        };
+        let mut names = Vec::new();
+        for item in self.agent_series.scan_prefix(a.to_be_bytes()) {
+            let (key, _) = item?;
+            if let Some(name) = keys::series_of(&key).and_then(|s| inner.series.names.get(&s)) {
+                names.push(name.clone());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    pub fn put_host(&self, agent: &str, record: &HostRecord) -> Result<()> {
+        let bytes = rmp_serde::to_vec_named(record).map_err(|e| StoreError::Corrupt {
+            tree: "hosts",
+            reason: e.to_string(),
+        })?;
+        self.hosts.insert(agent.as_bytes(), bytes)?;
+        Ok(())
+    }
+
+    /// Every host record; undecodable ones are logged and skipped.
+    pub fn hosts(&self) -> Result<Vec<(String, HostRecord)>> {
+        let mut out = Vec::new();
+        for item in self.hosts.iter() {
+            let (key, value) = item?;
+            let agent = String::from_utf8_lossy(&key).into_owned();
+            match rmp_serde::from_slice::<HostRecord>(&value) {
+                Ok(record) => out.push((agent, record)),
+                Err(e) => tracing::warn!("skipping unreadable host record for {agent:?}: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn stats(&self) -> Result<StoreStats> {
+        let inner = self.lock();
+        let mut stats = StoreStats {
+            agents: inner.agents.ids.len(),
+            series: self.agent_series.len(),
+            wal_batches: self.wal.len(),
+            bytes_on_disk: self.db.size_on_disk()?,
+            samples_in_heads: inner.heads.values().map(|h| h.samples.len() as u64).sum(),
+            ..StoreStats::default()
+        };
+        for item in self.chunks.iter() {
+            let (_, bytes) = item?;
+            stats.chunks += 1;
+            stats.samples_in_chunks += chunk::count(&bytes) as u64;
+        }
+        Ok(stats)
+    }
+}
+
+fn open_error(dir: &Path, source: sled::Error) -> StoreError {
+    let locked = matches!(&source, sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        || source.to_string().contains("lock");
+    if locked {
+        StoreError::Locked {
+            path: dir.to_owned(),
+        }
+    } else {
+        StoreError::Open {
+            path: dir.to_owned(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,51 @@
+//! Big-endian sled keys, so that a range scan is a time range.
+
+/// `agent u32 | series u32 | chunk_start u64`
+pub fn chunk(agent: u32, series: u32, start: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&series_prefix(agent, series));
+    key[8..].copy_from_slice(&start.to_be_bytes());
+    key
+}
+
+/// `agent u32 | series u32`: every chunk of one series.
+pub fn series_prefix(agent: u32, series: u32) -> [u8; 8] {
+    let mut key = [0u8; 8];
+    key[..4].copy_from_slice(&agent.to_be_bytes());
+    key[4..].copy_from_slice(&series.to_be_bytes());
+    key
+}
+
+/// The chunk start of a chunk key.
+pub fn chunk_start(key: &[u8]) -> Option<u64> {
+    u64_from(key.get(8..)?)
+}
+
+/// Series id of an `agent | series` key.
+pub fn series_of(key: &[u8]) -> Option<u32> {
+    key.get(4..8)?.try_into().ok().map(u32::from_be_bytes)
+}
+
+pub fn u64_key(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+pub fn u64_from(key: &[u8]) -> Option<u64> {
+    key.get(..8)?.try_into().ok().map(u64::from_be_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_by_agent_series_time() {
+        let a = chunk(1, 2, 100);
+        let b = chunk(1, 2, 1_000);
+        let c = chunk(1, 3, 0);
+        let d = chunk(2, 0, 0);
+        assert!(a < b && b < c && c < d);
+        assert_eq!(chunk_start(&b), Some(1_000));
+        assert_eq!(series_of(&c), Some(3));
+    }
+}

@@ -1,0 +1,168 @@
+use super::*;
+
+fn rows<'a>(agent: &'a str, series: &'a str, points: &[(u64, f64)]) -> Vec<SampleRow<'a>> {
+    points
+        .iter()
+        .map(|&(ts, value)| SampleRow {
+            agent,
+            series,
+            ts,
+            value,
+        })
+        .collect()
+}
+
+const T0: u64 = 1_700_000_000_000;
+
+fn series(n: u64, step: u64) -> Vec<(u64, f64)> {
+    (0..n)
+        .map(|i| (T0 + i * step, (i % 17) as f64 * 1.5))
+        .collect()
+}
+
+#[test]
+fn ingest_then_query_across_sealed_chunks_and_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let points = series(1000, 1000);
+    store
+        .ingest(&rows("a", "cpu_pct", &points))
+        .expect("ingest");
+    let all = store.query_raw("a", "cpu_pct", 0, u64::MAX).expect("query");
+    assert_eq!(all, points);
+    let window = store
+        .query_raw("a", "cpu_pct", T0 + 10_500, T0 + 20_000)
+        .expect("query");
+    assert_eq!(window, points[11..=20].to_vec());
+    assert!(
+        store
+            .query_raw("a", "nope", 0, u64::MAX)
+            .expect("query")
+            .is_empty()
+    );
+    assert!(
+        store
+            .query_raw("nobody", "cpu_pct", 0, u64::MAX)
+            .expect("query")
+            .is_empty()
+    );
+    let stats = store.stats().expect("stats");
+    assert_eq!(
+        stats.chunks as u64 * CHUNK_CAP as u64,
+        960,
+        "four sealed chunks"
+    );
+    assert_eq!(stats.samples_in_chunks + stats.samples_in_heads, 1000);
+}
+
+#[test]
+fn data_survives_restart_with_and_without_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let points = series(500, 1000);
+    {
+        let store = Store::open(dir.path()).expect("open");
+        store
+            .ingest(&rows("a", "cpu_pct", &points[..300]))
+            .expect("ingest");
+        store.checkpoint().expect("checkpoint");
+        store
+            .ingest(&rows("a", "cpu_pct", &points[300..]))
+            .expect("ingest");
+        // No checkpoint: the last batch lives only in the write-ahead log.
+        store.db.flush().expect("flush");
+    }
+    let store = Store::open(dir.path()).expect("reopen");
+    assert_eq!(
+        store.query_raw("a", "cpu_pct", 0, u64::MAX).expect("query"),
+        points
+    );
+    assert_eq!(
+        store.series_of("a").expect("series"),
+        vec!["cpu_pct".to_owned()]
+    );
+    assert_eq!(
+        store.stats().expect("stats").wal_batches,
+        0,
+        "replay checkpoints"
+    );
+    // Keeps appending where it left off.
+    let more = [(T0 + 600_000, 1.0)];
+    store.ingest(&rows("a", "cpu_pct", &more)).expect("ingest");
+    assert_eq!(
+        store
+            .query_raw("a", "cpu_pct", 0, u64::MAX)
+            .expect("query")
+            .len(),
+        501
+    );
+}
+
+#[test]
+fn duplicates_and_late_samples_are_idempotent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let points = series(600, 1000);
+    store.ingest(&rows("a", "m", &points)).expect("ingest");
+    // Replay everything (a spool replay or a redelivery), twice, shuffled.
+    let mut again = points.clone();
+    again.reverse();
+    store.ingest(&rows("a", "m", &again)).expect("ingest");
+    store
+        .ingest(&rows("a", "m", &points[100..200]))
+        .expect("ingest");
+    assert_eq!(
+        store.query_raw("a", "m", 0, u64::MAX).expect("query"),
+        points
+    );
+    // A late sample between two existing ones lands in its sealed chunk.
+    store
+        .ingest(&rows("a", "m", &[(T0 + 5_500, 99.0)]))
+        .expect("ingest");
+    let got = store
+        .query_raw("a", "m", T0 + 5_000, T0 + 6_000)
+        .expect("query");
+    assert_eq!(got, vec![points[5], (T0 + 5_500, 99.0), points[6]]);
+    // A sample older than everything gets a chunk of its own.
+    store
+        .ingest(&rows("a", "m", &[(T0 - 1_000, 7.0)]))
+        .expect("ingest");
+    assert_eq!(
+        store.query_raw("a", "m", 0, T0).expect("query"),
+        vec![(T0 - 1_000, 7.0), points[0]]
+    );
+    store.checkpoint().expect("checkpoint");
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopen");
+    assert_eq!(
+        store.query_raw("a", "m", 0, u64::MAX).expect("query").len(),
+        602
+    );
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _store = Store::open(dir.path()).expect("open");
+    match Store::open(dir.path()) {
+        Err(StoreError::Locked { .. }) => {}
+        Err(other) => panic!("want Locked, got {other}"),
+        Ok(_) => panic!("a second open must fail"),
+    }
+}
+
+#[test]
+fn hosts_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let record = HostRecord {
+        first_seen: 1,
+        last_seen: 2,
+        said_bye: true,
+        ..HostRecord::default()
+    };
+    store.put_host("web-1", &record).expect("put");
+    assert_eq!(
+        store.hosts().expect("hosts"),
+        vec![("web-1".to_owned(), record)]
+    );
+}
