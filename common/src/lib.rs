@@ -3,6 +3,7 @@
 //! connection options, and (feature `testkit`) a real `nats-server` for tests.
 
 pub mod agent_id;
+pub mod api;
 pub mod codec;
 pub mod duration;
 pub mod nats;

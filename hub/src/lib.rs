@@ -1,3 +1,156 @@
 //! `swarm-hub`: ingests agent data into sled and answers the API over NATS.
+//!
+//! [`Hub::run`] takes a connected client and a shutdown future, so a test
+//! starts one in-process on a real server in three lines.
 
+pub mod api;
+pub mod config;
+pub mod history;
+pub mod ingest;
+pub mod registry;
 pub mod store;
+pub mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::Client;
+use futures::StreamExt;
+use futures::stream::select_all;
+use swarm_common::subject;
+
+use crate::ingest::Batch;
+use crate::registry::Registry;
+use crate::store::Store;
+use crate::validate::RejectionCounts;
+
+/// How often open chunks and host records are checkpointed.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("cannot subscribe to {subject}: {source}")]
+    Subscribe {
+        subject: &'static str,
+        source: async_nats::SubscribeError,
+    },
+    #[error("cannot start the API service: {0}")]
+    Service(async_nats::Error),
+}
+
+/// Counters of the hub's work, shown in `$SRV.STATS` and logs.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    pub messages: AtomicU64,
+    pub samples_stored: AtomicU64,
+    pub samples_dropped: AtomicU64,
+    pub store_errors: AtomicU64,
+    pub rejections: RejectionCounts,
+}
+
+impl HubStats {
+    pub fn as_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "messages": self.messages.load(Ordering::Relaxed),
+            "samples_stored": self.samples_stored.load(Ordering::Relaxed),
+            "samples_dropped": self.samples_dropped.load(Ordering::Relaxed),
+            "store_errors": self.store_errors.load(Ordering::Relaxed),
+            "rejected": self.rejections.as_json(),
+        })
+    }
+}
+
+/// What ingest and the API share.
+pub struct HubState {
+    pub store: Arc<Store>,
+    pub registry: Registry,
+    pub stats: HubStats,
+}
+
+pub struct Hub {
+    state: Arc<HubState>,
+}
+
+impl Hub {
+    pub fn new(store: Arc<Store>) -> Result<Self, HubError> {
+        let registry = Registry::load(&store)?;
+        Ok(Self {
+            state: Arc::new(HubState {
+                store,
+                registry,
+                stats: HubStats::default(),
+            }),
+        })
+    }
+
+    pub fn state(&self) -> Arc<HubState> {
+        self.state.clone()
+    }
+
+    /// Ingests and serves the API until `shutdown` resolves; then commits
+    /// what is buffered, checkpoints and flushes.
+    pub async fn run(
+        &self,
+        client: Client,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), HubError> {
+        let state = &self.state;
+        let mut subs = Vec::new();
+        for subject in [subject::HELLO_ALL, subject::METRICS_ALL, subject::BYE_ALL] {
+            let sub = client
+                .subscribe(subject)
+                .await
+                .map_err(|source| HubError::Subscribe { subject, source })?;
+            subs.push(sub);
+        }
+        let mut messages = select_all(subs);
+        let (service, api_tasks) = api::start(&client, state.clone())
+            .await
+            .map_err(HubError::Service)?;
+        tracing::info!(
+            "hub serving {} and ingesting swarm.{{hello,metrics,bye}}.*",
+            subject::SERVICE_NAME
+        );
+
+        let mut batch = Batch::default();
+        let mut tick = tokio::time::interval(ingest::BATCH_TICK);
+        let mut checkpoint = tokio::time::interval(CHECKPOINT_EVERY);
+        checkpoint.reset();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                msg = messages.next() => {
+                    let Some(msg) = msg else { break };
+                    ingest::handle(state, &msg, &mut batch);
+                    if batch.len() >= ingest::BATCH_ROWS {
+                        batch.commit(state);
+                    }
+                }
+                _ = tick.tick() => batch.commit(state),
+                _ = checkpoint.tick() => {
+                    batch.commit(state);
+                    ingest::checkpoint(state).await;
+                }
+            }
+        }
+
+        // Take what the client already received, then write it all down.
+        drop(api_tasks);
+        let _ = service.stop().await;
+        while let Some(Some(msg)) = futures::FutureExt::now_or_never(messages.next()) {
+            ingest::handle(state, &msg, &mut batch);
+        }
+        batch.commit(state);
+        ingest::checkpoint(state).await;
+        if !batch.is_empty() {
+            tracing::error!("{} samples could not be written at shutdown", batch.len());
+        }
+        tracing::info!("hub stopped; {}", state.stats.as_json());
+        Ok(())
+    }
+}

@@ -1,1 +1,30 @@
-fn main() {}
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use swarm_common::nats::{NatsHealth, connect_with_retry};
+use swarm_hub::Hub;
+use swarm_hub::config::HubArgs;
+use swarm_hub::store::Store;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = HubArgs::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log).context("bad --log filter")?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let store = Store::open(&args.data)?;
+    let hub = Hub::new(Arc::new(store))?;
+    let shutdown = swarm_common::shutdown::signal();
+    tokio::pin!(shutdown);
+    let client = tokio::select! {
+        client = connect_with_retry(&args.nats, "swarm-hub", NatsHealth::new()) => client?,
+        () = &mut shutdown => return Ok(()),
+    };
+    hub.run(client, shutdown)
+        .await
+        .context("hub stopped with an error")
+}

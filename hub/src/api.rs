@@ -1,0 +1,139 @@
+//! The hub's API as a NATS micro service (`swarm-hub`): `swarm.api.*`
+//! request-reply endpoints, each answered in the request's encoding.
+
+use std::sync::Arc;
+
+use async_nats::Client;
+use async_nats::service::{ServiceExt, endpoint::Endpoint};
+use futures::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use swarm_common::AgentId;
+use swarm_common::codec::Encoding;
+use swarm_common::protocol::{
+    ApiError, ErrorCode, HistoryReply, HistoryRequest, HostReply, HostRequest, HostsReply,
+    HostsRequest,
+};
+use swarm_common::subject::{self, api};
+use swarm_common::time::now_ms;
+use tokio::task::JoinSet;
+
+use crate::{HubState, history};
+
+/// Registers the service and serves its endpoints until the tasks are
+/// aborted (the set is dropped).
+pub async fn start(
+    client: &Client,
+    state: Arc<HubState>,
+) -> Result<(async_nats::service::Service, JoinSet<()>), async_nats::Error> {
+    let stats_state = state.clone();
+    let service = client
+        .service_builder()
+        .description("StreamSwarm hub: hosts, history and tests API")
+        .stats_handler(move |_endpoint, _stats| stats_state.stats.as_json())
+        .start(subject::SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        .await?;
+    let mut tasks = JoinSet::new();
+    let add = |name: &str, subject: &str| {
+        service
+            .endpoint_builder()
+            .name(name)
+            .add(subject.to_owned())
+    };
+    tasks.spawn(serve(add("hosts", api::HOSTS).await?, state.clone(), hosts));
+    tasks.spawn(serve(add("host", api::HOST).await?, state.clone(), host));
+    tasks.spawn(serve(add("history", api::HISTORY).await?, state, history));
+    Ok((service, tasks))
+}
+
+/// Answers every request of one endpoint with `handler`.
+async fn serve<Req, Rep>(
+    mut endpoint: Endpoint,
+    state: Arc<HubState>,
+    handler: fn(&HubState, Req) -> Result<Rep, ApiError>,
+) where
+    Req: DeserializeOwned,
+    Rep: Serialize,
+{
+    while let Some(request) = endpoint.next().await {
+        let msg = &request.message;
+        let encoding = Encoding::of_request(msg.headers.as_ref(), &msg.payload);
+        let result = encoding
+            .decode::<Req>(&msg.payload)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))
+            .and_then(|req| handler(&state, req));
+        if let Err(e) = &result {
+            tracing::debug!(subject = %msg.subject, "API error: {e}");
+        }
+        let (body, headers) = encoding.reply(&result);
+        // The error body must reach the client too, so errors are sent as
+        // an Ok reply carrying the service error headers.
+        if let Err(e) = request.respond_with_headers(Ok(body), headers).await {
+            tracing::warn!(subject = %msg.subject, "cannot send API reply: {e}");
+        }
+    }
+}
+
+fn hosts(state: &HubState, req: HostsRequest) -> Result<HostsReply, ApiError> {
+    Ok(HostsReply {
+        hosts: state.registry.summaries(req.tag.as_deref(), now_ms()),
+    })
+}
+
+fn host(state: &HubState, req: HostRequest) -> Result<HostReply, ApiError> {
+    let agent = known_agent(state, &req.agent)?;
+    let host = state
+        .registry
+        .summary(&agent, now_ms())
+        .ok_or_else(|| no_agent(&req.agent))?;
+    let series = state.store.series_of(agent.as_str()).map_err(internal)?;
+    Ok(HostReply { host, series })
+}
+
+fn history(state: &HubState, req: HistoryRequest) -> Result<HistoryReply, ApiError> {
+    let agent = known_agent(state, &req.agent)?;
+    let now = now_ms();
+    let (from, to) = history::window(&req, now)?;
+    let max_points = history::max_points(&req)?;
+    let known = state.store.series_of(agent.as_str()).map_err(internal)?;
+    if !known.contains(&req.series) {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!(
+                "agent {agent} has no series {:?}; it has: {}",
+                req.series,
+                known.join(", ")
+            ),
+        ));
+    }
+    let samples = state
+        .store
+        .query_raw(agent.as_str(), &req.series, from, to)
+        .map_err(internal)?;
+    let (step_ms, points) = history::fit(&samples, from, to, max_points);
+    Ok(HistoryReply {
+        agent,
+        series: req.series,
+        step_ms,
+        points,
+    })
+}
+
+/// A syntactically valid agent id the hub has heard of.
+fn known_agent(state: &HubState, raw: &str) -> Result<AgentId, ApiError> {
+    let agent = AgentId::parse(raw)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("agent: {e}")))?;
+    if state.registry.summary(&agent, 0).is_none() {
+        return Err(no_agent(raw));
+    }
+    Ok(agent)
+}
+
+fn no_agent(raw: &str) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, format!("no agent named {raw:?}"))
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!("API internal error: {e}");
+    ApiError::new(ErrorCode::Internal, e.to_string())
+}

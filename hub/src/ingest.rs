@@ -1,0 +1,162 @@
+//! Ingest: agent messages in, validated, batched into the store's
+//! write-ahead log, host registry updated. A bad message is counted and
+//! logged; it never stops ingest.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use async_nats::Message;
+use swarm_common::codec::Encoding;
+use swarm_common::protocol::{Bye, HostInfo, MetricsSample};
+use swarm_common::subject::{AgentSubject, parse_agent_subject};
+use swarm_common::time::now_ms;
+
+use crate::HubState;
+use crate::store::SampleRow;
+use crate::validate::{self, Rejection};
+
+/// Rows held back while the store refuses writes (a full disk); past this,
+/// the oldest are dropped and counted.
+const MAX_PENDING_ROWS: usize = 200_000;
+/// A batch is committed when it reaches this many rows, or at each tick.
+pub const BATCH_ROWS: usize = 2_000;
+pub const BATCH_TICK: Duration = Duration::from_millis(100);
+
+/// One series sample waiting for the next batch commit.
+#[derive(Debug, Clone)]
+pub struct OwnedRow {
+    pub agent: String,
+    pub series: String,
+    pub ts: u64,
+    pub value: f64,
+}
+
+/// Rows waiting to be committed to the store.
+#[derive(Debug, Default)]
+pub struct Batch {
+    rows: Vec<OwnedRow>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Writes the batch to the store. On failure the rows stay for the next
+    /// attempt (bounded: the oldest beyond the cap are dropped and counted).
+    pub fn commit(&mut self, state: &HubState) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let rows: Vec<SampleRow<'_>> = self
+            .rows
+            .iter()
+            .map(|r| SampleRow {
+                agent: &r.agent,
+                series: &r.series,
+                ts: r.ts,
+                value: r.value,
+            })
+            .collect();
+        match state.store.ingest(&rows) {
+            Ok(()) => {
+                state
+                    .stats
+                    .samples_stored
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                self.rows.clear();
+            }
+            Err(e) => {
+                state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    "cannot write {} samples to the store: {e}; will retry",
+                    rows.len()
+                );
+                if self.rows.len() > MAX_PENDING_ROWS {
+                    let excess = self.rows.len() - MAX_PENDING_ROWS;
+                    self.rows.drain(..excess);
+                    state
+                        .stats
+                        .samples_dropped
+                        .fetch_add(excess as u64, Ordering::Relaxed);
+                    tracing::error!("dropped the {excess} oldest samples waiting for the store");
+                }
+            }
+        }
+    }
+}
+
+/// Handles one agent message; metrics rows go into `batch`.
+pub fn handle(state: &HubState, msg: &Message, batch: &mut Batch) {
+    state.stats.messages.fetch_add(1, Ordering::Relaxed);
+    if let Err(rejection) = accept(state, msg, batch) {
+        state.stats.rejections.count(&rejection);
+        tracing::warn!(subject = %msg.subject, "rejected: {rejection}");
+    }
+}
+
+fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Rejection> {
+    let subject = msg.subject.as_str();
+    let (kind, token) = parse_agent_subject(subject).ok_or_else(|| Rejection::BadSubject {
+        subject: subject.to_owned(),
+    })?;
+    // Agents send MessagePack; a JSON payload from a script is accepted too.
+    let encoding = Encoding::of_request(msg.headers.as_ref(), &msg.payload);
+    let now = now_ms();
+    match kind {
+        AgentSubject::Hello => {
+            let info: HostInfo = decode(encoding, &msg.payload)?;
+            validate::same_agent(token, info.agent.as_str())?;
+            state.registry.hello(info, now);
+        }
+        AgentSubject::Metrics => {
+            let sample: MetricsSample = decode(encoding, &msg.payload)?;
+            validate::same_agent(token, sample.agent.as_str())?;
+            validate::sample(&sample, now)?;
+            for (series, value) in sample.series() {
+                batch.rows.push(OwnedRow {
+                    agent: sample.agent.as_str().to_owned(),
+                    series,
+                    ts: sample.ts,
+                    value,
+                });
+            }
+            state.registry.metrics(sample, now);
+        }
+        AgentSubject::Bye => {
+            let bye: Bye = decode(encoding, &msg.payload)?;
+            validate::same_agent(token, bye.agent.as_str())?;
+            state.registry.bye(&bye.agent, now);
+        }
+    }
+    Ok(())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(encoding: Encoding, body: &[u8]) -> Result<T, Rejection> {
+    if body.is_empty() {
+        return Err(Rejection::Undecodable("empty payload".into()));
+    }
+    encoding
+        .decode(body)
+        .map_err(|e| Rejection::Undecodable(e.to_string()))
+}
+
+/// Store a checkpoint and host records, off the async threads.
+pub async fn checkpoint(state: &Arc<HubState>) {
+    let state = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        state.registry.persist(&state.store)?;
+        state.store.checkpoint()
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("checkpoint failed: {e}"),
+        Err(e) => tracing::error!("checkpoint task failed: {e}"),
+    }
+}

@@ -1,0 +1,217 @@
+//! What the hub accepts from agents. Every rejection has a reason that is
+//! counted and logged; none stops ingest.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use swarm_common::protocol::{MetricsSample, Millis};
+
+/// How far ahead of the hub's clock a sample may be (agent clock skew).
+const MAX_FUTURE_MS: u64 = 5 * 60 * 1000;
+/// Oldest sample accepted (a long outage replayed from a spool).
+const MAX_AGE_MS: u64 = 400 * 24 * 3600 * 1000;
+const MAX_NAME_LEN: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejection {
+    #[error("undecodable payload: {0}")]
+    Undecodable(String),
+    #[error("subject {subject} is not an agent subject")]
+    BadSubject { subject: String },
+    #[error("subject token {token:?} disagrees with the payload's agent {agent:?}")]
+    SubjectMismatch { token: String, agent: String },
+    #[error("bad value: {0}")]
+    BadValue(String),
+}
+
+/// Rejection counters, one per reason.
+#[derive(Debug, Default)]
+pub struct RejectionCounts {
+    pub undecodable: AtomicU64,
+    pub bad_subject: AtomicU64,
+    pub subject_mismatch: AtomicU64,
+    pub bad_value: AtomicU64,
+}
+
+impl RejectionCounts {
+    pub fn count(&self, rejection: &Rejection) {
+        let counter = match rejection {
+            Rejection::Undecodable(_) => &self.undecodable,
+            Rejection::BadSubject { .. } => &self.bad_subject,
+            Rejection::SubjectMismatch { .. } => &self.subject_mismatch,
+            Rejection::BadValue(_) => &self.bad_value,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn total(&self) -> u64 {
+        [
+            &self.undecodable,
+            &self.bad_subject,
+            &self.subject_mismatch,
+            &self.bad_value,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+    }
+
+    pub fn as_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "undecodable": self.undecodable.load(Ordering::Relaxed),
+            "bad_subject": self.bad_subject.load(Ordering::Relaxed),
+            "subject_mismatch": self.subject_mismatch.load(Ordering::Relaxed),
+            "bad_value": self.bad_value.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// The subject's agent token must be the payload's agent id.
+pub fn same_agent(token: &str, agent: &str) -> Result<(), Rejection> {
+    if token == agent {
+        Ok(())
+    } else {
+        Err(Rejection::SubjectMismatch {
+            token: token.to_owned(),
+            agent: agent.to_owned(),
+        })
+    }
+}
+
+/// Checks a sample's timestamp and values for sanity.
+pub fn sample(s: &MetricsSample, now: Millis) -> Result<(), Rejection> {
+    if s.ts > now.saturating_add(MAX_FUTURE_MS) {
+        return Err(bad(format!(
+            "ts {} is more than 5 minutes in the future",
+            s.ts
+        )));
+    }
+    if s.ts < now.saturating_sub(MAX_AGE_MS) {
+        return Err(bad(format!("ts {} is older than 400 days", s.ts)));
+    }
+    if let Some(cpu) = s.cpu_pct
+        && !(0.0..=100.0).contains(&cpu)
+    {
+        return Err(bad(format!("cpu_pct {cpu} is outside 0..=100")));
+    }
+    if let Some(load) = s.load
+        && load.iter().any(|l| !l.is_finite() || *l < 0.0)
+    {
+        return Err(bad(format!(
+            "load {load:?} must be finite and not negative"
+        )));
+    }
+    within("mem_used", s.mem_used, s.mem_total)?;
+    within("mem_available", s.mem_available, s.mem_total)?;
+    within("swap_used", s.swap_used, s.swap_total)?;
+    for disk in &s.disks {
+        check_name("disk mount", &disk.mount)?;
+        within("disk used", disk.used, disk.total)?;
+    }
+    if let Some(net) = &s.net {
+        for (name, v) in [("net.rx_bps", net.rx_bps), ("net.tx_bps", net.tx_bps)] {
+            if let Some(v) = v
+                && (!v.is_finite() || v < 0.0)
+            {
+                return Err(bad(format!("{name} {v} must be finite and not negative")));
+            }
+        }
+    }
+    for (name, v) in &s.custom {
+        check_name("custom metric", name)?;
+        if !v.is_finite() {
+            return Err(bad(format!("custom metric {name:?} is {v}")));
+        }
+    }
+    Ok(())
+}
+
+fn within(what: &str, part: Option<u64>, total: Option<u64>) -> Result<(), Rejection> {
+    match (part, total) {
+        (Some(p), Some(t)) if p > t => Err(bad(format!("{what} {p} exceeds its total {t}"))),
+        _ => Ok(()),
+    }
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), Rejection> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(bad(format!(
+            "{what} name {name:?} is empty, too long or has control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn bad(reason: String) -> Rejection {
+    Rejection::BadValue(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_common::AgentId;
+    use swarm_common::protocol::{DiskUsage, NetUsage};
+
+    const NOW: Millis = 1_800_000_000_000;
+
+    fn base() -> MetricsSample {
+        MetricsSample {
+            agent: AgentId::parse("a").expect("valid"),
+            ts: NOW,
+            cpu_pct: Some(50.0),
+            load: Some([0.1, 0.2, 0.3]),
+            mem_total: Some(100),
+            mem_used: Some(50),
+            mem_available: Some(50),
+            swap_total: Some(0),
+            swap_used: Some(0),
+            disks: vec![],
+            net: None,
+            uptime_s: Some(1),
+            procs: Some(1),
+            custom: Default::default(),
+        }
+    }
+
+    #[test]
+    fn sane_samples_pass_and_absurd_ones_do_not() {
+        assert_eq!(sample(&base(), NOW), Ok(()));
+        type Edit = fn(&mut MetricsSample);
+        let cases: &[(&str, Edit)] = &[
+            ("future", |s| s.ts = NOW + 3_600_000),
+            ("ancient", |s| s.ts = 1),
+            ("cpu over 100", |s| s.cpu_pct = Some(140.0)),
+            ("cpu NaN", |s| s.cpu_pct = Some(f64::NAN)),
+            ("negative load", |s| s.load = Some([-1.0, 0.0, 0.0])),
+            ("mem over total", |s| s.mem_used = Some(1_000)),
+            ("swap over total", |s| s.swap_used = Some(1)),
+            ("disk over total", |s| {
+                s.disks.push(DiskUsage {
+                    mount: "/".into(),
+                    fs: None,
+                    total: Some(1),
+                    used: Some(2),
+                })
+            }),
+            ("infinite rate", |s| {
+                s.net = Some(NetUsage {
+                    rx_bps: Some(f64::INFINITY),
+                    ..NetUsage::default()
+                })
+            }),
+            ("custom NaN", |s| {
+                s.custom.insert("q".into(), f64::NAN);
+            }),
+            ("custom empty name", |s| {
+                s.custom.insert(String::new(), 1.0);
+            }),
+        ];
+        for (name, edit) in cases {
+            let mut s = base();
+            edit(&mut s);
+            assert!(
+                matches!(sample(&s, NOW), Err(Rejection::BadValue(_))),
+                "{name}"
+            );
+        }
+    }
+}
