@@ -1,4 +1,5 @@
 //! Agent and hub in-process against a real nats-server and a real sled store.
+#![expect(clippy::expect_used, reason = "test helpers fail loudly")]
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
