@@ -523,6 +523,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Total size of the encoded chunks (what compression achieves, before
+    /// sled's own overhead).
+    pub fn chunk_bytes(&self) -> Result<u64> {
+        let mut total = 0u64;
+        for item in self.chunks.iter() {
+            let (key, value) = item?;
+            total += (key.len() + value.len()) as u64;
+        }
+        Ok(total)
+    }
+
     pub fn stats(&self) -> Result<StoreStats> {
         let inner = self.lock();
         let mut stats = StoreStats {
