@@ -1,1 +1,14 @@
+//! `swarm-tui`: the operator's console and scriptable subcommands.
+//! State ([`app`]), events in and commands out ([`event`]), the network
+//! task ([`net`]), drawing ([`ui`]) and the loop that joins them
+//! ([`console`]) live apart.
 
+pub mod app;
+pub mod cli;
+pub mod console;
+pub mod event;
+#[cfg(test)]
+pub(crate) mod fixtures;
+pub mod format;
+pub mod net;
+pub mod ui;

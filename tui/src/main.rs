@@ -1,1 +1,44 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use swarm_tui::cli::{self, TuiArgs};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = TuiArgs::parse();
+    let result = match &args.command {
+        Some(command) => cli::run(&args, command).await,
+        None => {
+            init_file_log();
+            swarm_tui::console::run(args.nats.clone(), args.host.clone()).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("swarm-tui: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The console owns the screen: logs go to the file named by
+/// SWARM_TUI_LOG, or nowhere.
+fn init_file_log() {
+    let Some(path) = std::env::var_os("SWARM_TUI_LOG") else {
+        return;
+    };
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        Ok(file) => {
+            tracing_subscriber::fmt()
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .init();
+        }
+        Err(e) => eprintln!("cannot open log file {}: {e}", path.to_string_lossy()),
+    }
+}

@@ -1,0 +1,141 @@
+//! Command line of `swarm-tui`: the console by default, and subcommands
+//! for scripts.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::StreamExt;
+use swarm_common::api::call;
+use swarm_common::codec::Encoding;
+use swarm_common::nats::{self, NatsArgs, NatsHealth};
+use swarm_common::protocol::{HostStatus, HostsReply, HostsRequest};
+use swarm_common::{AgentId, subject};
+
+use crate::format;
+
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "swarm-tui",
+    version,
+    about = "StreamSwarm console: live hosts, host details; subcommands for scripts"
+)]
+pub struct TuiArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// Open the console on this host's view.
+    #[arg(long, value_parser = parse_agent)]
+    pub host: Option<AgentId>,
+    /// Seconds to wait for the hub in subcommands.
+    #[arg(long, default_value = "5s", value_parser = swarm_common::duration::parse_positive, global = true)]
+    pub timeout: Duration,
+    #[command(subcommand)]
+    pub command: Option<SubCommand>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SubCommand {
+    /// List hosts as the hub knows them.
+    Hosts {
+        /// Only hosts with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print bus messages as one JSON line each (default subject: swarm.>).
+    Tail {
+        #[arg(default_value = subject::EVERYTHING)]
+        subject: String,
+        /// Stop after this many messages.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+}
+
+fn parse_agent(raw: &str) -> Result<AgentId, String> {
+    AgentId::parse(raw).map_err(|e| e.to_string())
+}
+
+pub async fn run(args: &TuiArgs, command: &SubCommand) -> anyhow::Result<()> {
+    let client = nats::connect_once(&args.nats, "swarm-tui", NatsHealth::new()).await?;
+    match command {
+        SubCommand::Hosts { tag, json } => {
+            let reply: HostsReply = call(
+                &client,
+                subject::api::HOSTS,
+                &HostsRequest { tag: tag.clone() },
+                args.timeout,
+            )
+            .await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&reply)?);
+            } else {
+                print_hosts(&reply);
+            }
+        }
+        SubCommand::Tail { subject, count } => tail(&client, subject, *count).await?,
+    }
+    Ok(())
+}
+
+fn print_hosts(reply: &HostsReply) {
+    println!(
+        "{:<24} {:<8} {:>5} {:>5} {:>6} {:>10} {:>10} {:>6}",
+        "AGENT", "STATUS", "CPU", "MEM", "DISK/", "RX", "TX", "LOAD"
+    );
+    for h in &reply.hosts {
+        let latest = h.latest.as_ref();
+        let net = latest.and_then(|s| s.net.as_ref());
+        println!(
+            "{:<24} {:<8} {:>5} {:>5} {:>6} {:>10} {:>10} {:>6}",
+            h.agent.as_str(),
+            match h.status {
+                HostStatus::Online => "online",
+                HostStatus::Offline => "offline",
+            },
+            format::pct(latest.and_then(|s| s.cpu_pct)),
+            format::pct(latest.and_then(|s| s.mem_pct())),
+            format::pct(
+                latest
+                    .and_then(|s| s.root_disk())
+                    .and_then(|d| d.used_pct())
+            ),
+            net.and_then(|n| n.rx_bps).map_or("-".into(), format::rate),
+            net.and_then(|n| n.tx_bps).map_or("-".into(), format::rate),
+            latest
+                .and_then(|s| s.load)
+                .map_or("-".into(), |l| format!("{:.2}", l[0])),
+        );
+    }
+}
+
+/// Decodes each message (MessagePack or JSON) to one JSON line:
+/// `{"subject": ..., "data": ...}`.
+async fn tail(
+    client: &async_nats::Client,
+    subject: &str,
+    count: Option<u64>,
+) -> anyhow::Result<()> {
+    let mut sub = client
+        .subscribe(subject.to_owned())
+        .await
+        .with_context(|| format!("cannot subscribe to {subject}"))?;
+    let mut seen = 0u64;
+    while let Some(msg) = sub.next().await {
+        let enc = Encoding::of_request(msg.headers.as_ref(), &msg.payload);
+        let data = match enc.decode::<serde_json::Value>(&msg.payload) {
+            Ok(v) => v,
+            Err(_) => serde_json::Value::String(String::from_utf8_lossy(&msg.payload).into_owned()),
+        };
+        println!(
+            "{}",
+            serde_json::json!({"subject": msg.subject.as_str(), "data": data})
+        );
+        seen += 1;
+        if count.is_some_and(|c| seen >= c) {
+            break;
+        }
+    }
+    Ok(())
+}

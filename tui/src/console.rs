@@ -1,0 +1,99 @@
+//! The console's loop: input, network events and the clock go into the
+//! state; the screen is redrawn only when the state says it changed, and at
+//! most [`MIN_FRAME`] apart, so an idle console over SSH writes nothing.
+
+use std::time::Duration;
+
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures::StreamExt;
+use swarm_common::AgentId;
+use swarm_common::nats::NatsArgs;
+use swarm_common::time::now_ms;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::app::App;
+use crate::event::{Command, Event};
+use crate::{net, ui};
+
+/// Redraw cap: at most five frames a second.
+pub const MIN_FRAME: Duration = Duration::from_millis(200);
+/// Network events applied per wake-up before drawing again.
+const EVENT_BURST: usize = 512;
+
+pub async fn run(args: NatsArgs, open_host: Option<AgentId>) -> anyhow::Result<()> {
+    let mut terminal = ratatui::try_init()?;
+    let result = event_loop(&mut terminal, args, open_host).await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    args: NatsArgs,
+    open_host: Option<AgentId>,
+) -> anyhow::Result<()> {
+    let (event_tx, mut events) = mpsc::channel::<Event>(4096);
+    let (command_tx, commands) = mpsc::channel::<Command>(64);
+    let network = tokio::spawn(net::run(args, event_tx, commands));
+
+    let mut app = App::new(now_ms());
+    if let Some(agent) = open_host {
+        let mut initial = Vec::new();
+        app.open_host(agent, &mut initial);
+        for c in initial {
+            let _ = command_tx.try_send(c);
+        }
+    }
+    let mut input = EventStream::new();
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+
+    while !app.quit {
+        if dirty && last_draw.is_none_or(|t| t.elapsed() >= MIN_FRAME) {
+            app.clamp_selection();
+            terminal.draw(|frame| ui::draw(frame, &app))?;
+            last_draw = Some(Instant::now());
+            dirty = false;
+        }
+        let next_frame = match (dirty, last_draw) {
+            (true, Some(t)) => t + MIN_FRAME,
+            _ => Instant::now() + Duration::from_secs(3600),
+        };
+        let apply = |event: Event, app: &mut App| {
+            let (changed, out) = app.apply(event);
+            for command in out {
+                // A full queue means the network task is far behind: the
+                // refresh will be asked for again.
+                let _ = command_tx.try_send(command);
+            }
+            changed
+        };
+        tokio::select! {
+            term = input.next() => match term {
+                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
+                    dirty |= apply(Event::Key(key), &mut app);
+                }
+                Some(Ok(TermEvent::Resize(_, _))) => dirty |= apply(Event::Resize, &mut app),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => break,
+            },
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                dirty |= apply(event, &mut app);
+                for _ in 0..EVENT_BURST {
+                    match events.try_recv() {
+                        Ok(event) => dirty |= apply(event, &mut app),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = clock.tick() => dirty |= apply(Event::Tick(now_ms()), &mut app),
+            () = tokio::time::sleep_until(next_frame) => {}
+        }
+    }
+    network.abort();
+    Ok(())
+}

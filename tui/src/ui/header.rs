@@ -1,0 +1,41 @@
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+
+use super::theme;
+use crate::app::{App, SortColumn, View};
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let (online, offline) = app.counts();
+    let mut spans = vec![
+        Span::styled(" StreamSwarm ", theme::title()),
+        Span::styled(format!("{online} online"), theme::good()),
+        Span::raw(" · "),
+        Span::styled(
+            format!("{offline} offline"),
+            if offline > 0 {
+                theme::warn()
+            } else {
+                theme::dim()
+            },
+        ),
+        Span::raw(format!(" · {} hosts", app.hosts.len())),
+    ];
+    if app.view == View::Hosts {
+        if app.sort != SortColumn::Name {
+            spans.push(Span::styled(
+                format!("  sort:{}", app.sort.label()),
+                theme::dim(),
+            ));
+        }
+        if app.filter_editing {
+            spans.push(Span::styled(format!("  /{}▏", app.filter), theme::warn()));
+        } else if !app.filter.is_empty() {
+            spans.push(Span::styled(
+                format!("  filter:{}", app.filter),
+                theme::warn(),
+            ));
+        }
+    }
+    frame.render_widget(Line::from(spans), area);
+}

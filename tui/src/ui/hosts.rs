@@ -1,0 +1,162 @@
+//! The live hosts table. Only the rows that fit on screen are built.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use swarm_common::protocol::HostStatus;
+
+use super::{spark_text, theme};
+use crate::app::{App, HostRow, SortColumn};
+use crate::format;
+
+const SPARK_WIDTH: usize = 10;
+
+/// Columns in display order; optional ones are dropped on narrow screens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Status,
+    Name,
+    Cpu,
+    Spark,
+    Mem,
+    Disk,
+    Rx,
+    Tx,
+    Load,
+    Uptime,
+    Seen,
+}
+
+impl Col {
+    fn width(self) -> Constraint {
+        match self {
+            Col::Status => Constraint::Length(1),
+            Col::Name => Constraint::Min(10),
+            Col::Cpu | Col::Mem | Col::Disk | Col::Load | Col::Seen => Constraint::Length(5),
+            Col::Spark => Constraint::Length(SPARK_WIDTH as u16),
+            Col::Rx | Col::Tx => Constraint::Length(9),
+            Col::Uptime => Constraint::Length(7),
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Col::Status => "",
+            Col::Name => "HOST",
+            Col::Cpu => "CPU",
+            Col::Spark => "RECENT",
+            Col::Mem => "MEM",
+            Col::Disk => "DISK/",
+            Col::Rx => "RX",
+            Col::Tx => "TX",
+            Col::Load => "LOAD",
+            Col::Uptime => "UPTIME",
+            Col::Seen => "SEEN",
+        }
+    }
+
+    fn sorted_by(self) -> Option<SortColumn> {
+        Some(match self {
+            Col::Status => SortColumn::Status,
+            Col::Name => SortColumn::Name,
+            Col::Cpu => SortColumn::Cpu,
+            Col::Mem => SortColumn::Mem,
+            Col::Disk => SortColumn::Disk,
+            Col::Rx => SortColumn::Rx,
+            Col::Tx => SortColumn::Tx,
+            Col::Load => SortColumn::Load,
+            Col::Uptime => SortColumn::Uptime,
+            Col::Spark | Col::Seen => return None,
+        })
+    }
+}
+
+fn columns(width: u16) -> Vec<Col> {
+    use Col::*;
+    match width {
+        0..=59 => vec![Status, Name, Cpu, Mem, Seen],
+        60..=79 => vec![Status, Name, Cpu, Mem, Disk, Rx, Tx],
+        80..=99 => vec![Status, Name, Cpu, Spark, Mem, Disk, Rx, Tx, Load, Seen],
+        _ => vec![
+            Status, Name, Cpu, Spark, Mem, Disk, Rx, Tx, Load, Uptime, Seen,
+        ],
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let rows = app.visible();
+    if rows.is_empty() {
+        let text = if app.hosts.is_empty() {
+            "No hosts yet: waiting for agents to publish on swarm.metrics.*"
+        } else {
+            "No host matches the filter (Esc clears it)"
+        };
+        frame.render_widget(Paragraph::new(Line::styled(text, theme::dim())), area);
+        return;
+    }
+    let cols = columns(area.width);
+    let body_height = area.height.saturating_sub(1) as usize;
+    // Scroll so that the selection is always on screen.
+    let selected = app.selected.min(rows.len() - 1);
+    let offset = selected.saturating_sub(body_height.saturating_sub(1));
+    let window = rows.iter().skip(offset).take(body_height);
+
+    let header = Row::new(cols.iter().map(|c| {
+        let style = if c.sorted_by() == Some(app.sort) && app.sort != SortColumn::Name {
+            theme::title().patch(theme::warn())
+        } else {
+            theme::title()
+        };
+        Cell::from(c.title()).style(style)
+    }));
+    let table_rows: Vec<Row> = window
+        .enumerate()
+        .map(|(i, row)| {
+            let r = build_row(row, &cols, app.now);
+            if offset + i == selected {
+                r.style(theme::selected())
+            } else {
+                r
+            }
+        })
+        .collect();
+    let table = Table::new(table_rows, cols.iter().map(|c| c.width()))
+        .header(header)
+        .column_spacing(1);
+    frame.render_widget(table, area);
+}
+
+fn build_row<'a>(row: &'a HostRow, cols: &[Col], now: u64) -> Row<'a> {
+    let online = row.status(now) == HostStatus::Online;
+    let cells = cols.iter().map(|c| match c {
+        Col::Status => {
+            if online {
+                Cell::from(Span::styled("●", theme::good()))
+            } else {
+                Cell::from(Span::styled("○", theme::dim()))
+            }
+        }
+        Col::Name => Cell::from(row.agent.as_str()),
+        Col::Cpu => Cell::from(format::pct(row.cpu())).style(theme::load_pct(row.cpu())),
+        Col::Spark => {
+            Cell::from(spark_text(row.cpu_recent.iter().copied(), SPARK_WIDTH)).style(theme::good())
+        }
+        Col::Mem => Cell::from(format::pct(row.mem())).style(theme::load_pct(row.mem())),
+        Col::Disk => {
+            Cell::from(format::pct(row.root_disk())).style(theme::load_pct(row.root_disk()))
+        }
+        Col::Rx => Cell::from(row.rx().map_or("-".into(), format::rate)),
+        Col::Tx => Cell::from(row.tx().map_or("-".into(), format::rate)),
+        Col::Load => Cell::from(row.load1().map_or("-".into(), |l| format!("{l:.2}"))),
+        Col::Uptime => Cell::from(row.uptime_s().map_or("-".into(), format::uptime)),
+        Col::Seen => Cell::from(if row.last_seen == 0 {
+            "-".to_owned()
+        } else {
+            format::age_s(now.saturating_sub(row.last_seen) / 1000)
+        }),
+    });
+    let style = if online { Style::new() } else { theme::dim() };
+    Row::new(cells.collect::<Vec<_>>()).style(style)
+}

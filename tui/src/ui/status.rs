@@ -1,0 +1,42 @@
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use swarm_common::nats::LinkState;
+
+use super::theme;
+use crate::app::{App, HubLink, View};
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let mut spans = Vec::new();
+    match &app.nats {
+        LinkState::Connected => spans.push(Span::styled(" NATS ●", theme::good())),
+        LinkState::Down(why) => {
+            spans.push(Span::styled(
+                format!(" NATS ○ {why} (retrying)"),
+                theme::bad(),
+            ));
+        }
+    }
+    match &app.hub {
+        HubLink::Ok => spans.push(Span::styled("  hub ●", theme::good())),
+        HubLink::Unknown => spans.push(Span::styled("  hub …", theme::dim())),
+        HubLink::Down(why) => {
+            spans.push(Span::styled(
+                format!("  hub ○ {why} (live data only)"),
+                theme::warn(),
+            ));
+        }
+    }
+    if app.dropped > 0 {
+        spans.push(Span::styled(
+            format!("  {} updates dropped", app.dropped),
+            theme::warn(),
+        ));
+    }
+    let hints = match app.view {
+        View::Hosts => "  ↑↓ select  ⏎ open  / filter  s sort  ? help  q quit",
+        View::Host(_) => "  esc back  ? help  q quit",
+    };
+    spans.push(Span::styled(hints, theme::dim()));
+    frame.render_widget(Line::from(spans), area);
+}
