@@ -17,12 +17,7 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log).context("bad --log filter")?,
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    swarm_common::logging::init(&args.log).map_err(anyhow::Error::msg)?;
     Agent::new(config)
         .run(swarm_common::shutdown::signal())
         .await

@@ -10,12 +10,7 @@ use swarm_hub::store::Store;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = HubArgs::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log).context("bad --log filter")?,
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    swarm_common::logging::init(&args.log).map_err(anyhow::Error::msg)?;
     let store = Store::open(&args.data)?;
     let hub = Hub::new(Arc::new(store))?;
     let shutdown = swarm_common::shutdown::signal();

@@ -1,0 +1,124 @@
+//! The console in a real terminal (tmux) against a real nats-server, hub
+//! and agent: a host appears, its view opens, `q` quits with status 0 and
+//! the terminal is given back.
+#![expect(clippy::expect_used, reason = "test set-up fails loudly")]
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use swarm_agent::{Agent, AgentConfig};
+use swarm_common::AgentId;
+use swarm_common::nats::NatsArgs;
+use swarm_common::testkit::NatsServer;
+use swarm_hub::Hub;
+use swarm_hub::store::Store;
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux").args(args).output().expect("run tmux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn wait_for_screen(session: &str, what: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut screen = String::new();
+    while Instant::now() < deadline {
+        screen = tmux(&["capture-pane", "-p", "-t", session]);
+        if what.iter().all(|w| screen.contains(w)) {
+            return screen;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("screen never showed {what:?}; last screen:\n{screen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_shows_a_live_host_and_quits_cleanly() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!(
+            "SKIPPED: tmux is not installed (apt-get install tmux); the console was not tested in a real terminal"
+        );
+        return;
+    }
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = Hub::new(Arc::new(Store::open(dir.path()).expect("store"))).expect("hub");
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let hub_task = tokio::spawn(async move {
+        hub.run(client, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let agent = Agent::new(AgentConfig {
+        id: AgentId::parse("box-e2e").expect("id"),
+        interval: Duration::from_millis(500),
+        tags: vec!["e2e".into()],
+        nats: NatsArgs::for_url(&server.url()),
+    });
+    let agent_task = tokio::spawn(agent.run(std::future::pending()));
+
+    let session = format!("swarm-e2e-{}", std::process::id());
+    let exit_file = dir.path().join("exit");
+    let command = format!(
+        "SWARM_NATS_URL={} {}; echo $? > {}; sleep 30",
+        server.url(),
+        env!("CARGO_BIN_EXE_swarm-tui"),
+        exit_file.display()
+    );
+    tmux(&["kill-session", "-t", &session]);
+    let started = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "80",
+            "-y",
+            "24",
+            &command,
+        ])
+        .status()
+        .expect("tmux new-session");
+    assert!(started.success());
+
+    let screen = wait_for_screen(&session, &["box-e2e", "NATS ●", "hub ●", "1 online"]).await;
+    assert!(screen.contains("StreamSwarm"), "{screen}");
+    tmux(&["send-keys", "-t", &session, "Enter"]);
+    wait_for_screen(&session, &["status   online", "tags     e2e", "cpu_pct"]).await;
+    tmux(&["send-keys", "-t", &session, "Escape"]);
+    wait_for_screen(&session, &["HOST", "box-e2e"]).await;
+    tmux(&["send-keys", "-t", &session, "?"]);
+    wait_for_screen(&session, &["keys", "cycle the sort column"]).await;
+    tmux(&["send-keys", "-t", &session, "Escape"]);
+    tmux(&["send-keys", "-t", &session, "q"]);
+
+    let status = wait_for_exit(&exit_file).await;
+    let after = tmux(&["capture-pane", "-p", "-t", &session]);
+    tmux(&["kill-session", "-t", &session]);
+    assert_eq!(status.trim(), "0", "swarm-tui exit status");
+    assert!(
+        !after.contains("NATS ●"),
+        "the console's screen must be gone after quitting:\n{after}"
+    );
+
+    agent_task.abort();
+    let _ = stop.send(());
+    hub_task.await.expect("hub task").expect("hub ran");
+}
+
+async fn wait_for_exit(file: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(file)
+            && !text.is_empty()
+        {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("swarm-tui did not exit within 10 s of `q`");
+}
