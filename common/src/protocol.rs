@@ -49,6 +49,28 @@ pub struct HostInfo {
     pub ts: Option<Millis>,
 }
 
+impl HostInfo {
+    /// Info with only the agent id known.
+    pub fn new(agent: AgentId) -> Self {
+        Self {
+            agent,
+            hostname: None,
+            os: None,
+            os_version: None,
+            kernel: None,
+            arch: None,
+            cpu_model: None,
+            cpu_cores: None,
+            mem_total: None,
+            boot_time: None,
+            agent_version: None,
+            interval_ms: None,
+            tags: Vec::new(),
+            ts: None,
+        }
+    }
+}
+
 /// One disk mount in a [`MetricsSample`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiskUsage {
@@ -113,6 +135,26 @@ pub struct MetricsSample {
 }
 
 impl MetricsSample {
+    /// A sample with every measurement unknown.
+    pub fn new(agent: AgentId, ts: Millis) -> Self {
+        Self {
+            agent,
+            ts,
+            cpu_pct: None,
+            load: None,
+            mem_total: None,
+            mem_used: None,
+            mem_available: None,
+            swap_total: None,
+            swap_used: None,
+            disks: Vec::new(),
+            net: None,
+            uptime_s: None,
+            procs: None,
+            custom: BTreeMap::new(),
+        }
+    }
+
     pub fn mem_pct(&self) -> Option<f64> {
         pct(self.mem_used?, self.mem_total?)
     }

@@ -160,20 +160,10 @@ mod tests {
 
     fn info(interval_ms: u64) -> HostInfo {
         HostInfo {
-            agent: AgentId::parse("a").expect("valid"),
             hostname: Some("a.example".into()),
-            os: None,
-            os_version: None,
-            kernel: None,
-            arch: None,
-            cpu_model: None,
-            cpu_cores: None,
-            mem_total: None,
-            boot_time: None,
-            agent_version: None,
             interval_ms: Some(interval_ms),
             tags: vec!["role=web".into()],
-            ts: None,
+            ..HostInfo::new(AgentId::parse("a").expect("valid"))
         }
     }
 

@@ -155,8 +155,6 @@ mod tests {
 
     fn base() -> MetricsSample {
         MetricsSample {
-            agent: AgentId::parse("a").expect("valid"),
-            ts: NOW,
             cpu_pct: Some(50.0),
             load: Some([0.1, 0.2, 0.3]),
             mem_total: Some(100),
@@ -164,11 +162,7 @@ mod tests {
             mem_available: Some(50),
             swap_total: Some(0),
             swap_used: Some(0),
-            disks: vec![],
-            net: None,
-            uptime_s: Some(1),
-            procs: Some(1),
-            custom: Default::default(),
+            ..MetricsSample::new(AgentId::parse("a").expect("valid"), NOW)
         }
     }
 

@@ -214,20 +214,11 @@ async fn publish_raw(client: &Client, subject: &str, body: Vec<u8>) {
 
 fn sample(agent: &str, ts: Millis, cpu: f64) -> MetricsSample {
     MetricsSample {
-        agent: AgentId::parse(agent).expect("id"),
-        ts,
         cpu_pct: Some(cpu),
         load: Some([0.0, 0.0, 0.0]),
         mem_total: Some(100),
         mem_used: Some(10),
-        mem_available: Some(90),
-        swap_total: Some(0),
-        swap_used: Some(0),
-        disks: vec![],
-        net: None,
-        uptime_s: Some(1),
-        procs: Some(1),
-        custom: Default::default(),
+        ..MetricsSample::new(AgentId::parse(agent).expect("id"), ts)
     }
 }
 
@@ -317,20 +308,8 @@ async fn silence_marks_a_host_offline_after_three_intervals() {
     let hub = RunningHub::start(&server.url(), dir.path()).await;
     let client = async_nats::connect(server.url()).await.expect("connect");
     let info = HostInfo {
-        agent: AgentId::parse("quiet").expect("id"),
-        hostname: Some("quiet.example".into()),
-        os: None,
-        os_version: None,
-        kernel: None,
-        arch: None,
-        cpu_model: None,
-        cpu_cores: None,
-        mem_total: None,
-        boot_time: None,
-        agent_version: None,
         interval_ms: Some(300),
-        tags: vec![],
-        ts: None,
+        ..HostInfo::new(AgentId::parse("quiet").expect("id"))
     };
     publish_raw(&client, "swarm.hello.quiet", encoded(&info)).await;
     let started = Instant::now();

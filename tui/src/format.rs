@@ -48,13 +48,9 @@ pub fn age_s(secs: u64) -> String {
     }
 }
 
-/// Uptime with one more unit of detail: `3d 4h`, `5h 12m`, `7m`.
+/// Uptime with two units: `3d 4h`, `5h 12m`, `7m 3s`.
 pub fn uptime(secs: u64) -> String {
-    match secs {
-        0..=3_599 => age_s(secs),
-        3_600..=86_399 => format!("{}h {}m", secs / 3_600, (secs % 3_600) / 60),
-        _ => format!("{}d {}h", secs / 86_400, (secs % 86_400) / 3_600),
-    }
+    swarm_common::duration::short(std::time::Duration::from_secs(secs))
 }
 
 #[cfg(test)]
@@ -85,6 +81,7 @@ mod tests {
         assert_eq!(age_s(3_600), "1h");
         assert_eq!(uptime(90_000), "1d 1h");
         assert_eq!(uptime(3_660), "1h 1m");
+        assert_eq!(uptime(61), "1m 1s");
         assert_eq!(pct(None), "-");
         assert_eq!(pct(Some(12.6)), "13%");
     }
