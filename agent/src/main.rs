@@ -4,7 +4,11 @@ use swarm_agent::collect::Collector;
 use swarm_agent::{Agent, AgentArgs};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    swarm_common::exit::report("swarm-agent", run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = AgentArgs::parse();
     let config = args.config()?;
     if args.once {

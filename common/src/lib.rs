@@ -6,6 +6,7 @@ pub mod agent_id;
 pub mod api;
 pub mod codec;
 pub mod duration;
+pub mod exit;
 pub mod logging;
 pub mod nats;
 pub mod protocol;

@@ -18,26 +18,27 @@ pub struct NatsArgs {
         long = "nats",
         env = "SWARM_NATS_URL",
         value_delimiter = ',',
-        default_value = "nats://127.0.0.1:4222"
+        default_value = "nats://127.0.0.1:4222",
+        global = true
     )]
     pub servers: Vec<String>,
     /// NATS credentials file (JWT + nkey seed).
-    #[arg(long, env = "SWARM_NATS_CREDS")]
+    #[arg(long, env = "SWARM_NATS_CREDS", global = true)]
     pub creds: Option<PathBuf>,
     /// User name; the password comes from SWARM_NATS_PASSWORD or --password-file, never a flag value.
-    #[arg(long, env = "SWARM_NATS_USER")]
+    #[arg(long, env = "SWARM_NATS_USER", global = true)]
     pub user: Option<String>,
     /// File holding the password for --user (first line).
-    #[arg(long, env = "SWARM_NATS_PASSWORD_FILE")]
+    #[arg(long, env = "SWARM_NATS_PASSWORD_FILE", global = true)]
     pub password_file: Option<PathBuf>,
     /// CA certificate(s) to verify the server with (PEM).
-    #[arg(long, env = "SWARM_TLS_CA")]
+    #[arg(long, env = "SWARM_TLS_CA", global = true)]
     pub tls_ca: Option<PathBuf>,
     /// Client certificate for mutual TLS (PEM).
-    #[arg(long, env = "SWARM_TLS_CERT", requires = "tls_key")]
+    #[arg(long, env = "SWARM_TLS_CERT", requires = "tls_key", global = true)]
     pub tls_cert: Option<PathBuf>,
     /// Key of the client certificate (PEM).
-    #[arg(long, env = "SWARM_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, env = "SWARM_TLS_KEY", requires = "tls_cert", global = true)]
     pub tls_key: Option<PathBuf>,
 }
 

@@ -8,7 +8,11 @@ use swarm_hub::config::HubArgs;
 use swarm_hub::store::Store;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    swarm_common::exit::report("swarm-hub", run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = HubArgs::parse();
     swarm_common::logging::init(&args.log).map_err(anyhow::Error::msg)?;
     let store = Store::open(&args.data)?;

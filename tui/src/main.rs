@@ -13,13 +13,7 @@ async fn main() -> ExitCode {
             swarm_tui::console::run(args.nats.clone(), args.host.clone()).await
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("swarm-tui: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    swarm_common::exit::report("swarm-tui", result)
 }
 
 /// The console owns the screen: logs go to the file named by
