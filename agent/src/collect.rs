@@ -132,6 +132,7 @@ impl Collector {
             interval_ms: Some(interval_ms),
             tags: tags.to_vec(),
             ts: Some(now_ms()),
+            probes: None,
         }
     }
 

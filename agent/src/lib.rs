@@ -2,7 +2,9 @@
 
 pub mod collect;
 pub mod config;
+pub mod probe;
 pub mod run;
+pub mod runs;
 
 pub use config::{AgentArgs, AgentConfig};
 pub use run::{Agent, AgentError, AgentStats};

@@ -17,6 +17,8 @@ use tokio::sync::watch;
 
 use crate::collect::{CollectError, Collector};
 use crate::config::AgentConfig;
+use crate::probe::caps::Caps;
+use crate::runs::Runner;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -61,7 +63,13 @@ impl Agent {
         let config = &self.config;
         let interval_ms = u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX);
         let mut collector = Collector::new(config.id.clone())?;
-        let (info_tx, info_rx) = watch::channel(collector.host_info(interval_ms, &config.tags));
+        let caps = Caps::detect();
+        let mut info = collector.host_info(interval_ms, &config.tags);
+        info.probes = Some(caps.report());
+        if let Some(note) = &info.probes.as_ref().and_then(|p| p.note.clone()) {
+            tracing::warn!("some network tests cannot run here: {note}");
+        }
+        let (info_tx, info_rx) = watch::channel(info);
 
         let connecting =
             nats::connect_with_retry(&config.nats, config.id.as_str(), self.health.clone());
@@ -79,6 +87,12 @@ impl Agent {
                     let c = connected?;
                     tracing::info!(agent = %config.id, "publishing every {}", swarm_common::duration::short(config.interval));
                     spawn_info_responder(&c, &config.id, info_rx.clone()).await?;
+                    let runner = Runner::new(config.id.clone(), c.clone(), caps);
+                    tokio::spawn(async move {
+                        if let Err(e) = runner.serve().await {
+                            tracing::error!("cannot take test requests: {e}");
+                        }
+                    });
                     self.announce(&c, &info_tx).await;
                     link.borrow_and_update();
                     client = Some(c);

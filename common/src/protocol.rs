@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::AgentId;
 
+mod nettest;
+pub use nettest::*;
+
 /// Milliseconds since the Unix epoch (UTC).
 pub type Millis = u64;
 
@@ -47,6 +50,9 @@ pub struct HostInfo {
     /// When the agent sent this (extension; absent from older agents).
     #[serde(default)]
     pub ts: Option<Millis>,
+    /// What the agent can probe with (extension).
+    #[serde(default)]
+    pub probes: Option<ProbeCaps>,
 }
 
 impl HostInfo {
@@ -67,6 +73,7 @@ impl HostInfo {
             interval_ms: None,
             tags: Vec::new(),
             ts: None,
+            probes: None,
         }
     }
 }

@@ -23,6 +23,35 @@ pub fn agent_info(agent: &AgentId) -> String {
     format!("{PREFIX}.agent.{agent}.info")
 }
 
+/// `swarm.agent.<agent>.run`: the hub starts a test run on the agent.
+pub fn agent_run(agent: &AgentId) -> String {
+    format!("{PREFIX}.agent.{agent}.run")
+}
+
+/// `swarm.agent.<agent>.cancel`
+pub fn agent_cancel(agent: &AgentId) -> String {
+    format!("{PREFIX}.agent.{agent}.cancel")
+}
+
+/// `swarm.results.<test_id>.<agent>`; test ids are hub-made `[a-z0-9]`.
+pub fn results(test_id: &str, agent: &AgentId) -> String {
+    format!("{PREFIX}.results.{test_id}.{agent}")
+}
+
+/// `swarm.results.<test_id>.*`: every agent's results of one test.
+pub fn results_of(test_id: &str) -> String {
+    format!("{PREFIX}.results.{test_id}.*")
+}
+
+pub const RESULTS_ALL: &str = "swarm.results.*.*";
+
+/// Splits `swarm.results.<test_id>.<agent>` into its two tokens.
+pub fn parse_results_subject(subject: &str) -> Option<(&str, &str)> {
+    let rest = subject.strip_prefix("swarm.results.")?;
+    let (test_id, agent) = rest.split_once('.')?;
+    (!agent.contains('.')).then_some((test_id, agent))
+}
+
 pub const HELLO_ALL: &str = "swarm.hello.*";
 pub const METRICS_ALL: &str = "swarm.metrics.*";
 pub const BYE_ALL: &str = "swarm.bye.*";
@@ -33,6 +62,12 @@ pub mod api {
     pub const HOSTS: &str = "swarm.api.hosts";
     pub const HOST: &str = "swarm.api.host";
     pub const HISTORY: &str = "swarm.api.history";
+    pub const TESTS_CREATE: &str = "swarm.api.tests.create";
+    pub const TESTS_LIST: &str = "swarm.api.tests.list";
+    pub const TESTS_GET: &str = "swarm.api.tests.get";
+    pub const TESTS_CANCEL: &str = "swarm.api.tests.cancel";
+    pub const TESTS_RESULTS: &str = "swarm.api.tests.results";
+    pub const TESTS_SUMMARY: &str = "swarm.api.tests.summary";
 }
 
 /// Name the hub registers as a NATS micro service.
@@ -81,5 +116,9 @@ mod tests {
         assert_eq!(parse_agent_subject("swarm.metrics.a.b"), None);
         assert_eq!(parse_agent_subject("swarm.other.a"), None);
         assert_eq!(parse_agent_subject("metrics.a"), None);
+        assert_eq!(results("t1", &id), "swarm.results.t1.web-1");
+        assert_eq!(agent_run(&id), "swarm.agent.web-1.run");
+        assert_eq!(parse_results_subject("swarm.results.t1.web-1"), Some(("t1", "web-1")));
+        assert_eq!(parse_results_subject("swarm.results.t1.a.b"), None);
     }
 }

@@ -28,6 +28,7 @@ pub fn info(name: &str, tags: &[&str]) -> HostInfo {
         interval_ms: Some(5_000),
         tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         ts: Some(NOW),
+        probes: None,
     }
 }
 

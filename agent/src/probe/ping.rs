@@ -1,0 +1,77 @@
+//! ICMP echo with surge-ping, one shared client (socket) per address family.
+//!
+//! RTT is measured here, from just before the echo is handed to the socket
+//! until the reply is delivered: surge-ping takes its own send time after
+//! the send call returns, and on loopback the reply can already be in by
+//! then, which it reports as 0 ms.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence, SurgeError};
+use tokio::sync::OnceCell;
+
+use super::caps::IcmpMode;
+use super::ms;
+
+const PAYLOAD: [u8; 56] = [0x5a; 56];
+
+/// Outcome of one echo.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Echo {
+    Reply { rtt_ms: f64 },
+    Lost,
+}
+
+/// The agent's ICMP clients, created on first use.
+pub struct Pingers {
+    mode: IcmpMode,
+    v4: OnceCell<Result<Arc<Client>, String>>,
+    v6: OnceCell<Result<Arc<Client>, String>>,
+}
+
+impl Pingers {
+    pub fn new(mode: IcmpMode) -> Self {
+        Self {
+            mode,
+            v4: OnceCell::new(),
+            v6: OnceCell::new(),
+        }
+    }
+
+    async fn client(&self, ip: IpAddr) -> Result<Arc<Client>, String> {
+        let (cell, kind) = match ip {
+            IpAddr::V4(_) => (&self.v4, ICMP::V4),
+            IpAddr::V6(_) => (&self.v6, ICMP::V6),
+        };
+        let sock_type = match self.mode {
+            IcmpMode::Unprivileged => socket2::Type::DGRAM,
+            IcmpMode::Raw => socket2::Type::RAW,
+            IcmpMode::None => return Err("ICMP is not available to this process".into()),
+        };
+        cell.get_or_init(|| async move {
+            let config = Config::builder().kind(kind).sock_type_hint(sock_type).build();
+            Client::new(&config)
+                .map(Arc::new)
+                .map_err(|e| format!("cannot open an ICMP socket: {e}"))
+        })
+        .await
+        .clone()
+    }
+
+    /// Sends one echo and waits up to `timeout` for its reply.
+    pub async fn echo(&self, ip: IpAddr, ident: u16, seq: u16, timeout: Duration) -> Result<Echo, String> {
+        let client = self.client(ip).await?;
+        let mut pinger = client.pinger(ip, PingIdentifier(ident)).await;
+        pinger.timeout(timeout);
+        let start = Instant::now();
+        match pinger.ping(PingSequence(seq), &PAYLOAD).await {
+            Ok(_) => Ok(Echo::Reply {
+                rtt_ms: ms(start.elapsed()),
+            }),
+            Err(SurgeError::Timeout { .. }) => Ok(Echo::Lost),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
