@@ -23,7 +23,9 @@ pub async fn resolve(target: &str, timeout: Duration) -> Result<IpAddr, String> 
             .map(|a| a.ip())
             .ok_or_else(|| format!("{target:?} resolves to no address")),
         Ok(Err(e)) => Err(format!("cannot resolve {target:?}: {e}")),
-        Err(_) => Err(format!("cannot resolve {target:?}: no answer within {timeout:?}")),
+        Err(_) => Err(format!(
+            "cannot resolve {target:?}: no answer within {timeout:?}"
+        )),
     }
 }
 
@@ -39,11 +41,20 @@ mod tests {
     #[tokio::test]
     async fn resolves_ips_and_local_names_and_explains_failures() {
         let t = Duration::from_secs(2);
-        assert_eq!(resolve("127.0.0.1", t).await, Ok(IpAddr::from([127, 0, 0, 1])));
+        assert_eq!(
+            resolve("127.0.0.1", t).await,
+            Ok(IpAddr::from([127, 0, 0, 1]))
+        );
         assert_eq!(resolve("::1", t).await.map(|ip| ip.is_loopback()), Ok(true));
-        assert_eq!(resolve("localhost", t).await.map(|ip| ip.is_loopback()), Ok(true));
+        assert_eq!(
+            resolve("localhost", t).await.map(|ip| ip.is_loopback()),
+            Ok(true)
+        );
         // `.invalid` is reserved and never resolves (RFC 6761).
-        let err = resolve("nothing.invalid", t).await.err().unwrap_or_default();
+        let err = resolve("nothing.invalid", t)
+            .await
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("cannot resolve \"nothing.invalid\""), "{err}");
     }
 

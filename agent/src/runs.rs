@@ -65,11 +65,19 @@ impl Runner {
 
     /// Serves `run` and `cancel` requests until the subscriptions end.
     pub async fn serve(self: Arc<Self>) -> Result<(), async_nats::SubscribeError> {
-        let runs = self.client.subscribe(subject::agent_run(&self.agent)).await?;
-        let cancels = self.client.subscribe(subject::agent_cancel(&self.agent)).await?;
+        let runs = self
+            .client
+            .subscribe(subject::agent_run(&self.agent))
+            .await?;
+        let cancels = self
+            .client
+            .subscribe(subject::agent_cancel(&self.agent))
+            .await?;
         let mut requests = futures::stream::select(runs, cancels);
         while let Some(msg) = requests.next().await {
-            let Some(reply) = msg.reply.clone() else { continue };
+            let Some(reply) = msg.reply.clone() else {
+                continue;
+            };
             let enc = Encoding::of_request(msg.headers.as_ref(), &msg.payload);
             let ack = if msg.subject.as_str().ends_with(".run") {
                 match enc.decode::<TestRun>(&msg.payload) {
@@ -134,7 +142,10 @@ impl Runner {
     fn check(&self, run: &TestRun) -> Result<(), String> {
         if run.test_id.is_empty()
             || run.test_id.len() > 32
-            || !run.test_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            || !run
+                .test_id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         {
             return Err(format!("test_id {:?} is not [a-z0-9]{{1,32}}", run.test_id));
         }
@@ -177,8 +188,8 @@ impl Runner {
         } else {
             run.timeout_ms
         });
-        let until = tokio::time::Instant::now()
-            + Duration::from_millis(run.until.saturating_sub(now_ms()));
+        let until =
+            tokio::time::Instant::now() + Duration::from_millis(run.until.saturating_sub(now_ms()));
         let ident: u16 = rand::random();
         let run = Arc::new(run);
         let mut ticker = tokio::time::interval(interval);

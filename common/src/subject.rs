@@ -118,7 +118,10 @@ mod tests {
         assert_eq!(parse_agent_subject("metrics.a"), None);
         assert_eq!(results("t1", &id), "swarm.results.t1.web-1");
         assert_eq!(agent_run(&id), "swarm.agent.web-1.run");
-        assert_eq!(parse_results_subject("swarm.results.t1.web-1"), Some(("t1", "web-1")));
+        assert_eq!(
+            parse_results_subject("swarm.results.t1.web-1"),
+            Some(("t1", "web-1"))
+        );
         assert_eq!(parse_results_subject("swarm.results.t1.a.b"), None);
     }
 }

@@ -78,7 +78,10 @@ mod tests {
             raw: false,
         };
         let ping = none.refuse(TestKind::Ping).unwrap_or_default();
-        assert!(ping.contains("ping_group_range") && ping.contains("cap_net_raw"), "{ping}");
+        assert!(
+            ping.contains("ping_group_range") && ping.contains("cap_net_raw"),
+            "{ping}"
+        );
         assert!(none.refuse(TestKind::Traceroute).is_some());
         assert_eq!(none.refuse(TestKind::Tcp), None);
         assert_eq!(none.report().icmp, "none");

@@ -27,7 +27,9 @@ mod tests {
 
     #[tokio::test]
     async fn open_and_closed_loopback_ports() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let open = listener.local_addr().expect("addr").port();
         let took = connect(IpAddr::from([127, 0, 0, 1]), open, Duration::from_secs(2)).await;
         assert!(took.is_ok_and(|ms| ms > 0.0), "{took:?}");

@@ -37,7 +37,9 @@ fn run_round(ip: IpAddr, ident: u16, round_time: Duration) -> Result<Trace, Stri
         .grace_duration(Duration::from_millis(100))
         .build()
         .map_err(|e| format!("cannot start traceroute: {e}"))?;
-    tracer.run().map_err(|e| format!("traceroute failed: {e}"))?;
+    tracer
+        .run()
+        .map_err(|e| format!("traceroute failed: {e}"))?;
     let state = tracer.snapshot();
     if let Some(err) = state.error() {
         return Err(format!("traceroute failed: {err}"));
@@ -49,7 +51,12 @@ fn run_round(ip: IpAddr, ident: u16, round_time: Duration) -> Result<Trace, Stri
             ttl: h.ttl(),
             addr: h.addrs().next().map(ToString::to_string),
             host: None,
-            rtt_ms: h.samples().iter().map(|d| super::ms(*d)).filter(|v| *v > 0.0).collect(),
+            rtt_ms: h
+                .samples()
+                .iter()
+                .map(|d| super::ms(*d))
+                .filter(|v| *v > 0.0)
+                .collect(),
             loss_pct: h.loss_pct(),
         })
         .collect();
