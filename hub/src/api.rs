@@ -12,7 +12,8 @@ use swarm_common::AgentId;
 use swarm_common::codec::Encoding;
 use swarm_common::protocol::{
     ApiError, ErrorCode, HistoryReply, HistoryRequest, HostReply, HostRequest, HostsReply,
-    HostsRequest,
+    HostsRequest, ResultsReply, ResultsRequest, SummaryReply, TestIdRequest, TestReply, TestSpec,
+    TestsListReply, TestsListRequest,
 };
 use swarm_common::subject::{self, api};
 use swarm_common::time::now_ms;
@@ -42,7 +43,41 @@ pub async fn start(
     };
     tasks.spawn(serve(add("hosts", api::HOSTS).await?, state.clone(), hosts));
     tasks.spawn(serve(add("host", api::HOST).await?, state.clone(), host));
-    tasks.spawn(serve(add("history", api::HISTORY).await?, state, history));
+    tasks.spawn(serve(
+        add("history", api::HISTORY).await?,
+        state.clone(),
+        history,
+    ));
+    tasks.spawn(serve(
+        add("tests-create", api::TESTS_CREATE).await?,
+        state.clone(),
+        tests_create,
+    ));
+    tasks.spawn(serve(
+        add("tests-list", api::TESTS_LIST).await?,
+        state.clone(),
+        tests_list,
+    ));
+    tasks.spawn(serve(
+        add("tests-get", api::TESTS_GET).await?,
+        state.clone(),
+        tests_get,
+    ));
+    tasks.spawn(serve(
+        add("tests-cancel", api::TESTS_CANCEL).await?,
+        state.clone(),
+        tests_cancel,
+    ));
+    tasks.spawn(serve(
+        add("tests-results", api::TESTS_RESULTS).await?,
+        state.clone(),
+        tests_results,
+    ));
+    tasks.spawn(serve(
+        add("tests-summary", api::TESTS_SUMMARY).await?,
+        state,
+        tests_summary,
+    ));
     Ok((service, tasks))
 }
 
@@ -116,6 +151,66 @@ fn history(state: &HubState, req: HistoryRequest) -> Result<HistoryReply, ApiErr
         series: req.series,
         step_ms,
         points,
+    })
+}
+
+/// Results per reply when the request sets no limit, and at most.
+const DEFAULT_RESULTS: u32 = 1_000;
+const MAX_RESULTS: u32 = 10_000;
+
+fn tests_create(state: &HubState, spec: TestSpec) -> Result<TestReply, ApiError> {
+    Ok(TestReply {
+        test: state.tests.create(state, &spec)?,
+    })
+}
+
+fn tests_list(state: &HubState, req: TestsListRequest) -> Result<TestsListReply, ApiError> {
+    Ok(TestsListReply {
+        tests: state.tests.list(&state.store, req.status)?,
+    })
+}
+
+fn tests_get(state: &HubState, req: TestIdRequest) -> Result<TestReply, ApiError> {
+    Ok(TestReply {
+        test: state.tests.get(&state.store, &req.id)?,
+    })
+}
+
+fn tests_cancel(state: &HubState, req: TestIdRequest) -> Result<TestReply, ApiError> {
+    Ok(TestReply {
+        test: state.tests.cancel(state, &req.id)?,
+    })
+}
+
+fn tests_results(state: &HubState, req: ResultsRequest) -> Result<ResultsReply, ApiError> {
+    state.tests.get(&state.store, &req.id)?;
+    let limit = req.limit.unwrap_or(DEFAULT_RESULTS);
+    if !(1..=MAX_RESULTS).contains(&limit) {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("limit: must be 1..={MAX_RESULTS}"),
+        ));
+    }
+    let results = state
+        .store
+        .results(
+            &req.id,
+            req.agent.as_deref(),
+            req.since.unwrap_or(0),
+            limit as usize,
+        )
+        .map_err(internal)?;
+    Ok(ResultsReply { results })
+}
+
+fn tests_summary(state: &HubState, req: TestIdRequest) -> Result<SummaryReply, ApiError> {
+    state.tests.get(&state.store, &req.id)?;
+    let results = state
+        .store
+        .results(&req.id, None, 0, usize::MAX)
+        .map_err(internal)?;
+    Ok(SummaryReply {
+        summary: crate::summary::summarise(&results),
     })
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_nats::Message;
 use swarm_common::codec::Encoding;
-use swarm_common::protocol::{Bye, HostInfo, MetricsSample};
-use swarm_common::subject::{AgentSubject, parse_agent_subject};
+use swarm_common::protocol::{Bye, HostInfo, MetricsSample, TestResult};
+use swarm_common::subject::{AgentSubject, parse_agent_subject, parse_results_subject};
 use swarm_common::time::now_ms;
 
 use crate::HubState;
@@ -102,6 +102,9 @@ pub fn handle(state: &HubState, msg: &Message, batch: &mut Batch) {
 
 fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Rejection> {
     let subject = msg.subject.as_str();
+    if let Some((test_id, token)) = parse_results_subject(subject) {
+        return accept_result(state, msg, test_id, token);
+    }
     let (kind, token) = parse_agent_subject(subject).ok_or_else(|| Rejection::BadSubject {
         subject: subject.to_owned(),
     })?;
@@ -133,6 +136,36 @@ fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Reje
             validate::same_agent(token, bye.agent.as_str())?;
             state.registry.bye(&bye.agent, now);
         }
+    }
+    Ok(())
+}
+
+fn accept_result(
+    state: &HubState,
+    msg: &Message,
+    test_id: &str,
+    token: &str,
+) -> Result<(), Rejection> {
+    let encoding = Encoding::of_request(msg.headers.as_ref(), &msg.payload);
+    let result: TestResult = decode(encoding, &msg.payload)?;
+    validate::same_agent(token, result.agent.as_str())?;
+    if result.test_id != test_id {
+        return Err(Rejection::SubjectMismatch {
+            token: test_id.to_owned(),
+            agent: result.test_id.clone(),
+        });
+    }
+    validate::result(&result, now_ms())?;
+    let known =
+        state.tests.is_active(test_id) || state.store.test(test_id).ok().flatten().is_some();
+    if !known {
+        return Err(Rejection::BadValue(format!(
+            "result for unknown test {test_id:?}"
+        )));
+    }
+    if let Err(e) = state.store.put_results(std::slice::from_ref(&result)) {
+        state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!("cannot store a test result: {e}");
     }
     Ok(())
 }

@@ -8,7 +8,10 @@ pub mod config;
 pub mod history;
 pub mod ingest;
 pub mod registry;
+pub mod scheduler;
+pub mod selector;
 pub mod store;
+pub mod summary;
 pub mod validate;
 
 use std::future::Future;
@@ -23,6 +26,7 @@ use swarm_common::subject;
 
 use crate::ingest::Batch;
 use crate::registry::Registry;
+use crate::scheduler::TestBook;
 use crate::store::Store;
 use crate::validate::RejectionCounts;
 
@@ -68,6 +72,7 @@ impl HubStats {
 pub struct HubState {
     pub store: Arc<Store>,
     pub registry: Registry,
+    pub tests: TestBook,
     pub stats: HubStats,
 }
 
@@ -78,10 +83,12 @@ pub struct Hub {
 impl Hub {
     pub fn new(store: Arc<Store>) -> Result<Self, HubError> {
         let registry = Registry::load(&store)?;
+        let tests = TestBook::load(&store)?;
         Ok(Self {
             state: Arc::new(HubState {
                 store,
                 registry,
+                tests,
                 stats: HubStats::default(),
             }),
         })
@@ -100,7 +107,12 @@ impl Hub {
     ) -> Result<(), HubError> {
         let state = &self.state;
         let mut subs = Vec::new();
-        for subject in [subject::HELLO_ALL, subject::METRICS_ALL, subject::BYE_ALL] {
+        for subject in [
+            subject::HELLO_ALL,
+            subject::METRICS_ALL,
+            subject::BYE_ALL,
+            subject::RESULTS_ALL,
+        ] {
             let sub = client
                 .subscribe(subject)
                 .await
@@ -111,8 +123,9 @@ impl Hub {
         let (service, api_tasks) = api::start(&client, state.clone())
             .await
             .map_err(HubError::Service)?;
+        let scheduler = tokio::spawn(TestBook::run(state.clone(), client.clone()));
         tracing::info!(
-            "hub serving {} and ingesting swarm.{{hello,metrics,bye}}.*",
+            "hub serving {} and ingesting swarm.{{hello,metrics,bye,results}}.*",
             subject::SERVICE_NAME
         );
 
@@ -141,6 +154,7 @@ impl Hub {
 
         // Take what the client already received, then write it all down.
         drop(api_tasks);
+        scheduler.abort();
         let _ = service.stop().await;
         while let Some(Some(msg)) = futures::FutureExt::now_or_never(messages.next()) {
             ingest::handle(state, &msg, &mut batch);

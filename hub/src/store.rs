@@ -5,7 +5,9 @@
 //!   at each checkpoint;
 //! - `dict`: agent and series names <-> u32 ids; `agent_series`: which
 //!   series an agent has;
-//! - `hosts`: agent id -> [`HostRecord`].
+//! - `hosts`: agent id -> [`HostRecord`];
+//! - `tests`: test id -> Test; `results`: `test_id | 0 | ts | agent | 0 |
+//!   seq` -> TestResult (time order within a test).
 //!
 //! Each series has an open head chunk in memory. Writes are idempotent: a
 //! sample's place is a function of (agent, series, ts), so a replayed or
@@ -20,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use swarm_common::protocol::{HostInfo, MetricsSample, Millis};
+use swarm_common::protocol::{HostInfo, MetricsSample, Millis, Test, TestResult};
 
 /// Samples per chunk before it is sealed.
 pub const CHUNK_CAP: usize = 240;
@@ -151,6 +153,8 @@ pub struct Store {
     dict: sled::Tree,
     agent_series: sled::Tree,
     hosts: sled::Tree,
+    tests: sled::Tree,
+    results: sled::Tree,
     inner: Mutex<Inner>,
 }
 
@@ -171,6 +175,8 @@ impl Store {
             dict: db.open_tree("dict")?,
             agent_series: db.open_tree("agent_series")?,
             hosts: db.open_tree("hosts")?,
+            tests: db.open_tree("tests")?,
+            results: db.open_tree("results")?,
             db,
             inner: Mutex::new(Inner::default()),
         };
@@ -501,11 +507,8 @@ impl Store {
     }
 
     pub fn put_host(&self, agent: &str, record: &HostRecord) -> Result<()> {
-        let bytes = rmp_serde::to_vec_named(record).map_err(|e| StoreError::Corrupt {
-            tree: "hosts",
-            reason: e.to_string(),
-        })?;
-        self.hosts.insert(agent.as_bytes(), bytes)?;
+        self.hosts
+            .insert(agent.as_bytes(), encode_record("hosts", record)?)?;
         Ok(())
     }
 
@@ -515,7 +518,7 @@ impl Store {
         for item in self.hosts.iter() {
             let (key, value) = item?;
             let agent = String::from_utf8_lossy(&key).into_owned();
-            match rmp_serde::from_slice::<HostRecord>(&value) {
+            match decode_record::<HostRecord>("hosts", &value) {
                 Ok(record) => out.push((agent, record)),
                 Err(e) => tracing::warn!("skipping unreadable host record for {agent:?}: {e}"),
             }
@@ -532,6 +535,74 @@ impl Store {
             total += (key.len() + value.len()) as u64;
         }
         Ok(total)
+    }
+
+    pub fn put_test(&self, test: &Test) -> Result<()> {
+        self.tests
+            .insert(test.id.as_bytes(), encode_record("tests", test)?)?;
+        Ok(())
+    }
+
+    pub fn test(&self, id: &str) -> Result<Option<Test>> {
+        match self.tests.get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(decode_record("tests", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every test, oldest first (ids sort by creation time).
+    pub fn tests(&self) -> Result<Vec<Test>> {
+        let mut out = Vec::new();
+        for item in self.tests.iter() {
+            let (key, bytes) = item?;
+            match decode_record::<Test>("tests", &bytes) {
+                Ok(test) => out.push(test),
+                Err(e) => tracing::warn!("skipping test {:?}: {e}", String::from_utf8_lossy(&key)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores results; the same result twice lands in the same place.
+    pub fn put_results(&self, results: &[TestResult]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for r in results {
+            batch.insert(
+                keys::result(&r.test_id, r.ts, r.agent.as_str(), r.seq.unwrap_or(0)),
+                encode_record("results", r)?,
+            );
+        }
+        self.results.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Results of a test in time order, from `since` (inclusive), at most
+    /// `limit`, of one agent or all.
+    pub fn results(
+        &self,
+        test_id: &str,
+        agent: Option<&str>,
+        since: Millis,
+        limit: usize,
+    ) -> Result<Vec<TestResult>> {
+        let mut prefix = test_id.as_bytes().to_vec();
+        prefix.push(0);
+        let start = keys::result(test_id, since, "", 0);
+        let mut out = Vec::new();
+        for item in self.results.range(start..) {
+            let (key, bytes) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let r: TestResult = decode_record("results", &bytes)?;
+            if agent.is_none_or(|a| r.agent.as_str() == a) {
+                out.push(r);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub fn stats(&self) -> Result<StoreStats> {
@@ -551,6 +622,20 @@ impl Store {
         }
         Ok(stats)
     }
+}
+
+fn encode_record<T: Serialize>(tree: &'static str, value: &T) -> Result<Vec<u8>> {
+    rmp_serde::to_vec_named(value).map_err(|e| StoreError::Corrupt {
+        tree,
+        reason: e.to_string(),
+    })
+}
+
+fn decode_record<T: serde::de::DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
+    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        reason: e.to_string(),
+    })
 }
 
 fn open_error(dir: &Path, source: sled::Error) -> StoreError {

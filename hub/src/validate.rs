@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use swarm_common::protocol::{MetricsSample, Millis};
+use swarm_common::protocol::{MetricsSample, Millis, TestResult};
 
 /// How far ahead of the hub's clock a sample may be (agent clock skew).
 const MAX_FUTURE_MS: u64 = 5 * 60 * 1000;
@@ -120,6 +120,38 @@ pub fn sample(s: &MetricsSample, now: Millis) -> Result<(), Rejection> {
         check_name("custom metric", name)?;
         if !v.is_finite() {
             return Err(bad(format!("custom metric {name:?} is {v}")));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a test result's timestamp and numbers.
+pub fn result(r: &TestResult, now: Millis) -> Result<(), Rejection> {
+    if r.ts > now.saturating_add(MAX_FUTURE_MS) || r.ts < now.saturating_sub(MAX_AGE_MS) {
+        return Err(bad(format!("result ts {} is out of range", r.ts)));
+    }
+    let latency_ok = |v: f64| v.is_finite() && (0.0..=3_600_000.0).contains(&v);
+    for (name, v) in [("rtt_ms", r.rtt_ms), ("connect_ms", r.connect_ms)] {
+        if let Some(v) = v
+            && !latency_ok(v)
+        {
+            return Err(bad(format!("{name} {v} is not a sane latency")));
+        }
+    }
+    if let Some(hops) = &r.hops {
+        if hops.len() > 64 {
+            return Err(bad(format!("{} hops is more than 64", hops.len())));
+        }
+        for hop in hops {
+            if hop.rtt_ms.len() > 64 || !hop.rtt_ms.iter().all(|v| latency_ok(*v)) {
+                return Err(bad(format!("hop {} has bad rtt_ms", hop.ttl)));
+            }
+            if !(0.0..=100.0).contains(&hop.loss_pct) {
+                return Err(bad(format!(
+                    "hop {} loss_pct {} is outside 0..=100",
+                    hop.ttl, hop.loss_pct
+                )));
+            }
         }
     }
     Ok(())

@@ -26,6 +26,19 @@ pub fn series_of(key: &[u8]) -> Option<u32> {
     key.get(4..8)?.try_into().ok().map(u32::from_be_bytes)
 }
 
+/// `test_id | 0 | ts u64 | agent | 0 | seq u32`: a test's results in time
+/// order. Ids never hold a 0 byte.
+pub fn result(test_id: &str, ts: u64, agent: &str, seq: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(test_id.len() + agent.len() + 14);
+    key.extend_from_slice(test_id.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&ts.to_be_bytes());
+    key.extend_from_slice(agent.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
 pub fn u64_key(n: u64) -> [u8; 8] {
     n.to_be_bytes()
 }

@@ -1,0 +1,575 @@
+//! Network tests on the hub: validation of specs, the book of active tests,
+//! and the scheduler that starts runs (now, later, every so often),
+//! dispatches them to agents by request-reply, finishes and cancels them.
+//!
+//! Tests live in sled, so a schedule survives a restart; a run missed while
+//! the hub was down is run once when it is back, never once per missed slot.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_nats::Client;
+use swarm_common::codec::{self, Encoding};
+use swarm_common::protocol::{
+    Ack, AgentRunState, ApiError, CancelRun, ErrorCode, HostStatus, Millis, Test, TestAgent,
+    TestKind, TestRun, TestSpec, TestStatus,
+};
+use swarm_common::subject;
+use swarm_common::time::now_ms;
+use tokio::sync::Notify;
+
+use crate::HubState;
+use crate::selector;
+use crate::store::Store;
+
+/// How long an agent has to accept a run or a cancel.
+pub const DISPATCH_TIMEOUT: Duration = Duration::from_secs(3);
+const TICK: Duration = Duration::from_millis(200);
+const MIN_INTERVAL_MS: u64 = 100;
+const MAX_INTERVAL_MS: u64 = 3_600_000;
+const MAX_DURATION_MS: u64 = 7 * 86_400_000;
+const MAX_TIMEOUT_MS: u64 = 60_000;
+const DEFAULT_TIMEOUT_MS: u64 = 2_000;
+
+/// Tests not yet final, kept in memory; every change is written to sled.
+#[derive(Default)]
+pub struct TestBook {
+    active: Mutex<BTreeMap<String, Test>>,
+    wake: Notify,
+    client: OnceLock<Client>,
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, msg)
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorCode::Internal, e.to_string())
+}
+
+/// A time-sortable test id: base-36 milliseconds and four random characters.
+pub fn new_id(now: Millis) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut n = now;
+    let mut time = Vec::new();
+    while n > 0 {
+        time.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+    }
+    time.reverse();
+    let mut id = String::from_utf8_lossy(&time).into_owned();
+    for _ in 0..4 {
+        id.push(DIGITS[rand::random_range(0..36)] as char);
+    }
+    id
+}
+
+/// Applies defaults and checks every field; errors name the field.
+pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
+    let target = spec.target.trim();
+    if target.is_empty()
+        || target.len() > 253
+        || target.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad(
+            "target: must be a host name or IP address (1-253 characters, no spaces)",
+        ));
+    }
+    let port = match (spec.kind, spec.port) {
+        (TestKind::Tcp, None | Some(0)) => {
+            return Err(bad("port: a tcp test needs a port (1-65535)"));
+        }
+        (_, port) => port,
+    };
+    if spec.agents.is_empty() {
+        return Err(bad(
+            "agents: give at least one selector (an agent id, a glob such as web-*, tag:<tag>, or *)",
+        ));
+    }
+    for s in &spec.agents {
+        selector::validate(s).map_err(|e| bad(format!("agents: {e}")))?;
+    }
+    let min_interval = if spec.kind == TestKind::Traceroute {
+        1_000
+    } else {
+        MIN_INTERVAL_MS
+    };
+    let interval_ms = spec.interval_ms.unwrap_or(spec.kind.default_interval_ms());
+    if !(min_interval..=MAX_INTERVAL_MS).contains(&interval_ms) {
+        return Err(bad(format!(
+            "interval_ms: must be {min_interval}..={MAX_INTERVAL_MS}"
+        )));
+    }
+    let duration_ms = spec
+        .duration_ms
+        .unwrap_or(swarm_common::protocol::DEFAULT_DURATION_MS);
+    if !(interval_ms..=MAX_DURATION_MS).contains(&duration_ms) {
+        return Err(bad(format!(
+            "duration_ms: must be at least interval_ms ({interval_ms}) and at most {MAX_DURATION_MS}"
+        )));
+    }
+    if let Some(every) = spec.repeat_every_ms
+        && every < duration_ms
+    {
+        return Err(bad(format!(
+            "repeat_every_ms: must be at least duration_ms ({duration_ms}) so runs do not overlap"
+        )));
+    }
+    let timeout_ms = spec.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS.max(
+        if spec.kind == TestKind::Traceroute {
+            3_000
+        } else {
+            0
+        },
+    ));
+    if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+        return Err(bad(format!("timeout_ms: must be 1..={MAX_TIMEOUT_MS}")));
+    }
+    if spec
+        .name
+        .as_ref()
+        .is_some_and(|n| n.len() > 100 || n.chars().any(char::is_control))
+    {
+        return Err(bad("name: at most 100 characters, no control characters"));
+    }
+    let start_at = spec.start_at.unwrap_or(now).max(now);
+    Ok(Test {
+        id: new_id(now),
+        kind: spec.kind,
+        target: target.to_owned(),
+        port,
+        selectors: spec.agents.clone(),
+        interval_ms,
+        duration_ms,
+        start_at,
+        repeat_every_ms: spec.repeat_every_ms,
+        timeout_ms,
+        name: spec.name.clone(),
+        status: TestStatus::Scheduled,
+        created: now,
+        next_run: Some(start_at),
+        run_id: String::new(),
+        runs: 0,
+        until: None,
+        agents: Vec::new(),
+        error: None,
+    })
+}
+
+/// The first slot of a recurring schedule strictly after `now`.
+pub fn next_slot(start_at: Millis, every: u64, now: Millis) -> Millis {
+    if now < start_at {
+        return start_at;
+    }
+    let k = (now - start_at) / every + 1;
+    start_at + k * every
+}
+
+impl TestBook {
+    /// Loads the tests that are not final yet.
+    pub fn load(store: &Store) -> crate::store::Result<Self> {
+        let book = Self::default();
+        {
+            let mut active = book.lock();
+            for test in store.tests()? {
+                if !test.status.is_final() {
+                    active.insert(test.id.clone(), test);
+                }
+            }
+        }
+        Ok(book)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Test>> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_active(&self, id: &str) -> bool {
+        self.lock().contains_key(id)
+    }
+
+    pub fn create(&self, state: &HubState, spec: &TestSpec) -> Result<Test, ApiError> {
+        let now = now_ms();
+        let test = validate(spec, now)?;
+        let online = online_hosts(state, now);
+        if selector::resolve(&test.selectors, &online).is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!(
+                    "agents: no online agent matches {}",
+                    test.selectors.join(", ")
+                ),
+            ));
+        }
+        state.store.put_test(&test).map_err(internal)?;
+        self.lock().insert(test.id.clone(), test.clone());
+        self.wake.notify_one();
+        tracing::info!(test = %test.id, kind = test.kind.as_str(), target = %test.target, "test created");
+        Ok(test)
+    }
+
+    pub fn get(&self, store: &Store, id: &str) -> Result<Test, ApiError> {
+        if let Some(test) = self.lock().get(id) {
+            return Ok(test.clone());
+        }
+        store
+            .test(id)
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no test {id:?}")))
+    }
+
+    pub fn list(&self, store: &Store, status: Option<TestStatus>) -> Result<Vec<Test>, ApiError> {
+        let mut tests = store.tests().map_err(internal)?;
+        let active = self.lock();
+        for t in &mut tests {
+            if let Some(live) = active.get(&t.id) {
+                *t = live.clone();
+            }
+        }
+        tests.retain(|t| status.is_none_or(|s| t.status == s));
+        Ok(tests)
+    }
+
+    /// Cancels a test: it will not run again, and agents running it are
+    /// told to stop.
+    pub fn cancel(&self, state: &HubState, id: &str) -> Result<Test, ApiError> {
+        let test = {
+            let mut active = self.lock();
+            let Some(mut test) = active.remove(id) else {
+                let stored = self.get(&state.store, id)?;
+                return if stored.status.is_final() {
+                    Ok(stored)
+                } else {
+                    Err(ApiError::new(
+                        ErrorCode::Conflict,
+                        format!("test {id} is being changed; try again"),
+                    ))
+                };
+            };
+            test.status = TestStatus::Cancelled;
+            test.next_run = None;
+            for a in &mut test.agents {
+                if matches!(a.state, AgentRunState::Running | AgentRunState::Pending) {
+                    a.state = AgentRunState::Done;
+                }
+            }
+            test
+        };
+        state.store.put_test(&test).map_err(internal)?;
+        if let Some(client) = self.client.get() {
+            for agent in &test.agents {
+                let client = client.clone();
+                let subject = subject::agent_cancel(&agent.agent);
+                let body = CancelRun {
+                    test_id: test.id.clone(),
+                };
+                tokio::spawn(async move {
+                    if let Err(e) = request::<_, Ack>(&client, subject.clone(), &body).await {
+                        tracing::warn!("{subject}: {e}");
+                    }
+                });
+            }
+        }
+        tracing::info!(test = %id, "test cancelled");
+        Ok(test)
+    }
+
+    /// Runs the schedule until the task is dropped.
+    pub async fn run(state: Arc<HubState>, client: Client) {
+        let book = &state.tests;
+        let _ = book.client.set(client.clone());
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = book.wake.notified() => {}
+            }
+            let now = now_ms();
+            let due: Vec<String> = book
+                .lock()
+                .values()
+                .filter(|t| match t.status {
+                    TestStatus::Scheduled => t.next_run.is_some_and(|n| n <= now),
+                    TestStatus::Running => t.until.is_some_and(|u| u <= now),
+                    _ => false,
+                })
+                .map(|t| t.id.clone())
+                .collect();
+            for id in due {
+                book.step(&state, &client, &id, now);
+            }
+        }
+    }
+
+    /// Moves one due test on: start its run, or finish it.
+    fn step(&self, state: &Arc<HubState>, client: &Client, id: &str, now: Millis) {
+        let (test, dispatch) = {
+            let mut active = self.lock();
+            let Some(test) = active.get_mut(id) else {
+                return;
+            };
+            let dispatch = match test.status {
+                TestStatus::Scheduled => start_run(test, &online_hosts(state, now), now),
+                TestStatus::Running => {
+                    finish_run(test, now);
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+            let test = test.clone();
+            if test.status.is_final() {
+                active.remove(id);
+            }
+            (test, dispatch)
+        };
+        if let Err(e) = state.store.put_test(&test) {
+            tracing::error!(test = %id, "cannot save test: {e}");
+        }
+        for run in dispatch {
+            let (state, client) = (state.clone(), client.clone());
+            tokio::spawn(async move { dispatch_one(state, client, run).await });
+        }
+    }
+
+    /// Records an agent's answer to a run request.
+    fn settle(
+        &self,
+        store: &Store,
+        test_id: &str,
+        run_id: &str,
+        agent: &str,
+        outcome: Result<Ack, String>,
+    ) {
+        let test = {
+            let mut active = self.lock();
+            let Some(test) = active.get_mut(test_id) else {
+                return;
+            };
+            if test.run_id != run_id {
+                return; // an answer about an older run
+            }
+            let Some(a) = test.agents.iter_mut().find(|a| a.agent.as_str() == agent) else {
+                return;
+            };
+            if a.state != AgentRunState::Pending {
+                return;
+            }
+            (a.state, a.error) = match outcome {
+                Ok(Ack { accepted: true, .. }) => (AgentRunState::Running, None),
+                Ok(Ack { error, .. }) => (
+                    AgentRunState::Failed,
+                    Some(error.unwrap_or_else(|| "refused".into())),
+                ),
+                Err(e) => (AgentRunState::Unreachable, Some(e)),
+            };
+            test.clone()
+        };
+        if let Err(e) = store.put_test(&test) {
+            tracing::error!(test = %test_id, "cannot save test: {e}");
+        }
+    }
+}
+
+fn online_hosts(state: &HubState, now: Millis) -> Vec<swarm_common::protocol::HostSummary> {
+    let mut hosts = state.registry.summaries(None, now);
+    hosts.retain(|h| h.status == HostStatus::Online);
+    hosts
+}
+
+/// Starts a run against the agents online now; returns what to dispatch.
+fn start_run(
+    test: &mut Test,
+    online: &[swarm_common::protocol::HostSummary],
+    now: Millis,
+) -> Vec<(String, TestRun, swarm_common::AgentId)> {
+    let matched = selector::resolve(&test.selectors, online);
+    test.next_run = test
+        .repeat_every_ms
+        .map(|every| next_slot(test.start_at, every, now));
+    if matched.is_empty() {
+        let why = format!(
+            "no online agent matched {} at {now}",
+            test.selectors.join(", ")
+        );
+        tracing::warn!(test = %test.id, "{why}");
+        test.error = Some(why);
+        test.status = if test.next_run.is_some() {
+            TestStatus::Scheduled
+        } else {
+            TestStatus::Failed
+        };
+        return Vec::new();
+    }
+    test.run_id = new_id(now);
+    test.runs += 1;
+    test.until = Some(now + test.duration_ms);
+    test.status = TestStatus::Running;
+    test.error = None;
+    test.agents = matched
+        .iter()
+        .map(|h| TestAgent {
+            agent: h.agent.clone(),
+            state: AgentRunState::Pending,
+            error: None,
+        })
+        .collect();
+    let run = TestRun {
+        test_id: test.id.clone(),
+        run_id: test.run_id.clone(),
+        kind: test.kind,
+        target: test.target.clone(),
+        port: test.port,
+        interval_ms: test.interval_ms,
+        until: now + test.duration_ms,
+        timeout_ms: test.timeout_ms,
+    };
+    tracing::info!(test = %test.id, run = %test.run_id, agents = test.agents.len(), "run started");
+    test.agents
+        .iter()
+        .map(|a| (test.id.clone(), run.clone(), a.agent.clone()))
+        .collect()
+}
+
+fn finish_run(test: &mut Test, now: Millis) {
+    for a in &mut test.agents {
+        a.state = match a.state {
+            AgentRunState::Running => AgentRunState::Done,
+            AgentRunState::Pending => {
+                a.error = Some("no answer to the run request".into());
+                AgentRunState::Unreachable
+            }
+            other => other,
+        };
+    }
+    let any_ran = test.agents.iter().any(|a| a.state == AgentRunState::Done);
+    test.until = None;
+    if let Some(every) = test.repeat_every_ms {
+        test.status = TestStatus::Scheduled;
+        test.next_run = Some(
+            test.next_run
+                .unwrap_or_else(|| next_slot(test.start_at, every, now)),
+        );
+    } else if any_ran {
+        test.status = TestStatus::Done;
+    } else {
+        test.status = TestStatus::Failed;
+        test.error = Some("no agent ran the test".into());
+    }
+    tracing::info!(test = %test.id, status = test.status.as_str(), "run finished");
+}
+
+async fn dispatch_one(
+    state: Arc<HubState>,
+    client: Client,
+    (test_id, run, agent): (String, TestRun, swarm_common::AgentId),
+) {
+    let outcome = request::<_, Ack>(&client, subject::agent_run(&agent), &run).await;
+    if let Err(e) = &outcome {
+        tracing::warn!(test = %test_id, agent = %agent, "run not dispatched: {e}");
+    }
+    state
+        .tests
+        .settle(&state.store, &test_id, &run.run_id, agent.as_str(), outcome);
+}
+
+/// One request to an agent with the dispatch timeout.
+async fn request<Req: serde::Serialize, Rep: serde::de::DeserializeOwned>(
+    client: &Client,
+    subject: String,
+    body: &Req,
+) -> Result<Rep, String> {
+    let payload = codec::to_msgpack(body).map_err(|e| e.to_string())?;
+    let request = async_nats::Request::new()
+        .payload(payload)
+        .headers(codec::msgpack_headers())
+        .timeout(Some(DISPATCH_TIMEOUT));
+    let reply = client
+        .send_request(subject, request)
+        .await
+        .map_err(|e| match e.kind() {
+            async_nats::RequestErrorKind::TimedOut => "no answer within 3 s".to_owned(),
+            async_nats::RequestErrorKind::NoResponders => {
+                "agent not listening (no responders)".to_owned()
+            }
+            _ => e.to_string(),
+        })?;
+    Encoding::of_request(reply.headers.as_ref(), &reply.payload)
+        .decode(&reply.payload)
+        .map_err(|e| format!("undecodable answer: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> TestSpec {
+        TestSpec {
+            kind: TestKind::Ping,
+            target: "127.0.0.1".into(),
+            port: None,
+            agents: vec!["web-*".into()],
+            interval_ms: None,
+            duration_ms: None,
+            start_at: None,
+            repeat_every_ms: None,
+            timeout_ms: None,
+            name: None,
+        }
+    }
+
+    #[test]
+    fn defaults_and_field_errors() {
+        let t = validate(&spec(), 1_000).expect("valid");
+        assert_eq!(
+            (t.interval_ms, t.duration_ms, t.timeout_ms, t.start_at),
+            (1_000, 300_000, 2_000, 1_000)
+        );
+        assert!(
+            t.id.len() <= 32
+                && t.id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
+        type Edit = fn(&mut TestSpec);
+        let cases: &[(&str, Edit)] = &[
+            ("target", |s| s.target = " ".into()),
+            ("target", |s| s.target = "a b".into()),
+            ("port", |s| s.kind = TestKind::Tcp),
+            ("agents", |s| s.agents.clear()),
+            ("agents", |s| s.agents = vec!["Web.1".into()]),
+            ("interval_ms", |s| s.interval_ms = Some(5)),
+            ("duration_ms", |s| s.duration_ms = Some(10)),
+            ("repeat_every_ms", |s| s.repeat_every_ms = Some(1_000)),
+            ("timeout_ms", |s| s.timeout_ms = Some(0)),
+            ("interval_ms", |s| {
+                s.kind = TestKind::Traceroute;
+                s.interval_ms = Some(500);
+            }),
+        ];
+        for (field, edit) in cases {
+            let mut s = spec();
+            edit(&mut s);
+            let err = validate(&s, 1_000)
+                .err()
+                .map(|e| e.message)
+                .unwrap_or_default();
+            assert!(err.starts_with(field), "{field}: {err}");
+        }
+    }
+
+    #[test]
+    fn missed_slots_collapse_into_one() {
+        assert_eq!(next_slot(1_000, 100, 500), 1_000);
+        assert_eq!(next_slot(1_000, 100, 1_000), 1_100);
+        // Hub down from 1_050 to 1_975: the next slot is after now, not 1_100.
+        assert_eq!(next_slot(1_000, 100, 1_975), 2_000);
+    }
+
+    #[test]
+    fn ids_sort_by_time() {
+        let a = new_id(1_700_000_000_000);
+        let b = new_id(1_700_000_000_001);
+        assert!(a[..a.len() - 4] < b[..b.len() - 4]);
+    }
+}

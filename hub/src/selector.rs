@@ -1,0 +1,101 @@
+//! Test selectors: an exact agent id, a glob (`web-*`, `db-?`), `tag:<tag>`,
+//! or `*` for every agent.
+
+use swarm_common::protocol::HostSummary;
+use wildmatch::WildMatch;
+
+/// Checks a selector's form; the error names what is wrong.
+pub fn validate(selector: &str) -> Result<(), String> {
+    if let Some(tag) = selector.strip_prefix("tag:") {
+        if tag.is_empty() || tag.len() > 128 || tag.chars().any(char::is_control) {
+            return Err(format!(
+                "selector {selector:?}: the tag is empty, too long or has control characters"
+            ));
+        }
+        return Ok(());
+    }
+    let ok = !selector.is_empty()
+        && selector.len() <= 64
+        && selector
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*?".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "selector {selector:?} must be an agent id, a glob of [a-z0-9_-*?], tag:<tag> or *"
+        ))
+    }
+}
+
+pub fn matches(selector: &str, host: &HostSummary) -> bool {
+    match selector.strip_prefix("tag:") {
+        Some(tag) => host.tags.iter().any(|t| t == tag),
+        None => WildMatch::new(selector).matches(host.agent.as_str()),
+    }
+}
+
+/// Hosts matched by any of the selectors, in the order given.
+pub fn resolve<'a>(selectors: &[String], hosts: &'a [HostSummary]) -> Vec<&'a HostSummary> {
+    hosts
+        .iter()
+        .filter(|h| selectors.iter().any(|s| matches(s, h)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_common::AgentId;
+    use swarm_common::protocol::HostStatus;
+
+    fn host(name: &str, tags: &[&str]) -> HostSummary {
+        HostSummary {
+            agent: AgentId::parse(name).expect("id"),
+            hostname: None,
+            status: HostStatus::Online,
+            last_seen: None,
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            info: None,
+            latest: None,
+        }
+    }
+
+    #[test]
+    fn selector_table() {
+        let hosts = [
+            host("web-1", &["role=web"]),
+            host("web-2", &[]),
+            host("db-1", &["role=db", "dc1"]),
+        ];
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["web-1"], &["web-1"]),
+            (&["web-*"], &["web-1", "web-2"]),
+            (&["*"], &["web-1", "web-2", "db-1"]),
+            (&["tag:role=db"], &["db-1"]),
+            (&["tag:dc1", "web-2"], &["web-2", "db-1"]),
+            (&["db-?"], &["db-1"]),
+            (&["nobody"], &[]),
+            (&["tag:role"], &[]),
+        ];
+        for (selectors, want) in cases {
+            let selectors: Vec<String> = selectors.iter().map(|s| (*s).to_owned()).collect();
+            let got: Vec<&str> = resolve(&selectors, &hosts)
+                .iter()
+                .map(|h| h.agent.as_str())
+                .collect();
+            assert_eq!(&got, want, "{selectors:?}");
+        }
+    }
+
+    #[test]
+    fn bad_selectors_are_named() {
+        for bad in ["", "Web", "a.b", "a b", "tag:", "x>"] {
+            let err = validate(bad).err().unwrap_or_default();
+            assert!(err.contains(&format!("{bad:?}")), "{bad:?}: {err}");
+        }
+        for good in ["web-1", "web-*", "*", "tag:role=web"] {
+            assert_eq!(validate(good), Ok(()));
+        }
+    }
+}
