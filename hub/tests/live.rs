@@ -1,7 +1,6 @@
 //! Agent and hub in-process against a real nats-server and a real sled store.
 #![expect(clippy::expect_used, reason = "test helpers fail loudly")]
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -12,72 +11,10 @@ use swarm_common::nats::NatsArgs;
 use swarm_common::protocol::*;
 use swarm_common::testkit::NatsServer;
 use swarm_common::{AgentId, codec, subject};
-use swarm_hub::store::Store;
-use swarm_hub::{Hub, HubState};
+use swarm_hub::testing::{TestHub, wait_for};
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
-
-struct RunningHub {
-    state: Arc<HubState>,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
-}
-
-impl RunningHub {
-    async fn start(url: &str, dir: &std::path::Path) -> Self {
-        let store = Arc::new(Store::open(dir).expect("open store"));
-        let hub = Hub::new(store).expect("hub");
-        let state = hub.state();
-        let client = async_nats::connect(url).await.expect("connect");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            hub.run(client, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("hub runs");
-        });
-        // The API is up once the service answers.
-        let probe = async_nats::connect(url).await.expect("connect");
-        wait_for(|| {
-            let probe = probe.clone();
-            async move {
-                call::<_, HostsReply>(
-                    &probe,
-                    subject::api::HOSTS,
-                    &HostsRequest::default(),
-                    TIMEOUT,
-                )
-                .await
-                .is_ok()
-            }
-        })
-        .await;
-        Self { state, stop, task }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.expect("hub task");
-    }
-}
-
-async fn wait_for<F, Fut>(mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not met within 15 s");
-}
 
 fn agent_config(url: &str, name: &str, interval: Duration) -> AgentConfig {
     AgentConfig {
@@ -120,7 +57,7 @@ async fn history(client: &Client, agent: &str, series: &str) -> Result<HistoryRe
 async fn agent_appears_online_with_history_that_survives_a_restart() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let hub = RunningHub::start(&server.url(), dir.path()).await;
+    let hub = TestHub::start(&server.url(), dir.path()).await;
     let client = async_nats::connect(server.url()).await.expect("connect");
 
     let (stop_agent, agent_stopped) = oneshot::channel::<()>();
@@ -195,7 +132,7 @@ async fn agent_appears_online_with_history_that_survives_a_restart() {
     hub.stop().await;
 
     // A second hub on the same data directory answers the same.
-    let hub = RunningHub::start(&server.url(), dir.path()).await;
+    let hub = TestHub::start(&server.url(), dir.path()).await;
     let after = history(&client, "box-1", "cpu_pct").await.expect("history");
     assert_eq!(after.points, before.points);
     let reply = host(&client, "box-1").await.expect("host after restart");
@@ -230,7 +167,7 @@ fn encoded(value: &impl serde::Serialize) -> Vec<u8> {
 async fn bad_messages_are_counted_and_ingest_goes_on() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let hub = RunningHub::start(&server.url(), dir.path()).await;
+    let hub = TestHub::start(&server.url(), dir.path()).await;
     let client = async_nats::connect(server.url()).await.expect("connect");
     let now = swarm_common::time::now_ms();
 
@@ -305,7 +242,7 @@ async fn bad_messages_are_counted_and_ingest_goes_on() {
 async fn silence_marks_a_host_offline_after_three_intervals() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let hub = RunningHub::start(&server.url(), dir.path()).await;
+    let hub = TestHub::start(&server.url(), dir.path()).await;
     let client = async_nats::connect(server.url()).await.expect("connect");
     let info = HostInfo {
         interval_ms: Some(300),

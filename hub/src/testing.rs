@@ -1,0 +1,80 @@
+//! Helpers for tests that run a hub in-process against a real nats-server
+//! (feature `testkit`).
+#![expect(clippy::expect_used, reason = "test set-up fails loudly")]
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use swarm_common::api::call;
+use swarm_common::protocol::{HostsReply, HostsRequest};
+use swarm_common::subject;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::store::Store;
+use crate::{Hub, HubState};
+
+/// A hub running in this process until [`TestHub::stop`].
+pub struct TestHub {
+    pub state: Arc<HubState>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl TestHub {
+    /// Starts a hub on `dir` and waits until its API answers.
+    pub async fn start(url: &str, dir: &Path) -> Self {
+        let store = Arc::new(Store::open(dir).expect("open store"));
+        let hub = Hub::new(store).expect("hub");
+        let state = hub.state();
+        let client = async_nats::connect(url).await.expect("connect");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            hub.run(client, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("hub runs");
+        });
+        let probe = async_nats::connect(url).await.expect("connect");
+        wait_for(|| {
+            let probe = probe.clone();
+            async move {
+                call::<_, HostsReply>(
+                    &probe,
+                    subject::api::HOSTS,
+                    &HostsRequest::default(),
+                    Duration::from_secs(2),
+                )
+                .await
+                .is_ok()
+            }
+        })
+        .await;
+        Self { state, stop, task }
+    }
+
+    /// Stops the hub the way SIGTERM does, and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("hub task");
+    }
+}
+
+/// Polls `check` until it holds; panics after 20 s.
+pub async fn wait_for<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not met within 20 s");
+}
