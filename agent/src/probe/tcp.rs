@@ -32,7 +32,7 @@ mod tests {
             .expect("bind");
         let open = listener.local_addr().expect("addr").port();
         let took = connect(IpAddr::from([127, 0, 0, 1]), open, Duration::from_secs(2)).await;
-        assert!(took.is_ok_and(|ms| ms > 0.0), "{took:?}");
+        assert!(took.as_ref().is_ok_and(|ms| *ms > 0.0), "{took:?}");
         // A port nobody listens on: bind, note it, close.
         let closed = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
