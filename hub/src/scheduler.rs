@@ -234,18 +234,12 @@ impl TestBook {
     /// Cancels a test: it will not run again, and agents running it are
     /// told to stop.
     pub fn cancel(&self, state: &HubState, id: &str) -> Result<Test, ApiError> {
+        let removed = self.lock().remove(id);
         let test = {
-            let mut active = self.lock();
-            let Some(mut test) = active.remove(id) else {
-                let stored = self.get(&state.store, id)?;
-                return if stored.status.is_final() {
-                    Ok(stored)
-                } else {
-                    Err(ApiError::new(
-                        ErrorCode::Conflict,
-                        format!("test {id} is being changed; try again"),
-                    ))
-                };
+            let Some(mut test) = removed else {
+                // Not active: already final (cancelling again changes
+                // nothing), or unknown.
+                return self.get(&state.store, id);
             };
             test.status = TestStatus::Cancelled;
             test.next_run = None;

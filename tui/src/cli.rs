@@ -1,14 +1,20 @@
 //! Command line of `swarm-tui`: the console by default, and subcommands
 //! for scripts.
+//!
+//! Exit status: 0 success; 1 NATS or the hub unreachable, or an internal
+//! error; 2 bad usage or a request the hub refused as bad; 3 not found;
+//! 4 conflict.
+
+mod nettest;
 
 use std::time::Duration;
 
 use anyhow::Context;
 use futures::StreamExt;
-use swarm_common::api::call;
+use swarm_common::api::{CallError, call};
 use swarm_common::codec::Encoding;
 use swarm_common::nats::{self, NatsArgs, NatsHealth};
-use swarm_common::protocol::{HostStatus, HostsReply, HostsRequest};
+use swarm_common::protocol::{ErrorCode, HostStatus, HostsReply, HostsRequest};
 use swarm_common::{AgentId, subject};
 
 use crate::format;
@@ -51,14 +57,62 @@ pub enum SubCommand {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// Network tests: create, list, show, cancel.
+    #[command(subcommand)]
+    Test(nettest::TestCommand),
+}
+
+/// Why a subcommand failed, and the exit status that says so.
+#[derive(Debug)]
+pub struct Failure {
+    pub status: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn internal(message: String) -> Self {
+        Self { status: 1, message }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<CallError> for Failure {
+    fn from(e: CallError) -> Self {
+        let status = match &e {
+            CallError::Api(api) => match api.code {
+                ErrorCode::BadRequest => 2,
+                ErrorCode::NotFound => 3,
+                ErrorCode::Conflict => 4,
+                ErrorCode::Unavailable | ErrorCode::Internal => 1,
+            },
+            _ => 1,
+        };
+        Self {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::internal(format!("{e:#}"))
+    }
 }
 
 fn parse_agent(raw: &str) -> Result<AgentId, String> {
     AgentId::parse(raw).map_err(|e| e.to_string())
 }
 
-pub async fn run(args: &TuiArgs, command: &SubCommand) -> anyhow::Result<()> {
-    let client = nats::connect_once(&args.nats, "swarm-tui", NatsHealth::new()).await?;
+pub async fn run(args: &TuiArgs, command: &SubCommand) -> Result<(), Failure> {
+    let client = nats::connect_once(&args.nats, "swarm-tui", NatsHealth::new())
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?;
     match command {
         SubCommand::Hosts { tag, json } => {
             let reply: HostsReply = call(
@@ -69,12 +123,15 @@ pub async fn run(args: &TuiArgs, command: &SubCommand) -> anyhow::Result<()> {
             )
             .await?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&reply)?);
+                let text = serde_json::to_string_pretty(&reply)
+                    .map_err(|e| Failure::internal(e.to_string()))?;
+                println!("{text}");
             } else {
                 print_hosts(&reply);
             }
         }
         SubCommand::Tail { subject, count } => tail(&client, subject, *count).await?,
+        SubCommand::Test(command) => nettest::run(&client, args.timeout, command).await?,
     }
     Ok(())
 }

@@ -6,14 +6,20 @@ use swarm_tui::cli::{self, TuiArgs};
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = TuiArgs::parse();
-    let result = match &args.command {
-        Some(command) => cli::run(&args, command).await,
+    match &args.command {
+        Some(command) => match cli::run(&args, command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(failure) => {
+                eprintln!("swarm-tui: {failure}");
+                ExitCode::from(failure.status)
+            }
+        },
         None => {
             init_file_log();
-            swarm_tui::console::run(args.nats.clone(), args.host.clone()).await
+            let result = swarm_tui::console::run(args.nats.clone(), args.host.clone()).await;
+            swarm_common::exit::report("swarm-tui", result)
         }
-    };
-    swarm_common::exit::report("swarm-tui", result)
+    }
 }
 
 /// The console owns the screen: logs go to the file named by

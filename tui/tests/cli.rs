@@ -1,0 +1,164 @@
+//! The scriptable subcommands, run as a script would: the real binary
+//! against a real nats-server, hub and agent. Output and exit status.
+#![expect(clippy::expect_used, reason = "test set-up fails loudly")]
+
+use std::process::Output;
+use std::time::Duration;
+
+use swarm_agent::{Agent, AgentConfig};
+use swarm_common::AgentId;
+use swarm_common::nats::NatsArgs;
+use swarm_common::testkit::NatsServer;
+use swarm_hub::testing::{TestHub, wait_for};
+use tokio::process::Command;
+
+/// Runs the binary without blocking the runtime that hosts the hub and
+/// the agent; a run that hangs fails the test instead of stalling it.
+async fn tui(url: &str, args: &[&str]) -> Output {
+    let run = Command::new(env!("CARGO_BIN_EXE_swarm-tui"))
+        .env("SWARM_NATS_URL", url)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .unwrap_or_else(|_| panic!("swarm-tui {args:?} did not finish within 60 s"))
+        .expect("run swarm-tui")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_subcommands_for_scripts() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = TestHub::start(&url, dir.path()).await;
+    let agent = Agent::new(AgentConfig {
+        id: AgentId::parse("cli-1").expect("id"),
+        interval: Duration::from_millis(500),
+        tags: vec!["cli".into()],
+        nats: NatsArgs::for_url(&url),
+    });
+    let agent = tokio::spawn(agent.run(std::future::pending()));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port().to_string();
+
+    wait_for(|| async {
+        let out = tui(&url, &["hosts"]).await;
+        out.status.success() && stdout(&out).contains("cli-1")
+    })
+    .await;
+    let out = tui(&url, &["hosts", "--json"]).await;
+    let hosts: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(hosts["hosts"][0]["agent"], "cli-1");
+
+    let create = [
+        "test",
+        "create",
+        "--kind",
+        "tcp",
+        "--target",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--agents",
+        "cli-*",
+        "--interval",
+        "200ms",
+        "--duration",
+        "1s",
+        "--json",
+    ];
+    let out = tui(&url, &create).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let id = created["test"]["id"].as_str().expect("id").to_owned();
+
+    // --follow prints results as they arrive and ends with the test.
+    let out = tui(&url, &["test", "show", &id, "--follow", "--json"]).await;
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON result per line"))
+        .collect();
+    assert!(lines.len() >= 3, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|r| r["ok"] == true && r["agent"] == "cli-1")
+    );
+
+    let out = tui(&url, &["test", "show", &id]).await;
+    let text = stdout(&out);
+    assert!(
+        text.contains("[done]") && text.contains("cli-1") && text.contains("LOSS%"),
+        "{text}"
+    );
+    let out = tui(&url, &["test", "list"]).await;
+    assert!(stdout(&out).contains(&id));
+    let out = tui(&url, &["test", "cancel", &id, "--json"]).await;
+    assert!(out.status.success());
+
+    // Exit codes scripts can trust.
+    assert_eq!(
+        tui(&url, &["test", "show", "nosuchtest"])
+            .await
+            .status
+            .code(),
+        Some(3)
+    );
+    let none = [
+        "test",
+        "create",
+        "--kind",
+        "ping",
+        "--target",
+        "127.0.0.1",
+        "--agents",
+        "web-*",
+    ];
+    assert_eq!(
+        tui(&url, &none).await.status.code(),
+        Some(3),
+        "no agent matches"
+    );
+    let bad = [
+        "test",
+        "create",
+        "--kind",
+        "tcp",
+        "--target",
+        "127.0.0.1",
+        "--agents",
+        "cli-1",
+    ];
+    let out = tui(&url, &bad).await;
+    assert_eq!(out.status.code(), Some(2), "tcp without a port");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("port"));
+    assert_eq!(
+        tui(&url, &["test", "create", "--kind", "dns"])
+            .await
+            .status
+            .code(),
+        Some(2),
+        "bad usage"
+    );
+    assert_eq!(
+        tui("nats://127.0.0.1:1", &["test", "list"])
+            .await
+            .status
+            .code(),
+        Some(1),
+        "no NATS"
+    );
+
+    agent.abort();
+    hub.stop().await;
+}
