@@ -16,8 +16,9 @@
 
 pub mod chunk;
 mod keys;
+pub mod rollup;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -80,6 +81,8 @@ pub struct StoreStats {
     pub series: usize,
     pub chunks: usize,
     pub samples_in_chunks: u64,
+    /// Rollup buckets per level (1 min, 1 h).
+    pub rollup_buckets: [usize; 2],
     pub samples_in_heads: u64,
     pub wal_batches: usize,
     pub bytes_on_disk: u64,
@@ -95,6 +98,55 @@ struct Head {
     /// Key start under which this head was last checkpointed.
     persisted_start: Option<Millis>,
     dirty: bool,
+    /// Rollup contributions of samples not yet written, per (level,
+    /// bucket start). They are written in the same atomic batch as the
+    /// chunk that holds those samples, so that rollups and raw data always
+    /// describe the same samples, also after a crash and a log replay.
+    pending: BTreeMap<(u8, Millis), rollup::Agg>,
+}
+
+/// What inserting a sample changed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Effect {
+    New,
+    Same,
+    /// Same ts, other value (a conflicting duplicate): the sum is
+    /// corrected; min and max keep the old value's reach.
+    Replaced {
+        old: f64,
+    },
+}
+
+/// Rollup contributions of one sample's effect.
+fn contributions(ts: Millis, value: f64, effect: Effect) -> Vec<((u8, Millis), rollup::Agg)> {
+    let agg = match effect {
+        Effect::Same => return Vec::new(),
+        Effect::New => rollup::Agg::one(value),
+        Effect::Replaced { old } => rollup::Agg {
+            min: value,
+            max: value,
+            sum: value - old,
+            count: 0,
+        },
+    };
+    rollup::LEVELS
+        .iter()
+        .map(|&(level, width)| ((level, ts - ts % width), agg))
+        .collect()
+}
+
+fn add_pending(
+    pending: &mut BTreeMap<(u8, Millis), rollup::Agg>,
+    ts: Millis,
+    value: f64,
+    effect: Effect,
+) {
+    for (key, agg) in contributions(ts, value, effect) {
+        pending
+            .entry(key)
+            .and_modify(|a| a.merge(&agg))
+            .or_insert(agg);
+    }
 }
 
 impl Head {
@@ -103,17 +155,13 @@ impl Head {
     }
 
     /// Inserts or replaces (same ts) a sample.
-    fn insert(&mut self, ts: Millis, value: f64) {
-        match self.samples.binary_search_by_key(&ts, |s| s.0) {
-            Ok(i) => {
-                if self.samples[i].1.to_bits() == value.to_bits() {
-                    return;
-                }
-                self.samples[i].1 = value;
-            }
-            Err(i) => self.samples.insert(i, (ts, value)),
+    fn insert(&mut self, ts: Millis, value: f64) -> Effect {
+        let effect = insert_sorted(&mut self.samples, ts, value);
+        if effect != Effect::Same {
+            self.dirty = true;
+            add_pending(&mut self.pending, ts, value, effect);
         }
-        self.dirty = true;
+        effect
     }
 
     fn is_full(&self) -> bool {
@@ -122,6 +170,22 @@ impl Head {
                 self.samples.len() >= CHUNK_CAP || last.0 - first.0 >= MAX_CHUNK_SPAN_MS
             }
             _ => false,
+        }
+    }
+}
+
+/// Inserts into time-ordered samples; a sample at an existing ts replaces it.
+fn insert_sorted(samples: &mut Vec<(Millis, f64)>, ts: Millis, value: f64) -> Effect {
+    match samples.binary_search_by_key(&ts, |s| s.0) {
+        Ok(i) if samples[i].1.to_bits() == value.to_bits() => Effect::Same,
+        Ok(i) => {
+            let old = samples[i].1;
+            samples[i].1 = value;
+            Effect::Replaced { old }
+        }
+        Err(i) => {
+            samples.insert(i, (ts, value));
+            Effect::New
         }
     }
 }
@@ -312,17 +376,11 @@ impl Store {
         }
         head.insert(ts, value);
         if head.is_full() {
-            let samples = std::mem::take(&mut head.samples);
-            let old = head.persisted_start.take();
-            head.sealed_end = samples.last().map(|s| s.0);
-            head.dirty = false;
-            if let Some(start) = samples.first().map(|s| s.0) {
-                if let Some(old) = old.filter(|o| *o != start) {
-                    self.chunks.remove(keys::chunk(agent, series, old))?;
-                }
-                self.chunks
-                    .insert(keys::chunk(agent, series, start), chunk::encode(&samples))?;
-            }
+            let mut batch = self.head_batch(agent, series, head)?;
+            head.sealed_end = head.samples.last().map(|s| s.0);
+            head.samples.clear();
+            head.persisted_start = None;
+            self.chunks.apply_batch(std::mem::take(&mut batch))?;
         }
         Ok(())
     }
@@ -331,7 +389,7 @@ impl Store {
     /// full; otherwise a fresh head starts after it.
     fn load_head(&self, inner: &Inner, agent: u32, series: u32) -> Result<Head> {
         let mut head = Head::default();
-        let prefix = keys::series_prefix(agent, series);
+        let prefix = keys::level_prefix(agent, series, rollup::RAW);
         if let Some((key, bytes)) = self.chunks.scan_prefix(prefix).next_back().transpose()? {
             let samples = self.decode(inner, agent, series, &bytes)?;
             let candidate = Head {
@@ -339,6 +397,7 @@ impl Store {
                 sealed_end: None,
                 persisted_start: keys::chunk_start(&key),
                 dirty: false,
+                pending: BTreeMap::new(),
             };
             if candidate.is_full() {
                 head.sealed_end = candidate.samples.last().map(|s| s.0);
@@ -359,7 +418,8 @@ impl Store {
                 head = candidate;
             }
         } else {
-            self.agent_series.insert(prefix, &[])?;
+            self.agent_series
+                .insert(keys::series_prefix(agent, series), &[])?;
         }
         Ok(head)
     }
@@ -383,13 +443,67 @@ impl Store {
             Some((key, bytes)) => (key.to_vec(), self.decode(inner, agent, series, &bytes)?),
             None => (keys::chunk(agent, series, ts).to_vec(), Vec::new()),
         };
-        match samples.binary_search_by_key(&ts, |s| s.0) {
-            Ok(i) if samples[i].1.to_bits() == value.to_bits() => return Ok(()),
-            Ok(i) => samples[i].1 = value,
-            Err(i) => samples.insert(i, (ts, value)),
+        let effect = insert_sorted(&mut samples, ts, value);
+        if effect == Effect::Same {
+            return Ok(());
         }
-        self.chunks.insert(key, chunk::encode(&samples))?;
+        // The chunk and its rollup contributions in one atomic batch.
+        let mut batch = sled::Batch::default();
+        batch.insert(key, chunk::encode(&samples));
+        let mut pending = BTreeMap::new();
+        add_pending(&mut pending, ts, value, effect);
+        self.add_rollups(&mut batch, agent, series, &pending)?;
+        self.chunks.apply_batch(batch)?;
         Ok(())
+    }
+
+    /// Adds rollup contributions to a batch: each bucket read, merged and
+    /// written back (the caller holds the store lock: one writer).
+    fn add_rollups(
+        &self,
+        batch: &mut sled::Batch,
+        agent: u32,
+        series: u32,
+        pending: &BTreeMap<(u8, Millis), rollup::Agg>,
+    ) -> Result<()> {
+        for (&(level, start), delta) in pending {
+            let key = keys::level(agent, series, level, start);
+            let mut agg = match self.chunks.get(key)? {
+                Some(bytes) => rollup::Agg::decode(&bytes).ok_or(StoreError::Corrupt {
+                    tree: "chunks",
+                    reason: "rollup bucket is not 32 bytes".into(),
+                })?,
+                None => rollup::Agg {
+                    min: f64::INFINITY,
+                    max: f64::NEG_INFINITY,
+                    sum: 0.0,
+                    count: 0,
+                },
+            };
+            agg.merge(delta);
+            batch.insert(&key, &agg.encode());
+        }
+        Ok(())
+    }
+
+    /// The batch that writes a head as a chunk (moving its key if its first
+    /// sample changed) with its pending rollups; clears the pending state.
+    fn head_batch(&self, agent: u32, series: u32, head: &mut Head) -> Result<sled::Batch> {
+        let mut batch = sled::Batch::default();
+        if let Some(start) = head.start() {
+            if let Some(old) = head.persisted_start.filter(|o| *o != start) {
+                batch.remove(&keys::chunk(agent, series, old));
+            }
+            batch.insert(
+                &keys::chunk(agent, series, start),
+                chunk::encode(&head.samples),
+            );
+            head.persisted_start = Some(start);
+        }
+        self.add_rollups(&mut batch, agent, series, &head.pending)?;
+        head.pending.clear();
+        head.dirty = false;
+        Ok(batch)
     }
 
     fn decode(
@@ -412,19 +526,10 @@ impl Store {
         let mut inner = self.lock();
         let upto = inner.next_wal_seq;
         for (&(agent, series), head) in inner.heads.iter_mut() {
-            if !head.dirty {
-                continue;
+            if head.dirty || !head.pending.is_empty() {
+                let batch = self.head_batch(agent, series, head)?;
+                self.chunks.apply_batch(batch)?;
             }
-            let Some(start) = head.start() else { continue };
-            if let Some(old) = head.persisted_start.filter(|o| *o != start) {
-                self.chunks.remove(keys::chunk(agent, series, old))?;
-            }
-            self.chunks.insert(
-                keys::chunk(agent, series, start),
-                chunk::encode(&head.samples),
-            )?;
-            head.persisted_start = Some(start);
-            head.dirty = false;
         }
         drop(inner);
         let mut trim = sled::Batch::default();
@@ -489,6 +594,46 @@ impl Store {
         Ok(out)
     }
 
+    /// Rollup buckets of one series at one level whose start lies in
+    /// `[from, to]` (from is rounded down to a bucket), in time order,
+    /// including contributions not yet written.
+    pub fn query_rollup(
+        &self,
+        agent: &str,
+        series: &str,
+        level: u8,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<(Millis, rollup::Agg)>> {
+        let width = rollup::width(level).unwrap_or(1);
+        let from = from - from % width;
+        let inner = self.lock();
+        let (Some(a), Some(s)) = (inner.agents.get(agent), inner.series.get(series)) else {
+            return Ok(Vec::new());
+        };
+        let mut buckets: BTreeMap<Millis, rollup::Agg> = BTreeMap::new();
+        for item in self
+            .chunks
+            .range(keys::level(a, s, level, from)..=keys::level(a, s, level, to))
+        {
+            let (key, bytes) = item?;
+            if let (Some(start), Some(agg)) = (keys::chunk_start(&key), rollup::Agg::decode(&bytes))
+            {
+                buckets.insert(start, agg);
+            }
+        }
+        if let Some(head) = inner.heads.get(&(a, s)) {
+            for (&(l, start), delta) in head.pending.range((level, from)..=(level, to)) {
+                debug_assert_eq!(l, level);
+                buckets
+                    .entry(start)
+                    .and_modify(|agg| agg.merge(delta))
+                    .or_insert(*delta);
+            }
+        }
+        Ok(buckets.into_iter().filter(|(_, a)| a.count > 0).collect())
+    }
+
     /// Series names an agent has data for, sorted.
     pub fn series_of(&self, agent: &str) -> Result<Vec<String>> {
         let inner = self.lock();
@@ -532,7 +677,9 @@ impl Store {
         let mut total = 0u64;
         for item in self.chunks.iter() {
             let (key, value) = item?;
-            total += (key.len() + value.len()) as u64;
+            if keys::level_of(&key) == Some(rollup::RAW) {
+                total += (key.len() + value.len()) as u64;
+            }
         }
         Ok(total)
     }
@@ -616,9 +763,15 @@ impl Store {
             ..StoreStats::default()
         };
         for item in self.chunks.iter() {
-            let (_, bytes) = item?;
-            stats.chunks += 1;
-            stats.samples_in_chunks += chunk::count(&bytes) as u64;
+            let (key, bytes) = item?;
+            match keys::level_of(&key) {
+                Some(rollup::RAW) => {
+                    stats.chunks += 1;
+                    stats.samples_in_chunks += chunk::count(&bytes) as u64;
+                }
+                Some(level) => stats.rollup_buckets[usize::from(level.clamp(1, 2)) - 1] += 1,
+                None => {}
+            }
         }
         Ok(stats)
     }

@@ -1,11 +1,30 @@
 //! Big-endian sled keys, so that a range scan is a time range.
 
-/// `agent u32 | series u32 | chunk_start u64`
-pub fn chunk(agent: u32, series: u32, start: u64) -> [u8; 16] {
-    let mut key = [0u8; 16];
-    key[..8].copy_from_slice(&series_prefix(agent, series));
-    key[8..].copy_from_slice(&start.to_be_bytes());
+/// `agent u32 | series u32 | level u8 | start u64`: level 0 is a raw chunk
+/// starting at `start`, the others a rollup bucket starting at `start`.
+pub fn level(agent: u32, series: u32, level: u8, start: u64) -> [u8; 17] {
+    let mut key = [0u8; 17];
+    key[..9].copy_from_slice(&level_prefix(agent, series, level));
+    key[9..].copy_from_slice(&start.to_be_bytes());
     key
+}
+
+/// Key of a raw chunk.
+pub fn chunk(agent: u32, series: u32, start: u64) -> [u8; 17] {
+    level(agent, series, super::rollup::RAW, start)
+}
+
+/// Every key of one series at one level.
+pub fn level_prefix(agent: u32, series: u32, level: u8) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[..8].copy_from_slice(&series_prefix(agent, series));
+    key[8] = level;
+    key
+}
+
+/// The level byte of a chunks-tree key.
+pub fn level_of(key: &[u8]) -> Option<u8> {
+    key.get(8).copied()
 }
 
 /// `agent u32 | series u32`: every chunk of one series.
@@ -18,7 +37,7 @@ pub fn series_prefix(agent: u32, series: u32) -> [u8; 8] {
 
 /// The chunk start of a chunk key.
 pub fn chunk_start(key: &[u8]) -> Option<u64> {
-    u64_from(key.get(8..)?)
+    u64_from(key.get(9..)?)
 }
 
 /// Series id of an `agent | series` key.
@@ -55,9 +74,11 @@ mod tests {
     fn keys_sort_by_agent_series_time() {
         let a = chunk(1, 2, 100);
         let b = chunk(1, 2, 1_000);
+        let rollup = level(1, 2, 1, 0);
         let c = chunk(1, 3, 0);
         let d = chunk(2, 0, 0);
-        assert!(a < b && b < c && c < d);
+        assert!(a < b && b < rollup && rollup < c && c < d);
+        assert_eq!(level_of(&rollup), Some(1));
         assert_eq!(chunk_start(&b), Some(1_000));
         assert_eq!(series_of(&c), Some(3));
     }
