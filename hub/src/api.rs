@@ -141,11 +141,16 @@ fn history(state: &HubState, req: HistoryRequest) -> Result<HistoryReply, ApiErr
             ),
         ));
     }
-    let samples = state
-        .store
-        .query_raw(agent.as_str(), &req.series, from, to)
-        .map_err(internal)?;
-    let (step_ms, points) = history::fit(&samples, from, to, max_points);
+    let cutoffs = state.retention.cutoffs(now);
+    let (step_ms, points) = history::query(
+        &state.store,
+        &cutoffs,
+        agent.as_str(),
+        &req.series,
+        (from, to),
+        max_points,
+    )
+    .map_err(internal)?;
     Ok(HistoryReply {
         agent,
         series: req.series,

@@ -1,7 +1,15 @@
 //! History queries: resolve the request's window and fit it in
 //! `max_points`, with buckets aligned to multiples of the step.
 
+use std::collections::BTreeMap;
+
 use swarm_common::protocol::{ApiError, ErrorCode, HistoryPoint, HistoryRequest, Millis};
+
+use crate::store::rollup::Agg;
+use crate::store::{Cutoffs, Store, StoreError};
+
+const MINUTE: u64 = 60_000;
+const HOUR: u64 = 3_600_000;
 
 /// Largest `max_points` a client may ask for.
 pub const MAX_POINTS_LIMIT: u32 = 20_000;
@@ -105,6 +113,62 @@ pub fn fit(
     (step, points)
 }
 
+/// Answers a window from the finest resolution that still holds it and
+/// fits `max_points`: raw samples (step 0) when they fit, raw buckets for
+/// steps under a minute, else 1-minute rollups, and 1-hour rollups for
+/// steps of an hour or more and for the part of a window older than the
+/// 1-minute retention. Time ranges never overlap between resolutions, so
+/// nothing is counted twice.
+pub fn query(
+    store: &Store,
+    cutoffs: &Cutoffs,
+    agent: &str,
+    series: &str,
+    (from, to): (Millis, Millis),
+    max_points: u32,
+) -> Result<(u64, Vec<HistoryPoint>), StoreError> {
+    let step = step_for(from, to, max_points);
+    let raw_covers = from >= cutoffs.raw;
+    if raw_covers
+        && (step < MINUTE
+            || store.raw_count_estimate(agent, series, from, to)? <= max_points as usize)
+    {
+        let samples = store.query_raw(agent, series, from, to)?;
+        if samples.len() <= max_points as usize || step < MINUTE {
+            return Ok(fit(&samples, from, to, max_points));
+        }
+    }
+    let step = step.max(MINUTE);
+    let mut buckets: BTreeMap<Millis, Agg> = BTreeMap::new();
+    let mut add = |level: u8, lo: Millis, hi: Millis| -> Result<(), StoreError> {
+        if lo > hi {
+            return Ok(());
+        }
+        for (start, agg) in store.query_rollup(agent, series, level, lo, hi)? {
+            buckets
+                .entry(start - start % step)
+                .and_modify(|b| b.merge(&agg))
+                .or_insert(agg);
+        }
+        Ok(())
+    };
+    if step >= HOUR {
+        add(2, from, to)?;
+    } else {
+        // Hours before the 1-minute retention come from hourly buckets.
+        let boundary = cutoffs.minute.div_ceil(HOUR) * HOUR;
+        if from < boundary {
+            add(2, from, boundary.min(to + 1) - 1)?;
+        }
+        add(1, from.max(boundary), to)?;
+    }
+    let points = buckets
+        .into_iter()
+        .map(|(ts, a)| (ts, a.min, a.avg(), a.max))
+        .collect();
+    Ok((step, points))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +220,148 @@ mod tests {
         let (step, points) = fit(&samples, 10_000, 20_000, 10);
         assert_eq!(step, 0);
         assert_eq!(points[3], (13_500, 3.0, 3.0, 3.0));
+    }
+
+    mod stored {
+        use super::super::*;
+        use crate::store::SampleRow;
+
+        const H: u64 = 3_600_000;
+        // An hour-aligned origin, 10 days of 10 s samples before NOW.
+        const NOW: u64 = 1_800_000_000_000 - 1_800_000_000_000 % H;
+        const START: u64 = NOW - 10 * 24 * H;
+
+        fn store() -> (tempfile::TempDir, Store, Vec<(u64, f64)>) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = Store::open(dir.path()).expect("open");
+            let points: Vec<(u64, f64)> = (0..(10 * 24 * 360u64))
+                .map(|i| (START + i * 10_000, (i % 360) as f64))
+                .collect();
+            for chunk in points.chunks(5_000) {
+                let rows: Vec<SampleRow<'_>> = chunk
+                    .iter()
+                    .map(|&(ts, value)| SampleRow {
+                        agent: "a",
+                        series: "m",
+                        ts,
+                        value,
+                    })
+                    .collect();
+                store.ingest(&rows).expect("ingest");
+            }
+            (dir, store, points)
+        }
+
+        fn everything_kept() -> Cutoffs {
+            Cutoffs {
+                raw: 0,
+                minute: 0,
+                hour: 0,
+            }
+        }
+
+        fn expected(points: &[(u64, f64)], from: u64, to: u64, step: u64) -> Vec<HistoryPoint> {
+            let mut b: BTreeMap<u64, Agg> = BTreeMap::new();
+            for &(ts, v) in points.iter().filter(|(ts, _)| (from..=to).contains(ts)) {
+                b.entry(ts - ts % step)
+                    .and_modify(|a| a.merge(&Agg::one(v)))
+                    .or_insert(Agg::one(v));
+            }
+            b.into_iter()
+                .map(|(ts, a)| (ts, a.min, a.avg(), a.max))
+                .collect()
+        }
+
+        #[test]
+        fn raw_when_it_fits_rollups_when_it_does_not() {
+            let (_dir, store, points) = store();
+            let c = everything_kept();
+            let (step, got) =
+                query(&store, &c, "a", "m", (NOW - 3_000_000, NOW), 500).expect("query");
+            assert_eq!((step, got.len()), (0, 300));
+            // 6 h at 500 points: 1-minute buckets from the rollups, aligned.
+            let (from, to) = (NOW - 6 * H + 5_000, NOW - 1);
+            let (step, got) = query(&store, &c, "a", "m", (from, to), 500).expect("query");
+            assert_eq!(step, 60_000);
+            // The first bucket holds samples before `from` too (rollups are
+            // whole buckets); the rest match raw exactly.
+            assert_eq!(
+                got[1..],
+                expected(&points, from - from % step, to, step)[1..]
+            );
+            // 30 s buckets come from raw.
+            let (step, got) = query(&store, &c, "a", "m", (NOW - 4 * H, NOW), 500).expect("query");
+            assert_eq!(step, 30_000);
+            assert_eq!(got, expected(&points, NOW - 4 * H, NOW, step));
+            // 10 days: 30-minute steps from the 1-minute rollups.
+            let (step, got) = query(&store, &c, "a", "m", (START, NOW), 500).expect("query");
+            assert_eq!(step, H / 2);
+            assert_eq!(got, expected(&points, START, NOW, step));
+            // 30 days at 100 points: 1-hour rollups into 12 h steps.
+            let (step, got) =
+                query(&store, &c, "a", "m", (NOW - 30 * 24 * H, NOW), 100).expect("query");
+            assert_eq!(step, 12 * H);
+            assert_eq!(got, expected(&points, START, NOW, step));
+        }
+
+        #[test]
+        fn windows_spanning_resolutions_are_stitched_once() {
+            let (_dir, store, points) = store();
+            // Raw gone past 1 day, minutes past 2 days.
+            let c = Cutoffs {
+                raw: NOW - 24 * H,
+                minute: NOW - 48 * H,
+                hour: 0,
+            };
+            let (from, to) = (NOW - 72 * H, NOW - 36 * H);
+            let (step, got) = query(&store, &c, "a", "m", (from, to), 500).expect("query");
+            assert_eq!(step, 300_000);
+            let boundary = NOW - 48 * H;
+            let (old, new): (Vec<&HistoryPoint>, Vec<&HistoryPoint>) =
+                got.iter().partition(|p| p.0 < boundary);
+            assert_eq!(old.len(), 24, "one point per hour before the boundary");
+            assert!(old.iter().all(|p| p.0 % H == 0));
+            assert_eq!(
+                new.len(),
+                12 * 12 + 1,
+                "5-minute points after it, `to` inclusive"
+            );
+            let want_old = expected(&points, from, boundary - 1, H);
+            assert_eq!(old.into_iter().copied().collect::<Vec<_>>(), want_old);
+            // Rollups are read whole: the last point holds the samples of
+            // the 1-minute bucket that `to` falls in.
+            let want_new = expected(&points, boundary, to - to % 60_000 + 59_999, step);
+            assert_eq!(new.into_iter().copied().collect::<Vec<_>>(), want_new);
+        }
+
+        #[test]
+        fn retention_removes_exactly_what_is_older() {
+            let (_dir, store, points) = store();
+            let cut = Cutoffs {
+                raw: NOW - 24 * H + 5_000,
+                minute: NOW - 48 * H,
+                hour: NOW - 72 * H,
+            };
+            let removed = store.prune(&cut).expect("prune");
+            let raw = store.query_raw("a", "m", 0, u64::MAX).expect("raw");
+            let want: Vec<(u64, f64)> = points
+                .iter()
+                .copied()
+                .filter(|(ts, _)| *ts >= cut.raw)
+                .collect();
+            assert_eq!(raw, want);
+            assert_eq!(removed.raw_samples as usize, points.len() - want.len());
+            let minutes = store.query_rollup("a", "m", 1, 0, u64::MAX).expect("1m");
+            assert_eq!(minutes.first().map(|b| b.0), Some(cut.minute));
+            assert_eq!(minutes.len(), 48 * 60);
+            let hours = store.query_rollup("a", "m", 2, 0, u64::MAX).expect("1h");
+            assert_eq!(hours.first().map(|b| b.0), Some(cut.hour));
+            assert_eq!(hours.len(), 72);
+            // Nothing newer was touched, and a second prune finds nothing.
+            assert_eq!(
+                store.prune(&cut).expect("prune"),
+                crate::store::PruneStats::default()
+            );
+        }
     }
 }

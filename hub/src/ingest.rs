@@ -193,3 +193,20 @@ pub async fn checkpoint(state: &Arc<HubState>) {
         Err(e) => tracing::error!("checkpoint task failed: {e}"),
     }
 }
+
+/// Enforces retention, off the async threads, and says what it removed.
+pub async fn prune(state: &Arc<HubState>) {
+    let state = state.clone();
+    let cutoffs = state.retention.cutoffs(now_ms());
+    let result = tokio::task::spawn_blocking(move || state.store.prune(&cutoffs)).await;
+    match result {
+        Ok(Ok(stats)) if stats.raw_samples + stats.rollup_buckets > 0 => tracing::info!(
+            "retention removed {} raw samples and {} rollup buckets",
+            stats.raw_samples,
+            stats.rollup_buckets
+        ),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!("retention failed: {e}"),
+        Err(e) => tracing::error!("retention task failed: {e}"),
+    }
+}

@@ -70,8 +70,41 @@ impl HubStats {
     }
 }
 
+/// How long each resolution is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub raw: Duration,
+    pub minute: Duration,
+    pub hour: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            raw: Duration::from_secs(48 * 3600),
+            minute: Duration::from_secs(30 * 86_400),
+            hour: Duration::from_secs(400 * 86_400),
+        }
+    }
+}
+
+impl Retention {
+    pub fn cutoffs(&self, now: swarm_common::protocol::Millis) -> store::Cutoffs {
+        let back = |d: Duration| now.saturating_sub(d.as_millis() as u64);
+        store::Cutoffs {
+            raw: back(self.raw),
+            minute: back(self.minute),
+            hour: back(self.hour),
+        }
+    }
+}
+
+/// How often retention is enforced.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
 /// What ingest and the API share.
 pub struct HubState {
+    pub retention: Retention,
     pub store: Arc<Store>,
     pub registry: Registry,
     pub tests: TestBook,
@@ -84,10 +117,15 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(store: Arc<Store>) -> Result<Self, HubError> {
+        Self::with_retention(store, Retention::default())
+    }
+
+    pub fn with_retention(store: Arc<Store>, retention: Retention) -> Result<Self, HubError> {
         let registry = Registry::load(&store)?;
         let tests = TestBook::load(&store)?;
         Ok(Self {
             state: Arc::new(HubState {
+                retention,
                 store,
                 registry,
                 tests,
@@ -135,6 +173,7 @@ impl Hub {
         let mut tick = tokio::time::interval(ingest::BATCH_TICK);
         let mut checkpoint = tokio::time::interval(CHECKPOINT_EVERY);
         checkpoint.reset();
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -151,6 +190,7 @@ impl Hub {
                     batch.commit(state);
                     ingest::checkpoint(state).await;
                 }
+                _ = prune.tick() => ingest::prune(state).await,
             }
         }
 

@@ -16,7 +16,7 @@ async fn run() -> anyhow::Result<()> {
     let args = HubArgs::parse();
     swarm_common::logging::init(&args.log).map_err(anyhow::Error::msg)?;
     let store = Store::open(&args.data)?;
-    let hub = Hub::new(Arc::new(store))?;
+    let hub = Hub::with_retention(Arc::new(store), args.retention())?;
     let shutdown = swarm_common::shutdown::signal();
     tokio::pin!(shutdown);
     let client = tokio::select! {

@@ -88,6 +88,21 @@ pub struct StoreStats {
     pub bytes_on_disk: u64,
 }
 
+/// Oldest time each resolution keeps (absolute ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs {
+    pub raw: Millis,
+    pub minute: Millis,
+    pub hour: Millis,
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneStats {
+    pub raw_samples: u64,
+    pub rollup_buckets: u64,
+}
+
 #[derive(Debug, Default)]
 struct Head {
     /// Sorted by ts, no duplicate ts.
@@ -632,6 +647,114 @@ impl Store {
             }
         }
         Ok(buckets.into_iter().filter(|(_, a)| a.count > 0).collect())
+    }
+
+    /// About how many raw samples lie in `[from, to]`: whole chunks that
+    /// touch the window are counted without decoding them.
+    pub fn raw_count_estimate(
+        &self,
+        agent: &str,
+        series: &str,
+        from: Millis,
+        to: Millis,
+    ) -> Result<usize> {
+        let inner = self.lock();
+        let (Some(a), Some(s)) = (inner.agents.get(agent), inner.series.get(series)) else {
+            return Ok(0);
+        };
+        let head = inner.heads.get(&(a, s));
+        let head_key = head.and_then(|h| h.persisted_start);
+        let first = self
+            .chunks
+            .range(keys::chunk(a, s, 0)..=keys::chunk(a, s, from))
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k.to_vec())
+            .unwrap_or_else(|| keys::chunk(a, s, from).to_vec());
+        let mut n = 0;
+        for item in self.chunks.range(first..=keys::chunk(a, s, to).to_vec()) {
+            let (key, bytes) = item?;
+            if head.is_none() || keys::chunk_start(&key) != head_key {
+                n += chunk::count(&bytes);
+            }
+        }
+        if let Some(head) = head {
+            n += head
+                .samples
+                .iter()
+                .filter(|(ts, _)| (from..=to).contains(ts))
+                .count();
+        }
+        Ok(n)
+    }
+
+    /// Deletes what retention no longer keeps: raw samples older than
+    /// `cutoffs.raw`, rollup buckets that start before their level's
+    /// cutoff. Exactly those, nothing else.
+    pub fn prune(&self, cutoffs: &Cutoffs) -> Result<PruneStats> {
+        let mut inner = self.lock();
+        let mut stats = PruneStats::default();
+        let series: Vec<(u32, u32)> = self
+            .agent_series
+            .iter()
+            .keys()
+            .filter_map(|k| {
+                let k = k.ok()?;
+                Some((keys::u32_from(&k)?, keys::series_of(&k)?))
+            })
+            .collect();
+        for (a, s) in series {
+            let mut batch = sled::Batch::default();
+            let head_key = inner.heads.get(&(a, s)).and_then(|h| h.persisted_start);
+            for item in self
+                .chunks
+                .range(keys::chunk(a, s, 0)..keys::chunk(a, s, cutoffs.raw))
+            {
+                let (key, bytes) = item?;
+                let start = keys::chunk_start(&key);
+                if start == head_key {
+                    continue; // the head is trimmed below, in memory
+                }
+                let samples = self.decode(&inner, a, s, &bytes)?;
+                let keep: Vec<(Millis, f64)> = samples
+                    .iter()
+                    .copied()
+                    .filter(|(ts, _)| *ts >= cutoffs.raw)
+                    .collect();
+                stats.raw_samples += (samples.len() - keep.len()) as u64;
+                batch.remove(key);
+                if let Some(first) = keep.first() {
+                    batch.insert(&keys::chunk(a, s, first.0), chunk::encode(&keep));
+                }
+            }
+            if let Some(head) = inner.heads.get_mut(&(a, s)) {
+                let before = head.samples.len();
+                head.samples.retain(|(ts, _)| *ts >= cutoffs.raw);
+                if head.samples.len() != before {
+                    stats.raw_samples += (before - head.samples.len()) as u64;
+                    head.dirty = true;
+                    if head.samples.is_empty()
+                        && let Some(old) = head.persisted_start.take()
+                    {
+                        batch.remove(&keys::chunk(a, s, old));
+                    }
+                }
+            }
+            for (level, cutoff) in [(1u8, cutoffs.minute), (2, cutoffs.hour)] {
+                for item in self
+                    .chunks
+                    .range(keys::level(a, s, level, 0)..keys::level(a, s, level, cutoff))
+                {
+                    let (key, _) = item?;
+                    batch.remove(key);
+                    stats.rollup_buckets += 1;
+                }
+            }
+            self.chunks.apply_batch(batch)?;
+        }
+        drop(inner);
+        self.db.flush()?;
+        Ok(stats)
     }
 
     /// Series names an agent has data for, sorted.

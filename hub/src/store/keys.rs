@@ -58,6 +58,11 @@ pub fn result(test_id: &str, ts: u64, agent: &str, seq: u32) -> Vec<u8> {
     key
 }
 
+/// The agent id of an `agent | ...` key.
+pub fn u32_from(key: &[u8]) -> Option<u32> {
+    key.get(..4)?.try_into().ok().map(u32::from_be_bytes)
+}
+
 pub fn u64_key(n: u64) -> [u8; 8] {
     n.to_be_bytes()
 }
