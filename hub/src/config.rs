@@ -18,20 +18,62 @@ pub struct HubArgs {
     #[command(flatten)]
     pub nats: NatsArgs,
     /// Data directory (sled); created if missing.
-    #[arg(long, env = "SWARM_DATA", default_value = "./swarm-data")]
+    #[arg(
+        long,
+        env = "SWARM_DATA",
+        default_value = "./swarm-data",
+        global = true
+    )]
     pub data: PathBuf,
     /// How long raw samples are kept.
-    #[arg(long, env = "SWARM_RETAIN_RAW", default_value = "48h", value_parser = duration::parse_positive)]
+    #[arg(long, env = "SWARM_RETAIN_RAW", default_value = "48h", global = true, value_parser = duration::parse_positive)]
     pub retain_raw: Duration,
     /// How long 1-minute rollups are kept.
-    #[arg(long = "retain-1m", env = "SWARM_RETAIN_1M", default_value = "30d", value_parser = duration::parse_positive)]
+    #[arg(long = "retain-1m", env = "SWARM_RETAIN_1M", default_value = "30d", global = true, value_parser = duration::parse_positive)]
     pub retain_minute: Duration,
     /// How long 1-hour rollups are kept.
-    #[arg(long = "retain-1h", env = "SWARM_RETAIN_1H", default_value = "400d", value_parser = duration::parse_positive)]
+    #[arg(long = "retain-1h", env = "SWARM_RETAIN_1H", default_value = "400d", global = true, value_parser = duration::parse_positive)]
     pub retain_hour: Duration,
     /// Log filter (tracing syntax), e.g. `info` or `swarm_hub=debug`.
     #[arg(long, env = "SWARM_LOG", default_value = "info")]
     pub log: String,
+    /// Without a command: run the hub.
+    #[command(subcommand)]
+    pub command: Option<HubCommand>,
+}
+
+/// Maintenance of a stopped hub's data directory (`--data`).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum HubCommand {
+    /// Hosts, series, samples per resolution, bytes on disk.
+    Stats,
+    /// Apply retention now (the --retain-* flags).
+    Prune,
+    /// Remove everything.
+    Wipe {
+        /// Yes, really.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Print one series' raw samples, streaming.
+    Export {
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        series: String,
+        /// Start (ms since the epoch, or negative: that many ms before now).
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        from: i64,
+        /// End (ms; default now).
+        #[arg(long, allow_hyphen_values = true)]
+        to: Option<i64>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: crate::maintenance::Format,
+    },
+    /// Copy the data directory to DIR (new or empty).
+    Backup { dir: PathBuf },
+    /// Restore a backup from DIR into --data (new or empty).
+    Restore { dir: PathBuf },
 }
 
 impl HubArgs {

@@ -7,6 +7,7 @@ pub mod api;
 pub mod config;
 pub mod history;
 pub mod ingest;
+pub mod maintenance;
 pub mod registry;
 pub mod scheduler;
 pub mod selector;

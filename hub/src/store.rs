@@ -39,6 +39,10 @@ pub enum StoreError {
     Locked { path: PathBuf },
     #[error("cannot open data directory {path}: {source}")]
     Open { path: PathBuf, source: sled::Error },
+    #[error(
+        "data directory {path} was written in another storage layout than this swarm-hub's (v{LAYOUT}); use a new --data directory"
+    )]
+    Layout { path: PathBuf },
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
     #[error("corrupt chunk for agent {agent} series {series}: {source}")]
@@ -237,6 +241,9 @@ pub struct Store {
     inner: Mutex<Inner>,
 }
 
+/// Version of the key and value layout; bumped on incompatible changes.
+const LAYOUT: u32 = 2;
+const LAYOUT_KEY: &[u8] = b"layout";
 const AGENT_PREFIX: u8 = b'a';
 const SERIES_PREFIX: u8 = b's';
 
@@ -259,6 +266,7 @@ impl Store {
             db,
             inner: Mutex::new(Inner::default()),
         };
+        store.check_layout(dir)?;
         store.load_dictionaries()?;
         let replayed = store.replay_wal()?;
         if replayed > 0 {
@@ -266,6 +274,22 @@ impl Store {
             store.checkpoint()?;
         }
         Ok(store)
+    }
+
+    /// Marks a new store with the layout it is written in, and refuses a
+    /// store written in another.
+    fn check_layout(&self, dir: &Path) -> Result<()> {
+        let meta = self.db.open_tree("meta")?;
+        match meta.get(LAYOUT_KEY)? {
+            Some(v) if v.as_ref() == LAYOUT.to_be_bytes() => Ok(()),
+            None if self.chunks.is_empty() && self.dict.is_empty() => {
+                meta.insert(LAYOUT_KEY, &LAYOUT.to_be_bytes())?;
+                Ok(())
+            }
+            _ => Err(StoreError::Layout {
+                path: dir.to_owned(),
+            }),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -571,41 +595,13 @@ impl Store {
         from: Millis,
         to: Millis,
     ) -> Result<Vec<(Millis, f64)>> {
-        let inner = self.lock();
-        let (Some(a), Some(s)) = (inner.agents.get(agent), inner.series.get(series)) else {
-            return Ok(Vec::new());
-        };
-        let head = inner.heads.get(&(a, s));
-        let head_key = head.and_then(|h| h.persisted_start);
-        // The chunk that starts at or before `from` may hold samples in range.
-        let first = self
-            .chunks
-            .range(keys::chunk(a, s, 0)..=keys::chunk(a, s, from))
-            .next_back()
-            .transpose()?
-            .map(|(k, _)| k.to_vec())
-            .unwrap_or_else(|| keys::chunk(a, s, from).to_vec());
         let mut out = Vec::new();
-        for item in self.chunks.range(first..=keys::chunk(a, s, to).to_vec()) {
-            let (key, bytes) = item?;
-            if head.is_some() && keys::chunk_start(&key) == head_key {
-                continue;
-            }
-            out.extend(
-                self.decode(&inner, a, s, &bytes)?
-                    .into_iter()
-                    .filter(|(ts, _)| (from..=to).contains(ts)),
-            );
-        }
-        if let Some(head) = head {
-            out.extend(
-                head.samples
-                    .iter()
-                    .filter(|(ts, _)| (from..=to).contains(ts)),
-            );
-        }
-        out.sort_by_key(|s| s.0);
-        out.dedup_by_key(|s| s.0);
+        let pushed: Result<(), std::convert::Infallible> =
+            self.for_each_raw(agent, series, (from, to), |ts, v| {
+                out.push((ts, v));
+                Ok(())
+            })?;
+        let Ok(()) = pushed;
         Ok(out)
     }
 
@@ -647,6 +643,56 @@ impl Store {
             }
         }
         Ok(buckets.into_iter().filter(|(_, a)| a.count > 0).collect())
+    }
+
+    /// Calls `f` with each raw sample in `[from, to]`, in time order, one
+    /// chunk in memory at a time (for exports of any length).
+    pub fn for_each_raw<E>(
+        &self,
+        agent: &str,
+        series: &str,
+        (from, to): (Millis, Millis),
+        mut f: impl FnMut(Millis, f64) -> Result<(), E>,
+    ) -> Result<Result<(), E>> {
+        let inner = self.lock();
+        let (Some(a), Some(s)) = (inner.agents.get(agent), inner.series.get(series)) else {
+            return Ok(Ok(()));
+        };
+        let head = inner.heads.get(&(a, s));
+        let head_key = head.and_then(|h| h.persisted_start);
+        let first = self
+            .chunks
+            .range(keys::chunk(a, s, 0)..=keys::chunk(a, s, from))
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k.to_vec())
+            .unwrap_or_else(|| keys::chunk(a, s, from).to_vec());
+        for item in self.chunks.range(first..=keys::chunk(a, s, to).to_vec()) {
+            let (key, bytes) = item?;
+            if head.is_some() && keys::chunk_start(&key) == head_key {
+                continue;
+            }
+            for (ts, v) in self.decode(&inner, a, s, &bytes)? {
+                if (from..=to).contains(&ts)
+                    && let Err(e) = f(ts, v)
+                {
+                    return Ok(Err(e));
+                }
+            }
+        }
+        for &(ts, v) in head.map_or(&[][..], |h| h.samples.as_slice()) {
+            if (from..=to).contains(&ts)
+                && let Err(e) = f(ts, v)
+            {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Number of stored tests and results.
+    pub fn test_counts(&self) -> (usize, usize) {
+        (self.tests.len(), self.results.len())
     }
 
     /// About how many raw samples lie in `[from, to]`: whole chunks that
