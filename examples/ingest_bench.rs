@@ -20,8 +20,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::open(dir.path())?;
     let t0: u64 = 1_700_000_000_000;
 
-    // Values like the agent's: CPU % from an f32 reading, memory % of a
-    // fixed total, load with two decimals, byte rates as whole-ish numbers.
+    // Values as the agent sends them: CPU % to 0.01, memory % to 0.001,
+    // load with two decimals, byte rates in whole bytes/s; timestamps a
+    // second apart with a few ms of scheduling jitter.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         state ^= state << 13;
@@ -31,11 +32,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut rows_by_tick: Vec<Vec<(usize, usize, u64, f64)>> = Vec::with_capacity(per_series);
     for i in 0..per_series {
-        let ts = t0 + i as u64 * 1000;
+        let ts = t0 + i as u64 * 1000 + (next() * 4.0) as u64;
         let mut tick = Vec::with_capacity(agents.len() * series_names.len());
         for a in 0..agents.len() {
-            let cpu = f64::from((next() * 30.0 + 5.0) as f32);
-            let mem = (8_000_000_000.0 + next() * 1e8).round() * 100.0 / 16_000_000_000.0;
+            let cpu = ((next() * 30.0 + 5.0) * 100.0).round() / 100.0;
+            let mem = ((8_000_000_000.0 + next() * 1e8).round() * 100.0 / 16_000_000_000.0
+                * 1000.0)
+                .round()
+                / 1000.0;
             let load = (next() * 200.0).round() / 100.0;
             let rx = (next() * 1e6).round();
             let tx = (next() * 1e5).round();

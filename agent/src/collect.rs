@@ -95,7 +95,12 @@ impl Collector {
         MetricsSample {
             agent: self.agent.clone(),
             ts: now_ms(),
-            cpu_pct: Some(f64::from(self.system.global_cpu_usage()).clamp(0.0, 100.0)),
+            // 0.01 % is finer than any reading means; the hub stores such
+            // decimals in a few bits.
+            cpu_pct: Some(
+                (f64::from(self.system.global_cpu_usage()).clamp(0.0, 100.0) * 100.0).round()
+                    / 100.0,
+            ),
             load,
             mem_total: Some(self.system.total_memory()),
             mem_used: Some(self.system.used_memory()),
@@ -192,8 +197,8 @@ impl Collector {
         NetUsage {
             rx_bytes: Some(now.1),
             tx_bytes: Some(now.2),
-            rx_bps: Some(rx_bps),
-            tx_bps: Some(tx_bps),
+            rx_bps: Some(rx_bps.round()),
+            tx_bps: Some(tx_bps.round()),
         }
     }
 }

@@ -177,6 +177,8 @@ impl MetricsSample {
 
     /// Every history series this sample feeds, as (series name, value).
     /// Series names are those of the contract; absent fields feed nothing.
+    /// Percentages derived here are rounded to 0.001 (plenty for a chart,
+    /// and what lets the hub store them in a few bits).
     pub fn series(&self) -> Vec<(String, f64)> {
         let mut out = Vec::with_capacity(12 + self.disks.len() + self.custom.len());
         let mut put = |name: &str, v: Option<f64>| {
@@ -185,8 +187,8 @@ impl MetricsSample {
             }
         };
         put(series::CPU_PCT, self.cpu_pct);
-        put(series::MEM_PCT, self.mem_pct());
-        put(series::SWAP_PCT, self.swap_pct());
+        put(series::MEM_PCT, self.mem_pct().map(round3));
+        put(series::SWAP_PCT, self.swap_pct().map(round3));
         if let Some([l1, l5, l15]) = self.load {
             put(series::LOAD1, Some(l1));
             put(series::LOAD5, Some(l5));
@@ -197,7 +199,7 @@ impl MetricsSample {
             put(series::NET_TX_BPS, net.tx_bps);
         }
         for disk in &self.disks {
-            put(&series::disk_pct(&disk.mount), disk.used_pct());
+            put(&series::disk_pct(&disk.mount), disk.used_pct().map(round3));
         }
         for (name, v) in &self.custom {
             put(&series::custom(name), Some(*v));
@@ -354,6 +356,10 @@ impl ApiError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorReply {
     pub error: ApiError,
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
 }
 
 fn pct(used: u64, total: u64) -> Option<f64> {

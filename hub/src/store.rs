@@ -121,8 +121,13 @@ struct Head {
     /// bucket start). They are written in the same atomic batch as the
     /// chunk that holds those samples, so that rollups and raw data always
     /// describe the same samples, also after a crash and a log replay.
-    pending: BTreeMap<(u8, Millis), rollup::Agg>,
+    pending: Pending,
 }
+
+/// Rollup contributions waiting to be written, per (level, bucket start).
+/// A handful of buckets at most between two writes, nearly always the
+/// newest: a short vector searched from its end beats a map here.
+type Pending = Vec<((u8, Millis), rollup::Agg)>;
 
 /// What inserting a sample changed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -136,10 +141,10 @@ enum Effect {
     },
 }
 
-/// Rollup contributions of one sample's effect.
-fn contributions(ts: Millis, value: f64, effect: Effect) -> Vec<((u8, Millis), rollup::Agg)> {
+/// Adds one sample's effect to the rollup contributions.
+fn add_pending(pending: &mut Pending, ts: Millis, value: f64, effect: Effect) {
     let agg = match effect {
-        Effect::Same => return Vec::new(),
+        Effect::Same => return,
         Effect::New => rollup::Agg::one(value),
         Effect::Replaced { old } => rollup::Agg {
             min: value,
@@ -148,23 +153,12 @@ fn contributions(ts: Millis, value: f64, effect: Effect) -> Vec<((u8, Millis), r
             count: 0,
         },
     };
-    rollup::LEVELS
-        .iter()
-        .map(|&(level, width)| ((level, ts - ts % width), agg))
-        .collect()
-}
-
-fn add_pending(
-    pending: &mut BTreeMap<(u8, Millis), rollup::Agg>,
-    ts: Millis,
-    value: f64,
-    effect: Effect,
-) {
-    for (key, agg) in contributions(ts, value, effect) {
-        pending
-            .entry(key)
-            .and_modify(|a| a.merge(&agg))
-            .or_insert(agg);
+    for (level, width) in rollup::LEVELS {
+        let key = (level, ts - ts % width);
+        match pending.iter_mut().rev().find(|(k, _)| *k == key) {
+            Some((_, a)) => a.merge(&agg),
+            None => pending.push((key, agg)),
+        }
     }
 }
 
@@ -436,7 +430,7 @@ impl Store {
                 sealed_end: None,
                 persisted_start: keys::chunk_start(&key),
                 dirty: false,
-                pending: BTreeMap::new(),
+                pending: Pending::new(),
             };
             if candidate.is_full() {
                 head.sealed_end = candidate.samples.last().map(|s| s.0);
@@ -489,7 +483,7 @@ impl Store {
         // The chunk and its rollup contributions in one atomic batch.
         let mut batch = sled::Batch::default();
         batch.insert(key, chunk::encode(&samples));
-        let mut pending = BTreeMap::new();
+        let mut pending = Pending::new();
         add_pending(&mut pending, ts, value, effect);
         self.add_rollups(&mut batch, agent, series, &pending)?;
         self.chunks.apply_batch(batch)?;
@@ -503,9 +497,9 @@ impl Store {
         batch: &mut sled::Batch,
         agent: u32,
         series: u32,
-        pending: &BTreeMap<(u8, Millis), rollup::Agg>,
+        pending: &Pending,
     ) -> Result<()> {
-        for (&(level, start), delta) in pending {
+        for &((level, start), ref delta) in pending {
             let key = keys::level(agent, series, level, start);
             let mut agg = match self.chunks.get(key)? {
                 Some(bytes) => rollup::Agg::decode(&bytes).ok_or(StoreError::Corrupt {
@@ -634,8 +628,9 @@ impl Store {
             }
         }
         if let Some(head) = inner.heads.get(&(a, s)) {
-            for (&(l, start), delta) in head.pending.range((level, from)..=(level, to)) {
-                debug_assert_eq!(l, level);
+            let wanted = (level, from)..=(level, to);
+            for &((_, start), ref delta) in head.pending.iter().filter(|(k, _)| wanted.contains(k))
+            {
                 buckets
                     .entry(start)
                     .and_modify(|agg| agg.merge(delta))

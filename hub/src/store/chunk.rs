@@ -1,12 +1,21 @@
-//! Compressed chunks of (ts, value) samples: delta-of-delta timestamps and
-//! XOR-encoded values, after Facebook's Gorilla paper (as Prometheus' chunks).
+//! Compressed chunks of (ts, value) samples: delta-of-delta timestamps, and
+//! values either as scaled integers or XOR-encoded floats (Facebook's
+//! Gorilla, as in Prometheus' chunks).
 //!
-//! Layout: `version u8 | count u32 LE | bitstream`. The bitstream holds the
-//! first timestamp (64 bits) and value (64 bits), then per sample a
-//! delta-of-delta code and an XOR code.
+//! Layout: `format u8 | count u32 LE | [scale u8] | bitstream`. The
+//! bitstream holds the first timestamp (64 bits), then per sample a
+//! delta-of-delta code; values are interleaved with the timestamps.
+//!
+//! Most metrics are decimals with few digits (CPU % to 0.01, byte rates in
+//! whole bytes): when every value of a chunk is exactly `n / 10^scale` for
+//! a scale of at most 6, the integers' deltas are stored (a handful of
+//! bits), else the XOR of the float bits. Both are lossless.
 
-/// Format tag of the only encoding so far; a new one gets a new tag.
+/// XOR-encoded floats.
 const GORILLA_V1: u8 = 1;
+/// Scaled integers, delta-coded.
+const SCALED_V1: u8 = 2;
+const MAX_SCALE: u8 = 6;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ChunkError {
@@ -18,8 +27,115 @@ pub enum ChunkError {
     UnknownFormat(u8),
 }
 
+/// The smallest decimal scale at which every value is an exact integer.
+fn decimal_scale(samples: &[(u64, f64)]) -> Option<u8> {
+    (0..=MAX_SCALE).find(|&scale| {
+        let factor = 10f64.powi(i32::from(scale));
+        samples.iter().all(|&(_, v)| {
+            // -0.0 would come back as 0.0.
+            if v == 0.0 && v.is_sign_negative() {
+                return false;
+            }
+            let n = (v * factor).round();
+            n.abs() < 9.0e15 && (n / factor).to_bits() == v.to_bits()
+        })
+    })
+}
+
 /// Encodes samples sorted by ts with no duplicate ts.
 pub fn encode(samples: &[(u64, f64)]) -> Vec<u8> {
+    match decimal_scale(samples) {
+        Some(scale) if !samples.is_empty() => encode_scaled(samples, scale),
+        _ => encode_gorilla(samples),
+    }
+}
+
+fn encode_scaled(samples: &[(u64, f64)], scale: u8) -> Vec<u8> {
+    let factor = 10f64.powi(i32::from(scale));
+    let mut w = BitWriter::with_capacity(8 + samples.len() * 3);
+    w.bytes.push(SCALED_V1);
+    w.bytes
+        .extend_from_slice(&(samples.len() as u32).to_le_bytes());
+    w.bytes.push(scale);
+    let (mut prev_t, mut prev_delta, mut prev_n) = (0u64, 0i64, 0i64);
+    for (i, &(t, v)) in samples.iter().enumerate() {
+        let n = (v * factor).round() as i64;
+        if i == 0 {
+            w.write(t, 64);
+            w.write(n as u64, 64);
+        } else {
+            let delta = t.wrapping_sub(prev_t) as i64;
+            write_dod(&mut w, delta.wrapping_sub(prev_delta));
+            prev_delta = delta;
+            write_int(&mut w, n.wrapping_sub(prev_n));
+        }
+        prev_t = t;
+        prev_n = n;
+    }
+    w.finish()
+}
+
+// Integer delta buckets: (prefix, prefix bits, value bits).
+const INT_BUCKETS: [(u64, u8, u8); 4] = [
+    (0b10, 2, 7),
+    (0b110, 3, 10),
+    (0b1110, 4, 14),
+    (0b11110, 5, 22),
+];
+
+fn write_int(w: &mut BitWriter, d: i64) {
+    if d == 0 {
+        w.write_bit(false);
+        return;
+    }
+    for (prefix, prefix_bits, bits) in INT_BUCKETS {
+        let half = 1i64 << (bits - 1);
+        if (-half + 1..=half).contains(&d) {
+            w.write(prefix, prefix_bits);
+            w.write((d as u64) & ((1u64 << bits) - 1), bits);
+            return;
+        }
+    }
+    w.write(0b11111, 5);
+    w.write(d as u64, 64);
+}
+
+fn read_int(r: &mut BitReader) -> Result<i64, ChunkError> {
+    if !r.read_bit()? {
+        return Ok(0);
+    }
+    for (_, _, bits) in INT_BUCKETS {
+        if !r.read_bit()? {
+            let raw = r.read(u32::from(bits))?;
+            let shift = 64 - u32::from(bits);
+            return Ok(((raw << shift) as i64) >> shift);
+        }
+    }
+    Ok(r.read(64)? as i64)
+}
+
+fn decode_scaled(bytes: &[u8], count: usize) -> Result<Vec<(u64, f64)>, ChunkError> {
+    let (&scale, body) = bytes.split_first().ok_or(ChunkError::Truncated)?;
+    if scale > MAX_SCALE {
+        return Err(ChunkError::Corrupt);
+    }
+    let factor = 10f64.powi(i32::from(scale));
+    let mut r = BitReader::new(body);
+    let mut out = Vec::with_capacity(count.min(1 << 16));
+    let mut t = r.read(64)?;
+    let mut n = r.read(64)? as i64;
+    out.push((t, n as f64 / factor));
+    let mut delta = 0i64;
+    for _ in 1..count {
+        delta = delta.wrapping_add(read_dod(&mut r)?);
+        t = t.wrapping_add(delta as u64);
+        n = n.wrapping_add(read_int(&mut r)?);
+        out.push((t, n as f64 / factor));
+    }
+    Ok(out)
+}
+
+fn encode_gorilla(samples: &[(u64, f64)]) -> Vec<u8> {
     let mut w = BitWriter::with_capacity(8 + samples.len() * 3);
     w.bytes.push(GORILLA_V1);
     w.bytes
@@ -45,7 +161,7 @@ pub fn encode(samples: &[(u64, f64)]) -> Vec<u8> {
 
 pub fn decode(bytes: &[u8]) -> Result<Vec<(u64, f64)>, ChunkError> {
     let (&tag, rest) = bytes.split_first().ok_or(ChunkError::Truncated)?;
-    if tag != GORILLA_V1 {
+    if tag != GORILLA_V1 && tag != SCALED_V1 {
         return Err(ChunkError::UnknownFormat(tag));
     }
     let count_bytes: [u8; 4] = rest
@@ -53,6 +169,13 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(u64, f64)>, ChunkError> {
         .and_then(|b| b.try_into().ok())
         .ok_or(ChunkError::Truncated)?;
     let count = u32::from_le_bytes(count_bytes) as usize;
+    if tag == SCALED_V1 {
+        return if count == 0 {
+            Ok(Vec::new())
+        } else {
+            decode_scaled(&rest[4..], count)
+        };
+    }
     let mut r = BitReader::new(&rest[4..]);
     let mut out = Vec::with_capacity(count.min(1 << 16));
     if count == 0 {
@@ -291,11 +414,46 @@ mod tests {
     }
 
     #[test]
+    fn decimals_take_the_scaled_form_and_round_trip_exactly() {
+        let mut t = 1_700_000_000_000u64;
+        let cpu: Vec<(u64, f64)> = (0..240)
+            .map(|i| {
+                t += 1_000 + (i % 3);
+                (t, ((i * 37) % 10_000) as f64 / 100.0)
+            })
+            .collect();
+        let bytes = roundtrip(&cpu);
+        assert_eq!(bytes[0], SCALED_V1);
+        assert_eq!(bytes[5], 2, "two decimals");
+        assert!(
+            bytes.len() < 240 * 3,
+            "{} bytes for 240 samples",
+            bytes.len()
+        );
+        let rates: Vec<(u64, f64)> = (0..100)
+            .map(|i| (i * 1_000, (i * 123_457 % 1_000_000) as f64))
+            .collect();
+        assert_eq!(roundtrip(&rates)[5], 0);
+        let thirds: Vec<(u64, f64)> = (0..10).map(|i| (i, i as f64 / 3.0)).collect();
+        assert_eq!(roundtrip(&thirds)[0], GORILLA_V1, "not decimal: XOR form");
+        let huge = [(1, 1e300), (2, -0.0), (3, f64::NAN)];
+        assert_eq!(encode(&huge)[0], GORILLA_V1);
+    }
+
+    #[test]
     fn corrupt_input_is_an_error_not_a_panic() {
-        let samples: Vec<(u64, f64)> = (0..50).map(|i| (i * 10, i as f64 / 3.0)).collect();
-        let bytes = encode(&samples);
-        for cut in 0..bytes.len() {
-            let _ = decode(&bytes[..cut]);
+        for samples in [
+            (0..50)
+                .map(|i| (i * 10, i as f64 / 3.0))
+                .collect::<Vec<_>>(),
+            (0..50)
+                .map(|i| (i * 10, i as f64 * 1.5))
+                .collect::<Vec<_>>(),
+        ] {
+            let bytes = encode(&samples);
+            for cut in 0..bytes.len() {
+                let _ = decode(&bytes[..cut]);
+            }
         }
         assert_eq!(decode(&[9, 0, 0, 0, 0]), Err(ChunkError::UnknownFormat(9)));
         assert_eq!(decode(&[]), Err(ChunkError::Truncated));
