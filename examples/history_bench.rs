@@ -1,0 +1,159 @@
+//! History read benchmarks: one day of one series at full resolution, 30
+//! days at 500 points, and `swarm.api.history` round trips over NATS (a
+//! real nats-server on loopback) for 6 h at 500 points. Also the bytes on
+//! disk once the write-ahead log's space is reclaimed.
+//!
+//! cargo run --release -p swarm-hub --features testkit --example history-bench
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use swarm_common::api::call;
+use swarm_common::protocol::{HistoryReply, HistoryRequest};
+use swarm_common::subject;
+use swarm_common::testkit::NatsServer;
+use swarm_common::time::now_ms;
+use swarm_hub::history;
+use swarm_hub::store::{Cutoffs, HostRecord, SampleRow, Store};
+use swarm_hub::testing::TestHub;
+
+const DAY: u64 = 86_400_000;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let now = now_ms();
+    let start = now - 30 * DAY;
+    {
+        // 30 days of CPU % at 1 s for one agent (2.6M samples).
+        let store = Store::open(dir.path())?;
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut ts = start;
+        let mut batch = Vec::with_capacity(2_000);
+        let t = Instant::now();
+        let mut n = 0u64;
+        while ts < now {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let v = (state % 10_000) as f64 / 100.0;
+            batch.push((ts, v));
+            ts += 1_000 + state % 3;
+            if batch.len() == 2_000 {
+                let rows: Vec<SampleRow<'_>> = batch
+                    .iter()
+                    .map(|&(ts, value)| SampleRow {
+                        agent: "bench",
+                        series: "cpu_pct",
+                        ts,
+                        value,
+                    })
+                    .collect();
+                store.ingest(&rows)?;
+                n += rows.len() as u64;
+                batch.clear();
+                // As the hub does (every 10 s): the log stays short.
+                if n % 20_000 == 0 {
+                    store.checkpoint()?;
+                }
+            }
+        }
+        store.put_host("bench", &HostRecord::default())?;
+        store.checkpoint()?;
+        println!("ingested {n} samples in {:.2} s", t.elapsed().as_secs_f64());
+        let stats = store.stats()?;
+        println!(
+            "chunks: {:.2} bytes/sample of payload; sled right after ingest: {:.1} bytes/sample",
+            store.chunk_bytes()? as f64 / n as f64,
+            stats.bytes_on_disk as f64 / n as f64
+        );
+    }
+    let store = Arc::new(Store::open(dir.path())?);
+    let on_disk: u64 = walkdir_size(dir.path());
+    println!(
+        "data directory after reopening: {:.1} bytes/sample",
+        on_disk as f64 / 2_588_000.0
+    );
+    let keep_all = Cutoffs {
+        raw: 0,
+        minute: 0,
+        hour: 0,
+    };
+
+    let mut day = Vec::new();
+    for i in 0..50 {
+        let from = start + (i % 25) * DAY;
+        let t = Instant::now();
+        let got = store.query_raw("bench", "cpu_pct", from, from + DAY)?;
+        day.push(t.elapsed().as_secs_f64() * 1e3);
+        assert!(got.len() > 80_000);
+    }
+    day.sort_by(f64::total_cmp);
+    println!(
+        "one day at full resolution (~86k samples): median {:.2} ms, max {:.2} ms",
+        percentile(&day, 0.5),
+        day[day.len() - 1]
+    );
+
+    let mut month = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        let (step, points) =
+            history::query(&store, &keep_all, "bench", "cpu_pct", (start, now), 500)?;
+        month.push(t.elapsed().as_secs_f64() * 1e3);
+        assert!(step > 0 && points.len() <= 500);
+    }
+    month.sort_by(f64::total_cmp);
+    println!(
+        "30 days at 500 points: median {:.2} ms, max {:.2} ms",
+        percentile(&month, 0.5),
+        month[month.len() - 1]
+    );
+    drop(store);
+
+    let server = NatsServer::start();
+    let hub = TestHub::start(&server.url(), dir.path()).await;
+    let client = async_nats::connect(server.url()).await?;
+    let req = HistoryRequest {
+        agent: "bench".into(),
+        series: "cpu_pct".into(),
+        from: -(6 * 3_600_000),
+        to: None,
+        max_points: Some(500),
+    };
+    let mut rtt = Vec::new();
+    for _ in 0..1_000 {
+        let t = Instant::now();
+        let reply: HistoryReply =
+            call(&client, subject::api::HISTORY, &req, Duration::from_secs(2)).await?;
+        rtt.push(t.elapsed().as_secs_f64() * 1e3);
+        assert!(!reply.points.is_empty());
+    }
+    rtt.sort_by(f64::total_cmp);
+    println!(
+        "swarm.api.history 6 h at 500 points over NATS: p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&rtt, 0.5),
+        percentile(&rtt, 0.99)
+    );
+    hub.stop().await;
+    Ok(())
+}
+
+fn walkdir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => walkdir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
