@@ -57,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 n += rows.len() as u64;
                 batch.clear();
                 // As the hub does (every 10 s): the log stays short.
-                if n % 20_000 == 0 {
+                if n.is_multiple_of(20_000) {
                     store.checkpoint()?;
                 }
             }
