@@ -138,6 +138,7 @@ impl Collector {
             tags: tags.to_vec(),
             ts: Some(now_ms()),
             probes: None,
+            spool: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Command line of `swarm-agent` (every flag also from `SWARM_*` env).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use swarm_common::nats::NatsArgs;
@@ -23,6 +24,13 @@ pub struct AgentArgs {
     /// Tag announced in HostInfo (`key=value` or a bare word); repeatable.
     #[arg(long = "tag", env = "SWARM_TAGS", value_delimiter = ',')]
     pub tags: Vec<String>,
+    /// Directory of the spool that keeps what could not be delivered
+    /// [default: $XDG_STATE_HOME/swarm-agent/<id>, ~/.local/state/swarm-agent/<id>]
+    #[arg(long, env = "SWARM_SPOOL")]
+    pub spool: Option<PathBuf>,
+    /// Largest spool, in MiB; past it the oldest messages are dropped.
+    #[arg(long, env = "SWARM_SPOOL_MAX_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub spool_max_mib: u64,
     /// Print one sample as JSON on stdout and exit (no server needed).
     #[arg(long)]
     pub once: bool,
@@ -38,6 +46,17 @@ pub struct AgentConfig {
     pub interval: Duration,
     pub tags: Vec<String>,
     pub nats: NatsArgs,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+}
+
+/// Where the spool lives unless `--spool` says otherwise.
+fn default_spool(id: &AgentId) -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("swarm-agent").join(id.as_str())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +87,8 @@ impl AgentArgs {
             }
         }
         Ok(AgentConfig {
+            spool_dir: self.spool.clone().unwrap_or_else(|| default_spool(&id)),
+            spool_max_bytes: self.spool_max_mib << 20,
             id,
             interval: self.interval,
             tags: self.tags.iter().map(|t| t.trim().to_owned()).collect(),

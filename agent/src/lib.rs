@@ -2,9 +2,11 @@
 
 pub mod collect;
 pub mod config;
+pub mod outbox;
 pub mod probe;
 pub mod run;
 pub mod runs;
+pub mod spool;
 
 pub use config::{AgentArgs, AgentConfig};
 pub use run::{Agent, AgentError, AgentStats};

@@ -17,8 +17,10 @@ use tokio::sync::watch;
 
 use crate::collect::{CollectError, Collector};
 use crate::config::AgentConfig;
+use crate::outbox::Outbox;
 use crate::probe::caps::Caps;
 use crate::runs::Runner;
+use crate::spool::Spool;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -26,6 +28,8 @@ pub enum AgentError {
     Collect(#[from] CollectError),
     #[error(transparent)]
     Nats(#[from] NatsError),
+    #[error(transparent)]
+    Spool(#[from] crate::spool::SpoolError),
     #[error("cannot subscribe to {subject}: {source}")]
     Subscribe {
         subject: String,
@@ -47,6 +51,7 @@ pub struct Agent {
     config: AgentConfig,
     pub stats: Arc<AgentStats>,
     pub health: Arc<NatsHealth>,
+    outbox: Option<Arc<Outbox>>,
 }
 
 impl Agent {
@@ -55,11 +60,12 @@ impl Agent {
             config,
             stats: Arc::default(),
             health: NatsHealth::new(),
+            outbox: None,
         }
     }
 
     /// Runs until `shutdown` resolves, then publishes `bye` and flushes.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
         let config = &self.config;
         let interval_ms = u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX);
         let mut collector = Collector::new(config.id.clone())?;
@@ -70,6 +76,16 @@ impl Agent {
             tracing::warn!("some network tests cannot run here: {note}");
         }
         let (info_tx, info_rx) = watch::channel(info);
+        let spool = Spool::open(&config.spool_dir, config.spool_max_bytes)?;
+        if !spool.is_empty() {
+            tracing::info!(
+                "{} messages wait in the spool at {}",
+                spool.state().records,
+                config.spool_dir.display()
+            );
+        }
+        let outbox = Outbox::new(self.health.clone(), spool);
+        self.outbox = Some(outbox.clone());
 
         let connecting =
             nats::connect_with_retry(&config.nats, config.id.as_str(), self.health.clone());
@@ -86,14 +102,15 @@ impl Agent {
                 connected = &mut connecting, if client.is_none() => {
                     let c = connected?;
                     tracing::info!(agent = %config.id, "publishing every {}", swarm_common::duration::short(config.interval));
-                    spawn_info_responder(&c, &config.id, info_rx.clone()).await?;
-                    let runner = Runner::new(config.id.clone(), c.clone(), caps);
+                    spawn_info_responder(&c, &config.id, info_rx.clone(), outbox.clone()).await?;
+                    tokio::spawn(outbox.clone().replay(c.clone()));
+                    let runner = Runner::new(config.id.clone(), c.clone(), caps, outbox.clone());
                     tokio::spawn(async move {
                         if let Err(e) = runner.serve().await {
                             tracing::error!("cannot take test requests: {e}");
                         }
                     });
-                    self.announce(&c, &info_tx).await;
+                    self.announce(&c, &info_tx, &outbox).await;
                     link.borrow_and_update();
                     client = Some(c);
                 }
@@ -103,19 +120,16 @@ impl Agent {
                     }
                     let now_connected = *link.borrow_and_update() == LinkState::Connected;
                     if let (true, Some(c)) = (now_connected, &client) {
-                        self.announce(c, &info_tx).await;
+                        self.announce(c, &info_tx, &outbox).await;
                     }
                 }
                 _ = ticker.tick() => {
                     let sample = collector.sample();
-                    match &client {
-                        Some(c) if self.health.is_connected() => {
-                            self.publish(c, subject::metrics(&config.id), &sample).await;
-                        }
-                        _ => {
-                            let n = self.stats.undelivered.fetch_add(1, Ordering::Relaxed) + 1;
-                            tracing::debug!("NATS unreachable; {n} samples undelivered so far");
-                        }
+                    if outbox.send(client.as_ref(), subject::metrics(&config.id), &sample).await {
+                        self.stats.published.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        let n = self.stats.undelivered.fetch_add(1, Ordering::Relaxed) + 1;
+                        tracing::debug!("NATS unreachable; {n} samples spooled so far");
                     }
                 }
             }
@@ -140,8 +154,11 @@ impl Agent {
     }
 
     /// `hello` on every (re)connect, with a fresh timestamp.
-    async fn announce(&self, client: &Client, info: &watch::Sender<HostInfo>) {
-        info.send_modify(|i| i.ts = Some(now_ms()));
+    async fn announce(&self, client: &Client, info: &watch::Sender<HostInfo>, outbox: &Outbox) {
+        info.send_modify(|i| {
+            i.ts = Some(now_ms());
+            i.spool = Some(outbox.spool_info());
+        });
         let current = info.borrow().clone();
         self.publish(client, subject::hello(&self.config.id), &current)
             .await;
@@ -165,6 +182,7 @@ async fn spawn_info_responder(
     client: &Client,
     id: &swarm_common::AgentId,
     info: watch::Receiver<HostInfo>,
+    outbox: Arc<Outbox>,
 ) -> Result<(), AgentError> {
     let subject = subject::agent_info(id);
     let mut requests = client
@@ -175,7 +193,9 @@ async fn spawn_info_responder(
     tokio::spawn(async move {
         while let Some(request) = requests.next().await {
             let Some(reply) = request.reply else { continue };
-            let current = info.borrow().clone();
+            let mut current = info.borrow().clone();
+            current.spool = Some(outbox.spool_info());
+            current.ts = Some(now_ms());
             let sent = match codec::to_msgpack(&current) {
                 Ok(body) => client
                     .publish_with_headers(reply, codec::msgpack_headers(), body)

@@ -10,12 +10,12 @@ use std::time::Duration;
 use async_nats::Client;
 use futures::StreamExt;
 use swarm_common::codec::{self, Encoding};
-use swarm_common::nats::publish_msgpack;
 use swarm_common::protocol::{Ack, CancelRun, TestKind, TestResult, TestRun};
 use swarm_common::time::now_ms;
 use swarm_common::{AgentId, subject};
 use tokio::task::AbortHandle;
 
+use crate::outbox::Outbox;
 use crate::probe::caps::Caps;
 use crate::probe::ping::{Echo, Pingers};
 use crate::probe::{self, tcp, trace};
@@ -38,15 +38,17 @@ pub struct Runner {
     client: Client,
     caps: Caps,
     pingers: Arc<Pingers>,
+    outbox: Arc<Outbox>,
     running: Mutex<HashMap<String, Running>>,
 }
 
 impl Runner {
-    pub fn new(agent: AgentId, client: Client, caps: Caps) -> Arc<Self> {
+    pub fn new(agent: AgentId, client: Client, caps: Caps, outbox: Arc<Outbox>) -> Arc<Self> {
         Arc::new(Self {
             agent,
             client,
             caps,
+            outbox,
             pingers: Arc::new(Pingers::new(caps.icmp)),
             running: Mutex::new(HashMap::new()),
         })
@@ -256,9 +258,8 @@ impl Runner {
                 }
             }
         }
+        // Results wait in the spool while the bus is away.
         let subject = subject::results(&run.test_id, &self.agent);
-        if let Err(e) = publish_msgpack(&self.client, subject, &result).await {
-            tracing::warn!("cannot publish a test result: {e}");
-        }
+        self.outbox.send(Some(&self.client), subject, &result).await;
     }
 }

@@ -53,6 +53,21 @@ pub struct HostInfo {
     /// What the agent can probe with (extension).
     #[serde(default)]
     pub probes: Option<ProbeCaps>,
+    /// The agent's undelivered-message spool (extension).
+    #[serde(default)]
+    pub spool: Option<SpoolInfo>,
+}
+
+/// Depth and counters of an agent's on-disk spool.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpoolInfo {
+    /// Messages waiting for the bus.
+    pub records: u64,
+    pub bytes: u64,
+    /// Messages dropped, oldest first, because the spool was full.
+    pub dropped: u64,
+    /// Messages delivered from the spool since the agent started.
+    pub replayed: u64,
 }
 
 impl HostInfo {
@@ -74,6 +89,7 @@ impl HostInfo {
             tags: Vec::new(),
             ts: None,
             probes: None,
+            spool: None,
         }
     }
 }

@@ -34,6 +34,8 @@ fn start_agent(url: &str, name: &str, tags: &[&str]) -> tokio::task::JoinHandle<
         interval: Duration::from_millis(500),
         tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         nats: NatsArgs::for_url(url),
+        spool_dir: tempfile::tempdir().expect("spool dir").keep(),
+        spool_max_bytes: 8 << 20,
     });
     tokio::spawn(async move {
         let _ = agent.run(std::future::pending()).await;

@@ -29,6 +29,7 @@ pub fn info(name: &str, tags: &[&str]) -> HostInfo {
         tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         ts: Some(NOW),
         probes: None,
+        spool: None,
     }
 }
 

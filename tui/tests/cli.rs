@@ -41,6 +41,8 @@ async fn test_subcommands_for_scripts() {
         interval: Duration::from_millis(500),
         tags: vec!["cli".into()],
         nats: NatsArgs::for_url(&url),
+        spool_dir: tempfile::tempdir().expect("spool dir").keep(),
+        spool_max_bytes: 8 << 20,
     });
     let agent = tokio::spawn(agent.run(std::future::pending()));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -57,6 +57,8 @@ async fn console_shows_a_live_host_and_quits_cleanly() {
         interval: Duration::from_millis(500),
         tags: vec!["e2e".into()],
         nats: NatsArgs::for_url(&server.url()),
+        spool_dir: dir.path().join("spool"),
+        spool_max_bytes: 8 << 20,
     });
     let agent_task = tokio::spawn(agent.run(std::future::pending()));
 

@@ -1,0 +1,155 @@
+//! Everything the agent publishes goes through the outbox: straight to the
+//! bus when it is up and a hub listens, into the spool when not (or a
+//! publish fails),
+//! and from the spool back to the bus, in order and at a bounded rate,
+//! while live messages keep flowing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::Client;
+use serde::Serialize;
+use swarm_common::codec;
+use swarm_common::nats::NatsHealth;
+use swarm_common::protocol::SpoolInfo;
+
+use crate::spool::Spool;
+
+/// Replayed messages per second, at most: a reconnecting fleet must not
+/// flood the hub with its backlog.
+pub const REPLAY_RATE: u32 = 1_000;
+const REPLAY_BURST: u32 = 100;
+
+pub struct Outbox {
+    health: Arc<NatsHealth>,
+    spool: Mutex<Spool>,
+    /// A hub answered since the link last came up. Core NATS delivers only
+    /// to whoever listens at that instant, so until then messages wait in
+    /// the spool rather than vanish into a bus the hub has not rejoined.
+    hub_ready: AtomicBool,
+}
+
+impl Outbox {
+    pub fn new(health: Arc<NatsHealth>, spool: Spool) -> Arc<Self> {
+        Arc::new(Self {
+            health,
+            spool: Mutex::new(spool),
+            hub_ready: AtomicBool::new(false),
+        })
+    }
+
+    fn spool(&self) -> std::sync::MutexGuard<'_, Spool> {
+        self.spool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn spool_info(&self) -> SpoolInfo {
+        self.spool().state()
+    }
+
+    /// Publishes `value` as MessagePack, or keeps it for later. Returns
+    /// whether it went out now.
+    pub async fn send<T: Serialize>(
+        &self,
+        client: Option<&Client>,
+        subject: String,
+        value: &T,
+    ) -> bool {
+        let body = match codec::to_msgpack(value) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("cannot encode a message for {subject}: {e}");
+                return false;
+            }
+        };
+        let ready = self.health.is_connected() && self.hub_ready.load(Ordering::Relaxed);
+        if let Some(client) = client.filter(|_| ready) {
+            match client
+                .publish_with_headers(subject.clone(), codec::msgpack_headers(), body.clone())
+                .await
+            {
+                Ok(()) => return true,
+                Err(e) => tracing::warn!("cannot publish to {subject}: {e}; spooled"),
+            }
+        }
+        self.spool().push(&subject, &body);
+        false
+    }
+
+    /// Delivers the spool, oldest first, whenever the bus is up. Runs until
+    /// the task is dropped.
+    pub async fn replay(self: Arc<Self>, client: Client) {
+        let pause = Duration::from_secs(1) * REPLAY_BURST / REPLAY_RATE;
+        loop {
+            if !self.health.is_connected() {
+                self.hub_ready.store(false, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            if !self.hub_ready.load(Ordering::Relaxed) {
+                if hub_listening(&client).await {
+                    self.hub_ready.store(true, Ordering::Relaxed);
+                } else {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                continue;
+            }
+            if self.spool().is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let oldest = self.spool().oldest();
+            let (seq, records) = match oldest {
+                Ok(Some(segment)) => segment,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!("cannot read the spool: {e}");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+            };
+            tracing::info!("replaying {} spooled messages", records.len());
+            let mut sent_all = true;
+            for (i, record) in records.into_iter().enumerate() {
+                if !self.health.is_connected() {
+                    sent_all = false;
+                    break;
+                }
+                let published = client
+                    .publish_with_headers(
+                        record.subject,
+                        codec::msgpack_headers(),
+                        record.payload.into(),
+                    )
+                    .await;
+                if published.is_err() {
+                    sent_all = false;
+                    break;
+                }
+                if (i as u32 + 1).is_multiple_of(REPLAY_BURST) {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+            // Only a segment the server has taken is removed; a partial one
+            // is sent again (the hub stores each sample once).
+            let flushed = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
+            if sent_all && matches!(flushed, Ok(Ok(()))) {
+                if let Err(e) = self.spool().delivered(seq) {
+                    tracing::error!("cannot remove a delivered spool segment: {e}");
+                }
+            } else {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Whether a hub answers its service ping right now.
+async fn hub_listening(client: &Client) -> bool {
+    let subject = format!("$SRV.PING.{}", swarm_common::subject::SERVICE_NAME);
+    let ping = client.request(subject, "".into());
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), ping).await,
+        Ok(Ok(_))
+    )
+}
