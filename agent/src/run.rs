@@ -40,8 +40,9 @@ pub enum AgentError {
 /// What the agent counts about its own delivery, readable while it runs.
 #[derive(Debug, Default)]
 pub struct AgentStats {
+    /// Metrics samples published as they were taken.
     pub published: AtomicU64,
-    /// Samples taken while the bus was unreachable (not delivered).
+    /// Metrics samples that went to the spool instead (delivered later).
     pub undelivered: AtomicU64,
     pub publish_errors: AtomicU64,
 }
@@ -166,9 +167,7 @@ impl Agent {
 
     async fn publish<T: serde::Serialize>(&self, client: &Client, subject: String, value: &T) {
         match publish_msgpack(client, subject, value).await {
-            Ok(()) => {
-                self.stats.published.fetch_add(1, Ordering::Relaxed);
-            }
+            Ok(()) => {}
             Err(err) => {
                 self.stats.publish_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("{err}");

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::Message;
+use async_nats::jetstream::message::Acker;
 use swarm_common::codec::Encoding;
 use swarm_common::protocol::{Bye, HostInfo, MetricsSample, TestResult};
 use swarm_common::subject::{AgentSubject, parse_agent_subject, parse_results_subject};
@@ -32,10 +33,12 @@ pub struct OwnedRow {
     pub value: f64,
 }
 
-/// Rows waiting to be committed to the store.
-#[derive(Debug, Default)]
+/// Rows waiting to be committed to the store, and the JetStream acks
+/// that may go out once they are on disk.
+#[derive(Default)]
 pub struct Batch {
     rows: Vec<OwnedRow>,
+    acks: Vec<Acker>,
 }
 
 impl Batch {
@@ -47,11 +50,40 @@ impl Batch {
         self.rows.is_empty()
     }
 
-    /// Writes the batch to the store. On failure the rows stay for the next
-    /// attempt (bounded: the oldest beyond the cap are dropped and counted).
-    pub fn commit(&mut self, state: &HubState) {
+    /// Holds a JetStream ack until the batch is durable.
+    pub fn ack_later(&mut self, acker: Acker) {
+        self.acks.push(acker);
+    }
+
+    /// Writes the batch to the store; with JetStream, flushes it to disk
+    /// and only then acknowledges its messages. On failure nothing is
+    /// acknowledged (JetStream redelivers); without JetStream the rows stay
+    /// for the next attempt (bounded: the oldest beyond the cap are dropped
+    /// and counted).
+    pub async fn commit(&mut self, state: &HubState) {
+        if self.write(state) && !self.acks.is_empty() {
+            match state.store.flush().await {
+                Ok(()) => {
+                    for acker in self.acks.drain(..) {
+                        if let Err(e) = acker.ack().await {
+                            tracing::warn!("cannot acknowledge a message: {e}");
+                        }
+                    }
+                }
+                Err(e) => {
+                    state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(
+                        "cannot flush the store: {e}; not acknowledging, JetStream will redeliver"
+                    );
+                    self.acks.clear();
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, state: &HubState) -> bool {
         if self.rows.is_empty() {
-            return;
+            return true;
         }
         let rows: Vec<SampleRow<'_>> = self
             .rows
@@ -70,6 +102,7 @@ impl Batch {
                     .samples_stored
                     .fetch_add(rows.len() as u64, Ordering::Relaxed);
                 self.rows.clear();
+                true
             }
             Err(e) => {
                 state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
@@ -86,6 +119,13 @@ impl Batch {
                         .fetch_add(excess as u64, Ordering::Relaxed);
                     tracing::error!("dropped the {excess} oldest samples waiting for the store");
                 }
+                if !self.acks.is_empty() {
+                    // JetStream redelivers these; keeping them too would
+                    // store them twice over (harmlessly, but for nothing).
+                    self.acks.clear();
+                    self.rows.clear();
+                }
+                false
             }
         }
     }

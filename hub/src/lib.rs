@@ -11,6 +11,7 @@ pub mod maintenance;
 pub mod registry;
 pub mod scheduler;
 pub mod selector;
+pub mod source;
 pub mod store;
 pub mod summary;
 #[cfg(feature = "testkit")]
@@ -23,13 +24,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::Client;
-use futures::StreamExt;
-use futures::stream::select_all;
 use swarm_common::subject;
 
 use crate::ingest::Batch;
 use crate::registry::Registry;
 use crate::scheduler::TestBook;
+use crate::source::Source;
 use crate::store::Store;
 use crate::validate::RejectionCounts;
 
@@ -45,6 +45,8 @@ pub enum HubError {
         subject: &'static str,
         source: async_nats::SubscribeError,
     },
+    #[error("cannot open the ingest subscriptions: {0}")]
+    Source(async_nats::Error),
     #[error("cannot start the API service: {0}")]
     Service(async_nats::Error),
 }
@@ -147,20 +149,7 @@ impl Hub {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), HubError> {
         let state = &self.state;
-        let mut subs = Vec::new();
-        for subject in [
-            subject::HELLO_ALL,
-            subject::METRICS_ALL,
-            subject::BYE_ALL,
-            subject::RESULTS_ALL,
-        ] {
-            let sub = client
-                .subscribe(subject)
-                .await
-                .map_err(|source| HubError::Subscribe { subject, source })?;
-            subs.push(sub);
-        }
-        let mut messages = select_all(subs);
+        let mut source = Source::open(&client).await.map_err(HubError::Source)?;
         let (service, api_tasks) = api::start(&client, state.clone())
             .await
             .map_err(HubError::Service)?;
@@ -179,16 +168,19 @@ impl Hub {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                msg = messages.next() => {
-                    let Some(msg) = msg else { break };
-                    ingest::handle(state, &msg, &mut batch);
+                incoming = source.next() => {
+                    let Some(incoming) = incoming else { break };
+                    ingest::handle(state, &incoming.message, &mut batch);
+                    if let Some(acker) = incoming.acker {
+                        batch.ack_later(acker);
+                    }
                     if batch.len() >= ingest::BATCH_ROWS {
-                        batch.commit(state);
+                        batch.commit(state).await;
                     }
                 }
-                _ = tick.tick() => batch.commit(state),
+                _ = tick.tick() => batch.commit(state).await,
                 _ = checkpoint.tick() => {
-                    batch.commit(state);
+                    batch.commit(state).await;
                     ingest::checkpoint(state).await;
                 }
                 _ = prune.tick() => ingest::prune(state).await,
@@ -199,10 +191,13 @@ impl Hub {
         drop(api_tasks);
         scheduler.abort();
         let _ = service.stop().await;
-        while let Some(Some(msg)) = futures::FutureExt::now_or_never(messages.next()) {
-            ingest::handle(state, &msg, &mut batch);
+        while let Some(incoming) = source.try_next() {
+            ingest::handle(state, &incoming.message, &mut batch);
+            if let Some(acker) = incoming.acker {
+                batch.ack_later(acker);
+            }
         }
-        batch.commit(state);
+        batch.commit(state).await;
         ingest::checkpoint(state).await;
         if !batch.is_empty() {
             tracing::error!("{} samples could not be written at shutdown", batch.len());

@@ -90,3 +90,54 @@ impl<F: std::future::Future<Output = usize>> MapOk for F {
         f(self.await)
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_jetstream_a_hub_outage_loses_nothing() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = TestHub::start(&server.url(), &dir.path().join("hub")).await;
+    let agent = Agent::new(AgentConfig {
+        id: AgentId::parse("steady").expect("id"),
+        interval: Duration::from_millis(100),
+        tags: vec![],
+        nats: NatsArgs::for_url(&server.url()),
+        spool_dir: dir.path().join("spool"),
+        spool_max_bytes: 8 << 20,
+    });
+    let stats = agent.stats.clone();
+    let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(agent.run(async {
+        let _ = agent_stopped.await;
+    }));
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let count = |client: async_nats::Client| async move {
+        let req = HistoryRequest {
+            agent: "steady".into(),
+            series: "cpu_pct".into(),
+            from: -600_000,
+            to: None,
+            max_points: Some(20_000),
+        };
+        call::<_, HistoryReply>(&client, subject::api::HISTORY, &req, Duration::from_secs(2))
+            .await
+            .map(|r| r.points.len())
+            .unwrap_or(0)
+    };
+    wait_for(|| count(client.clone()).map_ok(|n| n >= 5)).await;
+
+    // The hub goes away for 2 s; the agent keeps publishing into the stream.
+    hub.stop().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let hub = TestHub::start(&server.url(), &dir.path().join("hub")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A clean stop flushes what the agent published.
+    let _ = stop_agent.send(());
+    agent.await.expect("agent task").expect("agent ran");
+    let taken = stats.published.load(Ordering::Relaxed) + stats.undelivered.load(Ordering::Relaxed);
+    wait_for(|| count(client.clone()).map_ok(|n| n as u64 == taken)).await;
+    eprintln!(
+        "hub outage: taken {taken}, stored {}",
+        count(client.clone()).await
+    );
+    hub.stop().await;
+}

@@ -1,0 +1,124 @@
+//! Where ingest reads from: a JetStream stream with a durable consumer when
+//! the server has JetStream (messages wait in the stream while the hub is
+//! down, and each is acknowledged only once the write-ahead log holding it
+//! is on disk), else plain subscriptions.
+
+use async_nats::jetstream::{self, consumer::pull, message::Acker, stream};
+use async_nats::{Client, Message};
+use futures::StreamExt;
+use futures::stream::{BoxStream, SelectAll};
+use swarm_common::subject;
+
+/// Stream and durable consumer names.
+pub const STREAM: &str = "SWARM_INGEST";
+pub const CONSUMER: &str = "swarm-hub";
+
+/// Agent subjects ingest reads. Request subjects stay outside the stream.
+pub const SUBJECTS: [&str; 4] = [
+    subject::HELLO_ALL,
+    subject::METRICS_ALL,
+    subject::BYE_ALL,
+    subject::RESULTS_ALL,
+];
+
+/// One message to ingest, with what acknowledges it (JetStream only).
+pub struct Incoming {
+    pub message: Message,
+    pub acker: Option<Acker>,
+}
+
+pub enum Source {
+    Durable(BoxStream<'static, Incoming>),
+    Core(SelectAll<async_nats::Subscriber>),
+}
+
+impl Source {
+    /// JetStream if the server has it, else core subscriptions; says which.
+    pub async fn open(client: &Client) -> Result<Self, async_nats::Error> {
+        match durable(client).await {
+            Ok(source) => {
+                tracing::info!(
+                    "ingesting through JetStream stream {STREAM} (durable consumer {CONSUMER})"
+                );
+                Ok(source)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "JetStream is not available ({e}): ingesting with plain subscriptions; \
+                     what agents publish while the hub is down is lost"
+                );
+                let mut subs = Vec::new();
+                for s in SUBJECTS {
+                    subs.push(client.subscribe(s).await?);
+                }
+                Ok(Self::Core(futures::stream::select_all(subs)))
+            }
+        }
+    }
+
+    pub fn is_durable(&self) -> bool {
+        matches!(self, Self::Durable(_))
+    }
+
+    pub async fn next(&mut self) -> Option<Incoming> {
+        match self {
+            Self::Durable(s) => s.next().await,
+            Self::Core(s) => s.next().await.map(|message| Incoming {
+                message,
+                acker: None,
+            }),
+        }
+    }
+
+    /// A message already received, without waiting.
+    pub fn try_next(&mut self) -> Option<Incoming> {
+        futures::FutureExt::now_or_never(self.next()).flatten()
+    }
+}
+
+async fn durable(client: &Client) -> Result<Source, async_nats::Error> {
+    let js = jetstream::new(client.clone());
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: STREAM.to_owned(),
+            subjects: SUBJECTS.iter().map(|s| (*s).to_owned()).collect(),
+            // Acknowledged messages leave the stream; the rest wait for the
+            // hub, bounded.
+            retention: stream::RetentionPolicy::WorkQueue,
+            max_bytes: 1 << 30,
+            max_age: std::time::Duration::from_secs(7 * 86_400),
+            ..Default::default()
+        })
+        .await?;
+    let consumer: jetstream::consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            CONSUMER,
+            pull::Config {
+                durable_name: Some(CONSUMER.to_owned()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                // What a stopped hub had taken but not acknowledged comes back
+                // this soon to the next one.
+                ack_wait: std::time::Duration::from_secs(10),
+                max_ack_pending: 50_000,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let messages = consumer.messages().await?;
+    let incoming = messages.filter_map(|m| async move {
+        match m {
+            Ok(m) => {
+                let (message, acker) = m.split();
+                Some(Incoming {
+                    message,
+                    acker: Some(acker),
+                })
+            }
+            Err(e) => {
+                tracing::warn!("JetStream consumer: {e}");
+                None
+            }
+        }
+    });
+    Ok(Source::Durable(incoming.boxed()))
+}
