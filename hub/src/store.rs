@@ -640,6 +640,19 @@ impl Store {
         Ok(buckets.into_iter().filter(|(_, a)| a.count > 0).collect())
     }
 
+    /// Raw chunks that may hold samples in `[from, to]`: the one starting at
+    /// or before `from`, and every one starting inside the window.
+    fn raw_chunks(&self, a: u32, s: u32, from: Millis, to: Millis) -> Result<sled::Iter> {
+        let first = self
+            .chunks
+            .range(keys::chunk(a, s, 0)..=keys::chunk(a, s, from))
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k.to_vec())
+            .unwrap_or_else(|| keys::chunk(a, s, from).to_vec());
+        Ok(self.chunks.range(first..=keys::chunk(a, s, to).to_vec()))
+    }
+
     /// Calls `f` with each raw sample in `[from, to]`, in time order, one
     /// chunk in memory at a time (for exports of any length).
     pub fn for_each_raw<E>(
@@ -655,14 +668,7 @@ impl Store {
         };
         let head = inner.heads.get(&(a, s));
         let head_key = head.and_then(|h| h.persisted_start);
-        let first = self
-            .chunks
-            .range(keys::chunk(a, s, 0)..=keys::chunk(a, s, from))
-            .next_back()
-            .transpose()?
-            .map(|(k, _)| k.to_vec())
-            .unwrap_or_else(|| keys::chunk(a, s, from).to_vec());
-        for item in self.chunks.range(first..=keys::chunk(a, s, to).to_vec()) {
+        for item in self.raw_chunks(a, s, from, to)? {
             let (key, bytes) = item?;
             if head.is_some() && keys::chunk_start(&key) == head_key {
                 continue;
@@ -705,15 +711,8 @@ impl Store {
         };
         let head = inner.heads.get(&(a, s));
         let head_key = head.and_then(|h| h.persisted_start);
-        let first = self
-            .chunks
-            .range(keys::chunk(a, s, 0)..=keys::chunk(a, s, from))
-            .next_back()
-            .transpose()?
-            .map(|(k, _)| k.to_vec())
-            .unwrap_or_else(|| keys::chunk(a, s, from).to_vec());
         let mut n = 0;
-        for item in self.chunks.range(first..=keys::chunk(a, s, to).to_vec()) {
+        for item in self.raw_chunks(a, s, from, to)? {
             let (key, bytes) = item?;
             if head.is_none() || keys::chunk_start(&key) != head_key {
                 n += chunk::count(&bytes);

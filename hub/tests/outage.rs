@@ -1,5 +1,6 @@
 //! A NATS outage while an agent samples: what it could not deliver waits
 //! in its spool and reaches the hub's history when the bus is back.
+#![expect(clippy::expect_used, reason = "test set-up fails loudly")]
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -14,36 +15,52 @@ use swarm_common::subject;
 use swarm_common::testkit::NatsServer;
 use swarm_hub::testing::{TestHub, wait_for};
 
+fn agent_config(
+    url: &str,
+    name: &str,
+    interval: Duration,
+    spool: std::path::PathBuf,
+) -> AgentConfig {
+    AgentConfig {
+        id: AgentId::parse(name).expect("id"),
+        interval,
+        tags: vec![],
+        nats: NatsArgs::for_url(url),
+        spool_dir: spool,
+        spool_max_bytes: 8 << 20,
+    }
+}
+
+/// Samples of `agent`'s cpu_pct in the last 10 minutes, as the hub has them.
+async fn stored(client: async_nats::Client, agent: &'static str) -> usize {
+    let req = HistoryRequest {
+        agent: agent.into(),
+        series: "cpu_pct".into(),
+        from: -600_000,
+        to: None,
+        max_points: Some(20_000),
+    };
+    call::<_, HistoryReply>(&client, subject::api::HISTORY, &req, Duration::from_secs(2))
+        .await
+        .map(|r| r.points.len())
+        .unwrap_or(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_taken_during_an_outage_arrive_after_it() {
     let mut server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = TestHub::start(&server.url(), &dir.path().join("hub")).await;
-    let agent = Agent::new(AgentConfig {
-        id: AgentId::parse("spooler").expect("id"),
-        interval: Duration::from_millis(200),
-        tags: vec![],
-        nats: NatsArgs::for_url(&server.url()),
-        spool_dir: dir.path().join("spool"),
-        spool_max_bytes: 8 << 20,
-    });
+    let agent = Agent::new(agent_config(
+        &server.url(),
+        "spooler",
+        Duration::from_millis(200),
+        dir.path().join("spool"),
+    ));
     let stats = agent.stats.clone();
     let agent = tokio::spawn(agent.run(std::future::pending()));
     let client = async_nats::connect(server.url()).await.expect("connect");
-    let count = |client: async_nats::Client| async move {
-        let req = HistoryRequest {
-            agent: "spooler".into(),
-            series: "cpu_pct".into(),
-            from: -600_000,
-            to: None,
-            max_points: Some(20_000),
-        };
-        call::<_, HistoryReply>(&client, subject::api::HISTORY, &req, Duration::from_secs(2))
-            .await
-            .map(|r| r.points.len())
-            .unwrap_or(0)
-    };
-    wait_for(|| count(client.clone()).map_ok(|n| n >= 5)).await;
+    wait_for(|| stored(client.clone(), "spooler").map_ok(|n| n >= 5)).await;
 
     server.kill();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -69,15 +86,15 @@ async fn samples_taken_during_an_outage_arrive_after_it() {
     .await;
     agent.abort();
     let taken = stats.published.load(Ordering::Relaxed) + stats.undelivered.load(Ordering::Relaxed);
-    wait_for(|| count(client.clone()).map_ok(|n| n as u64 + 3 >= taken)).await;
-    let stored = count(client.clone()).await as u64;
+    wait_for(|| stored(client.clone(), "spooler").map_ok(|n| n as u64 + 3 >= taken)).await;
+    let kept = stored(client.clone(), "spooler").await as u64;
     // Samples published in the instant the server died are the only ones
     // core NATS cannot vouch for.
     assert!(
-        stored <= taken && stored + 3 >= taken,
-        "taken {taken}, stored {stored}, spooled {spooled}"
+        kept <= taken && kept + 3 >= taken,
+        "taken {taken}, stored {kept}, spooled {spooled}"
     );
-    eprintln!("outage: taken {taken}, spooled {spooled}, stored {stored}");
+    eprintln!("outage: taken {taken}, spooled {spooled}, stored {kept}");
     hub.stop().await;
 }
 
@@ -96,34 +113,19 @@ async fn with_jetstream_a_hub_outage_loses_nothing() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = TestHub::start(&server.url(), &dir.path().join("hub")).await;
-    let agent = Agent::new(AgentConfig {
-        id: AgentId::parse("steady").expect("id"),
-        interval: Duration::from_millis(100),
-        tags: vec![],
-        nats: NatsArgs::for_url(&server.url()),
-        spool_dir: dir.path().join("spool"),
-        spool_max_bytes: 8 << 20,
-    });
+    let agent = Agent::new(agent_config(
+        &server.url(),
+        "steady",
+        Duration::from_millis(100),
+        dir.path().join("spool"),
+    ));
     let stats = agent.stats.clone();
     let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agent.run(async {
         let _ = agent_stopped.await;
     }));
     let client = async_nats::connect(server.url()).await.expect("connect");
-    let count = |client: async_nats::Client| async move {
-        let req = HistoryRequest {
-            agent: "steady".into(),
-            series: "cpu_pct".into(),
-            from: -600_000,
-            to: None,
-            max_points: Some(20_000),
-        };
-        call::<_, HistoryReply>(&client, subject::api::HISTORY, &req, Duration::from_secs(2))
-            .await
-            .map(|r| r.points.len())
-            .unwrap_or(0)
-    };
-    wait_for(|| count(client.clone()).map_ok(|n| n >= 5)).await;
+    wait_for(|| stored(client.clone(), "steady").map_ok(|n| n >= 5)).await;
 
     // The hub goes away for 2 s; the agent keeps publishing into the stream.
     hub.stop().await;
@@ -134,10 +136,10 @@ async fn with_jetstream_a_hub_outage_loses_nothing() {
     let _ = stop_agent.send(());
     agent.await.expect("agent task").expect("agent ran");
     let taken = stats.published.load(Ordering::Relaxed) + stats.undelivered.load(Ordering::Relaxed);
-    wait_for(|| count(client.clone()).map_ok(|n| n as u64 == taken)).await;
+    wait_for(|| stored(client.clone(), "steady").map_ok(|n| n as u64 == taken)).await;
     eprintln!(
         "hub outage: taken {taken}, stored {}",
-        count(client.clone()).await
+        stored(client.clone(), "steady").await
     );
     hub.stop().await;
 }
