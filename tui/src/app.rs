@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, VecDeque};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use swarm_common::AgentId;
 use swarm_common::nats::LinkState;
-use swarm_common::protocol::{HostInfo, HostStatus, HostSummary, MetricsSample, Millis, series};
+use swarm_common::protocol::{
+    HostInfo, HostStatus, HostSummary, MetricsSample, Millis, Test, series,
+};
 
 use crate::event::{Command, Event};
 
@@ -167,6 +169,7 @@ impl SortColumn {
 pub enum View {
     Hosts,
     Host(AgentId),
+    Tests,
 }
 
 /// The hub as the console sees it.
@@ -203,6 +206,8 @@ pub struct App {
     pub now: Millis,
     pub dropped: u64,
     pub charts: BTreeMap<String, SeriesChart>,
+    /// Network tests as the hub last listed them (newest first).
+    pub tests: Vec<Test>,
     pub quit: bool,
 }
 
@@ -221,6 +226,7 @@ impl App {
             now,
             dropped: 0,
             charts: BTreeMap::new(),
+            tests: Vec::new(),
             quit: false,
         }
     }
@@ -234,6 +240,9 @@ impl App {
             Event::Resize => true,
             Event::Tick(now) => {
                 self.now = now;
+                if self.view == View::Tests {
+                    commands.push(Command::RefreshTests);
+                }
                 // Ages on screen move with the clock.
                 !self.hosts.is_empty()
             }
@@ -269,6 +278,13 @@ impl App {
                 self.hub = HubLink::Ok;
                 self.merge_hub_hosts(hosts);
                 true
+            }
+            Event::Tests(mut tests) => {
+                tests.reverse();
+                let changed = self.tests != tests;
+                self.tests = tests;
+                self.hub = HubLink::Ok;
+                changed
             }
             Event::HubDown(reason) => {
                 let down = HubLink::Down(reason);
@@ -424,8 +440,9 @@ impl App {
         match key.code {
             KeyCode::Char('q') => self.quit = true,
             KeyCode::Char('?') => self.help = true,
+            KeyCode::Char('t') if self.view != View::Tests => self.open_tests(commands),
             KeyCode::Esc => match self.view {
-                View::Host(_) => self.view = View::Hosts,
+                View::Host(_) | View::Tests => self.view = View::Hosts,
                 View::Hosts if !self.filter.is_empty() => {
                     self.filter.clear();
                     self.selected = 0;
@@ -472,6 +489,12 @@ impl App {
             });
         }
         self.view = View::Host(agent);
+    }
+
+    /// Opens the tests view and asks the hub for the list.
+    pub fn open_tests(&mut self, commands: &mut Vec<Command>) {
+        self.view = View::Tests;
+        commands.push(Command::RefreshTests);
     }
 
     fn on_filter_key(&mut self, key: KeyEvent) -> bool {

@@ -31,6 +31,9 @@ pub struct TuiArgs {
     /// Open the console on this host's view.
     #[arg(long, value_parser = parse_agent)]
     pub host: Option<AgentId>,
+    /// Open the console on a view: `hosts` or `tests`.
+    #[arg(long, value_parser = ["hosts", "tests"])]
+    pub view: Option<String>,
     /// Seconds to wait for the hub in subcommands.
     #[arg(long, default_value = "5s", value_parser = swarm_common::duration::parse_positive, global = true)]
     pub timeout: Duration,

@@ -21,9 +21,13 @@ pub const MIN_FRAME: Duration = Duration::from_millis(200);
 /// Network events applied per wake-up before drawing again.
 const EVENT_BURST: usize = 512;
 
-pub async fn run(args: NatsArgs, open_host: Option<AgentId>) -> anyhow::Result<()> {
+pub async fn run(
+    args: NatsArgs,
+    open_host: Option<AgentId>,
+    open_tests: bool,
+) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, args, open_host).await;
+    let result = event_loop(&mut terminal, args, open_host, open_tests).await;
     ratatui::restore();
     result
 }
@@ -32,18 +36,21 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     args: NatsArgs,
     open_host: Option<AgentId>,
+    open_tests: bool,
 ) -> anyhow::Result<()> {
     let (event_tx, mut events) = mpsc::channel::<Event>(4096);
     let (command_tx, commands) = mpsc::channel::<Command>(64);
     let network = tokio::spawn(net::run(args, event_tx, commands));
 
     let mut app = App::new(now_ms());
+    let mut initial = Vec::new();
     if let Some(agent) = open_host {
-        let mut initial = Vec::new();
         app.open_host(agent, &mut initial);
-        for c in initial {
-            let _ = command_tx.try_send(c);
-        }
+    } else if open_tests {
+        app.open_tests(&mut initial);
+    }
+    for c in initial {
+        let _ = command_tx.try_send(c);
     }
     let mut input = EventStream::new();
     let mut clock = tokio::time::interval(Duration::from_secs(1));

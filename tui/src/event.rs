@@ -3,7 +3,7 @@
 use crossterm::event::KeyEvent;
 use swarm_common::AgentId;
 use swarm_common::nats::LinkState;
-use swarm_common::protocol::{HistoryReply, HostInfo, HostSummary, MetricsSample, Millis};
+use swarm_common::protocol::{HistoryReply, HostInfo, HostSummary, MetricsSample, Millis, Test};
 
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -17,6 +17,7 @@ pub enum Event {
     Bye(AgentId),
     HubHosts(Vec<HostSummary>),
     HubDown(String),
+    Tests(Vec<Test>),
     History {
         agent: AgentId,
         series: String,
@@ -29,6 +30,7 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     RefreshHosts,
+    RefreshTests,
     FetchHistory {
         agent: AgentId,
         series: String,

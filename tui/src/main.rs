@@ -16,7 +16,8 @@ async fn main() -> ExitCode {
         },
         None => {
             init_file_log();
-            let result = swarm_tui::console::run(args.nats.clone(), args.host.clone()).await;
+            let tests = args.view.as_deref() == Some("tests");
+            let result = swarm_tui::console::run(args.nats.clone(), args.host.clone(), tests).await;
             swarm_common::exit::report("swarm-tui", result)
         }
     }

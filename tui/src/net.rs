@@ -12,7 +12,8 @@ use swarm_common::api::call;
 use swarm_common::codec::Encoding;
 use swarm_common::nats::{self, NatsArgs, NatsHealth};
 use swarm_common::protocol::{
-    Bye, HistoryRequest, HostInfo, HostsReply, HostsRequest, MetricsSample,
+    Bye, HistoryRequest, HostInfo, HostsReply, HostsRequest, MetricsSample, TestsListReply,
+    TestsListRequest,
 };
 use swarm_common::subject::{self, AgentSubject, parse_agent_subject};
 use tokio::sync::mpsc;
@@ -65,6 +66,7 @@ pub async fn run(
                 let Some(command) = command else { break };
                 match command {
                     Command::RefreshHosts => spawn_hosts(&client, &events),
+                    Command::RefreshTests => spawn_tests(&client, &events),
                     Command::FetchHistory { agent, series, from } => {
                         let (client, events) = (client.clone(), events.clone());
                         tokio::spawn(async move {
@@ -145,6 +147,21 @@ fn forward_live(msg: &Message, events: &mpsc::Sender<Event>, dropped: &AtomicU64
     {
         dropped.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+fn spawn_tests(client: &Client, events: &mpsc::Sender<Event>) {
+    let (client, events) = (client.clone(), events.clone());
+    tokio::spawn(async move {
+        let req = TestsListRequest::default();
+        let event =
+            match call::<_, TestsListReply>(&client, subject::api::TESTS_LIST, &req, API_TIMEOUT)
+                .await
+            {
+                Ok(reply) => Event::Tests(reply.tests),
+                Err(e) => Event::HubDown(e.to_string()),
+            };
+        let _ = events.send(event).await;
+    });
 }
 
 fn spawn_hosts(client: &Client, events: &mpsc::Sender<Event>) {

@@ -16,6 +16,7 @@ mod help;
 mod host;
 mod hosts;
 mod status;
+mod tests_view;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
@@ -34,6 +35,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match &app.view {
         View::Hosts => hosts::render(frame, body, app),
         View::Host(agent) => host::render(frame, body, app, agent),
+        View::Tests => tests_view::render(frame, body, app),
     }
     status::render(frame, status_area, app);
     if app.help {

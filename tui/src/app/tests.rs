@@ -181,3 +181,17 @@ fn a_late_replayed_sample_does_not_replace_the_latest() {
     ))));
     assert_eq!(app.hosts[&id("web-1")].latest, before);
 }
+
+#[test]
+fn t_opens_the_tests_view_and_the_clock_refreshes_it() {
+    let mut app = fixtures::app();
+    let (_, commands) = key(&mut app, KeyCode::Char('t'));
+    assert_eq!(app.view, View::Tests);
+    assert_eq!(commands, vec![Command::RefreshTests]);
+    let (_, commands) = app.apply(Event::Tick(NOW + 1_000));
+    assert_eq!(commands, vec![Command::RefreshTests]);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.view, View::Hosts);
+    let (_, commands) = app.apply(Event::Tick(NOW + 2_000));
+    assert!(commands.is_empty(), "no polling outside the view");
+}

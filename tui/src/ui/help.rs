@@ -13,6 +13,7 @@ const KEYS: &[(&str, &str)] = &[
     ("Esc", "back / clear the filter"),
     ("/", "filter by name or tag:<tag>"),
     ("s", "cycle the sort column"),
+    ("t", "network tests"),
     ("?", "this help (any key closes)"),
     ("q  Ctrl-C", "quit"),
 ];

@@ -34,8 +34,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         ));
     }
     let hints = match app.view {
-        View::Hosts => "  ↑↓ select  ⏎ open  / filter  s sort  ? help  q quit",
-        View::Host(_) => "  esc back  ? help  q quit",
+        View::Hosts => "  ↑↓ select  ⏎ open  / filter  s sort  t tests  ? help  q quit",
+        View::Host(_) | View::Tests => "  esc back  ? help  q quit",
     };
     spans.push(Span::styled(hints, theme::dim()));
     frame.render_widget(Line::from(spans), area);

@@ -105,3 +105,64 @@ fn tiny_terminals_do_not_panic() {
         let _ = screen(&hosts, w, h);
     }
 }
+
+#[test]
+fn tests_view() {
+    use swarm_common::protocol::{AgentRunState, Test, TestAgent, TestKind, TestStatus};
+    let mut app = connected();
+    let test = |id: &str, kind, target: &str, port, status, states: &[AgentRunState]| Test {
+        id: id.into(),
+        kind,
+        target: target.into(),
+        port,
+        selectors: vec!["web-*".into()],
+        interval_ms: 1_000,
+        duration_ms: 30_000,
+        start_at: NOW,
+        repeat_every_ms: None,
+        timeout_ms: 2_000,
+        name: None,
+        status,
+        created: NOW,
+        next_run: None,
+        run_id: "r1".into(),
+        runs: 1,
+        until: None,
+        agents: states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| TestAgent {
+                agent: id_of(i),
+                state: *s,
+                error: None,
+            })
+            .collect(),
+        error: None,
+    };
+    fn id_of(i: usize) -> swarm_common::AgentId {
+        id(&format!("web-{i}"))
+    }
+    use AgentRunState::*;
+    let tests = vec![
+        test(
+            "mwr1aaaa0001",
+            TestKind::Ping,
+            "10.0.0.5",
+            None,
+            TestStatus::Done,
+            &[Done, Done],
+        ),
+        test(
+            "mwr1aaaa0002",
+            TestKind::Tcp,
+            "db.internal",
+            Some(5432),
+            TestStatus::Running,
+            &[Running, Failed, Unreachable],
+        ),
+    ];
+    let mut commands = Vec::new();
+    app.open_tests(&mut commands);
+    app.apply(Event::Tests(tests));
+    insta::assert_snapshot!("tests_80x24", screen(&app, 80, 24));
+}
