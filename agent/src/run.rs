@@ -161,7 +161,10 @@ impl Agent {
             i.spool = Some(outbox.spool_info());
         });
         let current = info.borrow().clone();
-        self.publish(client, subject::hello(&self.config.id), &current)
+        // Through the outbox: a hello sent before any hub listens would be
+        // lost, and the hub needs it for the interval and tags.
+        outbox
+            .send(Some(client), subject::hello(&self.config.id), &current)
             .await;
     }
 

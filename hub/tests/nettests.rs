@@ -307,25 +307,34 @@ async fn loss_and_traceroute_through_test_namespaces() {
         wait_status(&bench.client, &trace.id, TestStatus::Done).await;
         let rounds = results(&bench.client, &trace.id).await;
         assert!(!rounds.is_empty());
-        let last = rounds.last().expect("a round");
-        assert_eq!(last.reached, Some(true), "{last:?}");
-        let hops = last.hops.as_ref().expect("hops");
-        assert_eq!(hops.len(), 2, "{hops:?}");
-        assert_eq!(hops[0].ttl, 1);
-        assert_eq!(
-            hops[0].addr.as_deref(),
-            Some(topo.router().to_string().as_str())
-        );
-        assert_eq!(hops[1].ttl, 2);
-        assert_eq!(
-            hops[1].addr.as_deref(),
-            Some(topo.target().to_string().as_str())
-        );
-        assert!(
-            hops.iter()
-                .all(|h| !h.rtt_ms.is_empty() && h.loss_pct == 0.0),
-            "{hops:?}"
-        );
+        // A loaded machine may lose a probe in a round: at least one round
+        // shows the whole path, and no round shows another.
+        let (router, target) = (topo.router().to_string(), topo.target().to_string());
+        let complete = rounds.iter().find(|r| {
+            r.reached == Some(true)
+                && r.hops.as_ref().is_some_and(|h| {
+                    h.len() == 2
+                        && h.iter()
+                            .all(|hop| !hop.rtt_ms.is_empty() && hop.loss_pct == 0.0)
+                })
+        });
+        let hops = complete
+            .and_then(|r| r.hops.as_ref())
+            .unwrap_or_else(|| panic!("no complete round in {rounds:?}"));
+        assert_eq!((hops[0].ttl, hops[1].ttl), (1, 2));
+        assert_eq!(hops[0].addr.as_deref(), Some(router.as_str()));
+        assert_eq!(hops[1].addr.as_deref(), Some(target.as_str()));
+        for r in &rounds {
+            for hop in r.hops.iter().flatten() {
+                let addr = hop.addr.as_deref();
+                assert!(
+                    addr.is_none()
+                        || addr == Some(router.as_str())
+                        || addr == Some(target.as_str()),
+                    "{r:?}"
+                );
+            }
+        }
     } else {
         eprintln!("SKIPPED traceroute: no raw sockets for this process");
     }
