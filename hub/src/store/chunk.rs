@@ -65,53 +65,14 @@ fn encode_scaled(samples: &[(u64, f64)], scale: u8) -> Vec<u8> {
             w.write(n as u64, 64);
         } else {
             let delta = t.wrapping_sub(prev_t) as i64;
-            write_dod(&mut w, delta.wrapping_sub(prev_delta));
+            write_code(&mut w, &DOD, delta.wrapping_sub(prev_delta));
             prev_delta = delta;
-            write_int(&mut w, n.wrapping_sub(prev_n));
+            write_code(&mut w, &INT, n.wrapping_sub(prev_n));
         }
         prev_t = t;
         prev_n = n;
     }
     w.finish()
-}
-
-// Integer delta buckets: (prefix, prefix bits, value bits).
-const INT_BUCKETS: [(u64, u8, u8); 4] = [
-    (0b10, 2, 7),
-    (0b110, 3, 10),
-    (0b1110, 4, 14),
-    (0b11110, 5, 22),
-];
-
-fn write_int(w: &mut BitWriter, d: i64) {
-    if d == 0 {
-        w.write_bit(false);
-        return;
-    }
-    for (prefix, prefix_bits, bits) in INT_BUCKETS {
-        let half = 1i64 << (bits - 1);
-        if (-half + 1..=half).contains(&d) {
-            w.write(prefix, prefix_bits);
-            w.write((d as u64) & ((1u64 << bits) - 1), bits);
-            return;
-        }
-    }
-    w.write(0b11111, 5);
-    w.write(d as u64, 64);
-}
-
-fn read_int(r: &mut BitReader) -> Result<i64, ChunkError> {
-    if !r.read_bit()? {
-        return Ok(0);
-    }
-    for (_, _, bits) in INT_BUCKETS {
-        if !r.read_bit()? {
-            let raw = r.read(u32::from(bits))?;
-            let shift = 64 - u32::from(bits);
-            return Ok(((raw << shift) as i64) >> shift);
-        }
-    }
-    Ok(r.read(64)? as i64)
 }
 
 fn decode_scaled(bytes: &[u8], count: usize) -> Result<Vec<(u64, f64)>, ChunkError> {
@@ -127,9 +88,9 @@ fn decode_scaled(bytes: &[u8], count: usize) -> Result<Vec<(u64, f64)>, ChunkErr
     out.push((t, n as f64 / factor));
     let mut delta = 0i64;
     for _ in 1..count {
-        delta = delta.wrapping_add(read_dod(&mut r)?);
+        delta = delta.wrapping_add(read_code(&mut r, &DOD)?);
         t = t.wrapping_add(delta as u64);
-        n = n.wrapping_add(read_int(&mut r)?);
+        n = n.wrapping_add(read_code(&mut r, &INT)?);
         out.push((t, n as f64 / factor));
     }
     Ok(out)
@@ -149,7 +110,7 @@ fn encode_gorilla(samples: &[(u64, f64)]) -> Vec<u8> {
     let (mut prev_v, mut window) = (v0.to_bits(), None::<(u32, u32)>);
     for &(t, v) in &samples[1..] {
         let delta = t.wrapping_sub(prev_t) as i64;
-        write_dod(&mut w, delta.wrapping_sub(prev_delta));
+        write_code(&mut w, &DOD, delta.wrapping_sub(prev_delta));
         prev_t = t;
         prev_delta = delta;
         let bits = v.to_bits();
@@ -187,7 +148,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(u64, f64)>, ChunkError> {
     let (mut prev_t, mut prev_delta) = (t0, 0i64);
     let (mut prev_v, mut window) = (v0, (0u32, 0u32));
     for _ in 1..count {
-        let delta = prev_delta.wrapping_add(read_dod(&mut r)?);
+        let delta = prev_delta.wrapping_add(read_code(&mut r, &DOD)?);
         let t = prev_t.wrapping_add(delta as u64);
         if r.read_bit()? {
             if r.read_bit()? {
@@ -217,31 +178,54 @@ pub fn count(bytes: &[u8]) -> usize {
         .map_or(0, |b| u32::from_le_bytes(b) as usize)
 }
 
-// Delta-of-delta buckets: (prefix, prefix bits, value bits).
-const DOD_BUCKETS: [(u64, u8, u8); 3] = [(0b10, 2, 7), (0b110, 3, 9), (0b1110, 4, 12)];
+/// A variable-length code for signed integers: `0` for zero, else the
+/// first bucket (prefix, then that many bits) whose range holds the value,
+/// else the escape prefix and 64 bits.
+struct Buckets {
+    /// (prefix, prefix bits, value bits)
+    table: &'static [(u64, u8, u8)],
+    escape: (u64, u8),
+}
 
-fn write_dod(w: &mut BitWriter, dod: i64) {
-    if dod == 0 {
+/// Delta-of-delta of timestamps (Gorilla's buckets).
+const DOD: Buckets = Buckets {
+    table: &[(0b10, 2, 7), (0b110, 3, 9), (0b1110, 4, 12)],
+    escape: (0b1111, 4),
+};
+
+/// Deltas of scaled integers.
+const INT: Buckets = Buckets {
+    table: &[
+        (0b10, 2, 7),
+        (0b110, 3, 10),
+        (0b1110, 4, 14),
+        (0b11110, 5, 22),
+    ],
+    escape: (0b11111, 5),
+};
+
+fn write_code(w: &mut BitWriter, code: &Buckets, v: i64) {
+    if v == 0 {
         w.write_bit(false);
         return;
     }
-    for (prefix, prefix_bits, bits) in DOD_BUCKETS {
+    for &(prefix, prefix_bits, bits) in code.table {
         let half = 1i64 << (bits - 1);
-        if (-half + 1..=half).contains(&dod) {
+        if (-half + 1..=half).contains(&v) {
             w.write(prefix, prefix_bits);
-            w.write((dod as u64) & ((1u64 << bits) - 1), bits);
+            w.write((v as u64) & ((1u64 << bits) - 1), bits);
             return;
         }
     }
-    w.write(0b1111, 4);
-    w.write(dod as u64, 64);
+    w.write(code.escape.0, code.escape.1);
+    w.write(v as u64, 64);
 }
 
-fn read_dod(r: &mut BitReader) -> Result<i64, ChunkError> {
+fn read_code(r: &mut BitReader, code: &Buckets) -> Result<i64, ChunkError> {
     if !r.read_bit()? {
         return Ok(0);
     }
-    for (_, _, bits) in DOD_BUCKETS {
+    for &(_, _, bits) in code.table {
         if !r.read_bit()? {
             let raw = r.read(u32::from(bits))?;
             // Sign-extend from `bits`.
