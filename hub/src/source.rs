@@ -56,10 +56,6 @@ impl Source {
         }
     }
 
-    pub fn is_durable(&self) -> bool {
-        matches!(self, Self::Durable(_))
-    }
-
     pub async fn next(&mut self) -> Option<Incoming> {
         match self {
             Self::Durable(s) => s.next().await,
