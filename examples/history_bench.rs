@@ -102,10 +102,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut month = Vec::new();
     for _ in 0..50 {
         let t = Instant::now();
-        let (step, points) =
-            history::query(&store, &keep_all, "bench", "cpu_pct", (start, now), 500)?;
+        let found = history::query(&store, &keep_all, "bench", "cpu_pct", (start, now), 500)?;
         month.push(t.elapsed().as_secs_f64() * 1e3);
-        assert!(step > 0 && points.len() <= 500);
+        assert!(found.step_ms > 0 && found.points.len() <= 500);
     }
     month.sort_by(f64::total_cmp);
     println!(

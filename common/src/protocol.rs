@@ -326,6 +326,29 @@ pub struct HistoryReply {
     pub series: String,
     pub step_ms: u64,
     pub points: Vec<HistoryPoint>,
+    /// Latency series (`test:<test id>`) only: `[ts, p50, p95, p99]` per
+    /// point of `points`, same order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentiles: Option<Vec<PercentilePoint>>,
+    /// Latency series only: percentiles over the whole window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowPercentiles>,
+}
+
+/// `[ts, p50, p95, p99]` of one history point of a latency series.
+pub type PercentilePoint = (Millis, f64, f64, f64);
+
+/// Percentiles of every sample in a history window. `exact` when they
+/// come from raw samples (nearest rank); otherwise they come from merged
+/// per-bucket sketches and are within `relative_error` of the exact value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowPercentiles {
+    pub count: u64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub exact: bool,
+    pub relative_error: f64,
 }
 
 /// Error codes of API replies.

@@ -11,3 +11,9 @@ pub fn now_ms() -> Millis {
         .map(|d| d.as_millis() as Millis)
         .unwrap_or(0)
 }
+
+/// `2026-11-22T04:49:22Z`: a ms timestamp for logs and messages (UTC).
+pub fn rfc3339(ms: Millis) -> String {
+    let t = UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_seconds(t).to_string()
+}

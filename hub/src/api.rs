@@ -142,7 +142,7 @@ fn history(state: &HubState, req: HistoryRequest) -> Result<HistoryReply, ApiErr
         ));
     }
     let cutoffs = state.retention.cutoffs(now);
-    let (step_ms, points) = history::query(
+    let found = history::query(
         &state.store,
         &cutoffs,
         agent.as_str(),
@@ -151,11 +151,14 @@ fn history(state: &HubState, req: HistoryRequest) -> Result<HistoryReply, ApiErr
         max_points,
     )
     .map_err(internal)?;
+    let (percentiles, window) = found.percentiles.unzip();
     Ok(HistoryReply {
         agent,
         series: req.series,
-        step_ms,
-        points,
+        step_ms: found.step_ms,
+        points: found.points,
+        percentiles,
+        window,
     })
 }
 

@@ -34,6 +34,11 @@ pub struct HubArgs {
     /// How long 1-hour rollups are kept.
     #[arg(long = "retain-1h", env = "SWARM_RETAIN_1H", default_value = "400d", global = true, value_parser = duration::parse_positive)]
     pub retain_hour: Duration,
+    /// Cap on stored data in MiB (samples and rollups): over it, the oldest
+    /// data goes first (raw, then 1-minute, then 1-hour), and the log says
+    /// so. sled needs about twice this on disk. No cap by default.
+    #[arg(long, env = "SWARM_MAX_DATA_MIB", global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_data_mib: Option<u64>,
     /// Log filter (tracing syntax), e.g. `info` or `swarm_hub=debug`.
     #[arg(long, env = "SWARM_LOG", default_value = "info")]
     pub log: String,
@@ -82,6 +87,7 @@ impl HubArgs {
             raw: self.retain_raw,
             minute: self.retain_minute,
             hour: self.retain_hour,
+            max_bytes: self.max_data_mib.map(|m| m.saturating_mul(1024 * 1024)),
         }
     }
 }

@@ -2,11 +2,16 @@
 //! `max_points`, with buckets aligned to multiples of the step.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
-use swarm_common::protocol::{ApiError, ErrorCode, HistoryPoint, HistoryRequest, Millis};
+use sketches_ddsketch::DDSketch;
+use swarm_common::protocol::{
+    ApiError, ErrorCode, HistoryPoint, HistoryRequest, Millis, PercentilePoint, WindowPercentiles,
+};
 
-use crate::store::rollup::Agg;
+use crate::store::rollup::{self, Bucket};
 use crate::store::{Cutoffs, Store, StoreError};
+use crate::summary;
 
 const MINUTE: u64 = 60_000;
 const HOUR: u64 = 3_600_000;
@@ -113,12 +118,29 @@ pub fn fit(
     (step, points)
 }
 
+/// A history answer: the step, the points, and for latency series their
+/// percentiles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    pub step_ms: u64,
+    pub points: Vec<HistoryPoint>,
+    pub percentiles: Option<(Vec<PercentilePoint>, WindowPercentiles)>,
+}
+
+impl History {
+    #[cfg(test)]
+    fn parts(self) -> (u64, Vec<HistoryPoint>) {
+        (self.step_ms, self.points)
+    }
+}
+
 /// Answers a window from the finest resolution that still holds it and
 /// fits `max_points`: raw samples (step 0) when they fit, raw buckets for
 /// steps under a minute, else 1-minute rollups, and 1-hour rollups for
 /// steps of an hour or more and for the part of a window older than the
 /// 1-minute retention. Time ranges never overlap between resolutions, so
-/// nothing is counted twice.
+/// nothing is counted twice. Latency series also get percentiles: exact
+/// from raw samples, from merged sketches for rollups.
 pub fn query(
     store: &Store,
     cutoffs: &Cutoffs,
@@ -126,7 +148,8 @@ pub fn query(
     series: &str,
     (from, to): (Millis, Millis),
     max_points: u32,
-) -> Result<(u64, Vec<HistoryPoint>), StoreError> {
+) -> Result<History, StoreError> {
+    let latency = rollup::is_latency(series);
     let step = step_for(from, to, max_points);
     let raw_covers = from >= cutoffs.raw;
     if raw_covers
@@ -135,20 +158,28 @@ pub fn query(
     {
         let samples = store.query_raw(agent, series, from, to)?;
         if samples.len() <= max_points as usize || step < MINUTE {
-            return Ok(fit(&samples, from, to, max_points));
+            let (step_ms, points) = fit(&samples, from, to, max_points);
+            let percentiles = latency.then(|| exact_percentiles(&samples, step_ms));
+            return Ok(History {
+                step_ms,
+                points,
+                percentiles,
+            });
         }
     }
     let step = step.max(MINUTE);
-    let mut buckets: BTreeMap<Millis, Agg> = BTreeMap::new();
+    let mut buckets: BTreeMap<Millis, Bucket> = BTreeMap::new();
     let mut add = |level: u8, lo: Millis, hi: Millis| -> Result<(), StoreError> {
         if lo > hi {
             return Ok(());
         }
-        for (start, agg) in store.query_rollup(agent, series, level, lo, hi)? {
-            buckets
-                .entry(start - start % step)
-                .and_modify(|b| b.merge(&agg))
-                .or_insert(agg);
+        for (start, bucket) in store.query_rollup(agent, series, level, lo, hi)? {
+            match buckets.entry(start - start % step) {
+                Entry::Occupied(mut e) => e.get_mut().merge(&bucket),
+                Entry::Vacant(e) => {
+                    e.insert(bucket);
+                }
+            }
         }
         Ok(())
     };
@@ -163,10 +194,82 @@ pub fn query(
         add(1, from.max(boundary), to)?;
     }
     let points = buckets
-        .into_iter()
-        .map(|(ts, a)| (ts, a.min, a.avg(), a.max))
+        .iter()
+        .map(|(&ts, b)| (ts, b.agg.min, b.agg.avg(), b.agg.max))
         .collect();
-    Ok((step, points))
+    let percentiles = latency.then(|| sketch_percentiles(&buckets));
+    Ok(History {
+        step_ms: step,
+        points,
+        percentiles,
+    })
+}
+
+/// Nearest-rank percentiles per point and over the window, from raw
+/// samples in time order.
+fn exact_percentiles(
+    samples: &[(Millis, f64)],
+    step: u64,
+) -> (Vec<PercentilePoint>, WindowPercentiles) {
+    let of = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        let p = |q| summary::percentile(values, q).unwrap_or(f64::NAN);
+        (p(50.0), p(95.0), p(99.0))
+    };
+    let mut points = Vec::new();
+    let mut i = 0;
+    while i < samples.len() {
+        let bucket = |ts: Millis| if step == 0 { ts } else { ts - ts % step };
+        let start = bucket(samples[i].0);
+        let mut values = Vec::new();
+        while i < samples.len() && bucket(samples[i].0) == start {
+            values.push(samples[i].1);
+            i += 1;
+        }
+        let (p50, p95, p99) = of(&mut values);
+        points.push((start, p50, p95, p99));
+    }
+    let mut all: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    let (p50, p95, p99) = of(&mut all);
+    let window = WindowPercentiles {
+        count: samples.len() as u64,
+        p50,
+        p95,
+        p99,
+        exact: true,
+        relative_error: 0.0,
+    };
+    (points, window)
+}
+
+/// Percentiles per point and over the window from the buckets' sketches.
+fn sketch_percentiles(
+    buckets: &BTreeMap<Millis, Bucket>,
+) -> (Vec<PercentilePoint>, WindowPercentiles) {
+    let quantiles = |sketch: &DDSketch| {
+        let q = |q| sketch.quantile(q).ok().flatten().unwrap_or(f64::NAN);
+        (q(0.5), q(0.95), q(0.99))
+    };
+    let mut whole = rollup::new_sketch();
+    let mut points = Vec::with_capacity(buckets.len());
+    for (&ts, bucket) in buckets {
+        if let Some(sketch) = &bucket.sketch {
+            let (p50, p95, p99) = quantiles(sketch);
+            points.push((ts, p50, p95, p99));
+            // Both come from `new_sketch`'s configuration: merge succeeds.
+            let _ = whole.merge(sketch);
+        }
+    }
+    let (p50, p95, p99) = quantiles(&whole);
+    let window = WindowPercentiles {
+        count: whole.count() as u64,
+        p50,
+        p95,
+        p99,
+        exact: false,
+        relative_error: rollup::SKETCH_RELATIVE_ERROR,
+    };
+    (points, window)
 }
 
 #[cfg(test)]
@@ -225,6 +328,7 @@ mod tests {
     mod stored {
         use super::super::*;
         use crate::store::SampleRow;
+        use crate::store::rollup::Agg;
 
         const H: u64 = 3_600_000;
         // An hour-aligned origin, 10 days of 10 s samples before NOW.
@@ -276,12 +380,15 @@ mod tests {
         fn raw_when_it_fits_rollups_when_it_does_not() {
             let (_dir, store, points) = store();
             let c = everything_kept();
-            let (step, got) =
-                query(&store, &c, "a", "m", (NOW - 3_000_000, NOW), 500).expect("query");
+            let (step, got) = query(&store, &c, "a", "m", (NOW - 3_000_000, NOW), 500)
+                .expect("query")
+                .parts();
             assert_eq!((step, got.len()), (0, 300));
             // 6 h at 500 points: 1-minute buckets from the rollups, aligned.
             let (from, to) = (NOW - 6 * H + 5_000, NOW - 1);
-            let (step, got) = query(&store, &c, "a", "m", (from, to), 500).expect("query");
+            let (step, got) = query(&store, &c, "a", "m", (from, to), 500)
+                .expect("query")
+                .parts();
             assert_eq!(step, 60_000);
             // The first bucket holds samples before `from` too (rollups are
             // whole buckets); the rest match raw exactly.
@@ -290,18 +397,72 @@ mod tests {
                 expected(&points, from - from % step, to, step)[1..]
             );
             // 30 s buckets come from raw.
-            let (step, got) = query(&store, &c, "a", "m", (NOW - 4 * H, NOW), 500).expect("query");
+            let (step, got) = query(&store, &c, "a", "m", (NOW - 4 * H, NOW), 500)
+                .expect("query")
+                .parts();
             assert_eq!(step, 30_000);
             assert_eq!(got, expected(&points, NOW - 4 * H, NOW, step));
             // 10 days: 30-minute steps from the 1-minute rollups.
-            let (step, got) = query(&store, &c, "a", "m", (START, NOW), 500).expect("query");
+            let (step, got) = query(&store, &c, "a", "m", (START, NOW), 500)
+                .expect("query")
+                .parts();
             assert_eq!(step, H / 2);
             assert_eq!(got, expected(&points, START, NOW, step));
             // 30 days at 100 points: 1-hour rollups into 12 h steps.
-            let (step, got) =
-                query(&store, &c, "a", "m", (NOW - 30 * 24 * H, NOW), 100).expect("query");
+            let (step, got) = query(&store, &c, "a", "m", (NOW - 30 * 24 * H, NOW), 100)
+                .expect("query")
+                .parts();
             assert_eq!(step, 12 * H);
             assert_eq!(got, expected(&points, START, NOW, step));
+        }
+
+        #[test]
+        fn latency_series_get_percentiles_exact_from_raw_and_sketched_from_rollups() {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = Store::open(dir.path()).expect("open");
+            let from = NOW - 48 * H;
+            let points: Vec<(u64, f64)> = (0..(48 * 360u64))
+                .map(|i| (from + i * 10_000, 5.0 + ((i * 7919) % 1000) as f64 / 10.0))
+                .collect();
+            let rows: Vec<SampleRow<'_>> = points
+                .iter()
+                .map(|&(ts, value)| SampleRow {
+                    agent: "a",
+                    series: "test:t1",
+                    ts,
+                    value,
+                })
+                .collect();
+            store.ingest(&rows).expect("ingest");
+            let mut sorted: Vec<f64> = points.iter().map(|p| p.1).collect();
+            sorted.sort_by(f64::total_cmp);
+            let c = everything_kept();
+            // Two days at 100 points: 30-minute buckets from the rollups.
+            let found = query(&store, &c, "a", "test:t1", (from, NOW), 100).expect("query");
+            assert_eq!(found.step_ms, H / 2);
+            let (per_point, window) = found.percentiles.expect("latency percentiles");
+            assert_eq!(per_point.len(), found.points.len());
+            assert_eq!(window.count, points.len() as u64);
+            assert!(!window.exact);
+            for (q, got) in [(0.5, window.p50), (0.95, window.p95), (0.99, window.p99)] {
+                let want = sorted[(q * (sorted.len() - 1) as f64) as usize];
+                assert!((got - want).abs() <= want * 0.01, "q{q}: {got} vs {want}");
+            }
+            // Ten minutes fit raw: exact nearest-rank.
+            let found =
+                query(&store, &c, "a", "test:t1", (NOW - 600_000, NOW), 100).expect("query");
+            let (_, window) = found.percentiles.expect("latency percentiles");
+            assert!(window.exact);
+            let mut recent: Vec<f64> = points
+                .iter()
+                .filter(|p| p.0 >= NOW - 600_000)
+                .map(|p| p.1)
+                .collect();
+            recent.sort_by(f64::total_cmp);
+            assert_eq!(Some(window.p95), summary::percentile(&recent, 95.0));
+            // Other series carry none.
+            let found = query(&store, &c, "a", "nothing", (from, NOW), 100).expect("query");
+            assert!(found.percentiles.is_none());
         }
 
         #[test]
@@ -314,7 +475,9 @@ mod tests {
                 hour: 0,
             };
             let (from, to) = (NOW - 72 * H, NOW - 36 * H);
-            let (step, got) = query(&store, &c, "a", "m", (from, to), 500).expect("query");
+            let (step, got) = query(&store, &c, "a", "m", (from, to), 500)
+                .expect("query")
+                .parts();
             assert_eq!(step, 300_000);
             let boundary = NOW - 48 * H;
             let (old, new): (Vec<&HistoryPoint>, Vec<&HistoryPoint>) =

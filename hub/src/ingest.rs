@@ -14,7 +14,7 @@ use swarm_common::subject::{AgentSubject, parse_agent_subject, parse_results_sub
 use swarm_common::time::now_ms;
 
 use crate::HubState;
-use crate::store::SampleRow;
+use crate::store::{SampleRow, rollup};
 use crate::validate::{self, Rejection};
 
 /// Rows held back while the store refuses writes (a full disk); past this,
@@ -143,7 +143,7 @@ pub fn handle(state: &HubState, msg: &Message, batch: &mut Batch) {
 fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Rejection> {
     let subject = msg.subject.as_str();
     if let Some((test_id, token)) = parse_results_subject(subject) {
-        return accept_result(state, msg, test_id, token);
+        return accept_result(state, msg, test_id, token, batch);
     }
     let (kind, token) = parse_agent_subject(subject).ok_or_else(|| Rejection::BadSubject {
         subject: subject.to_owned(),
@@ -185,6 +185,7 @@ fn accept_result(
     msg: &Message,
     test_id: &str,
     token: &str,
+    batch: &mut Batch,
 ) -> Result<(), Rejection> {
     let encoding = Encoding::of_request(msg.headers.as_ref(), &msg.payload);
     let result: TestResult = decode(encoding, &msg.payload)?;
@@ -206,6 +207,16 @@ fn accept_result(
     if let Err(e) = state.store.put_results(std::slice::from_ref(&result)) {
         state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
         tracing::error!("cannot store a test result: {e}");
+    }
+    // The latency also goes into the agent's history, where rollups keep
+    // sketches of it: percentiles over a month stay right.
+    if let Some(latency) = result.latency_ms() {
+        batch.rows.push(OwnedRow {
+            agent: result.agent.as_str().to_owned(),
+            series: format!("{}{test_id}", rollup::LATENCY_PREFIX),
+            ts: result.ts,
+            value: latency,
+        });
     }
     Ok(())
 }
@@ -234,18 +245,25 @@ pub async fn checkpoint(state: &Arc<HubState>) {
     }
 }
 
-/// Enforces retention, off the async threads, and says what it removed.
+/// Enforces retention and the size cap, off the async threads, and says
+/// what they removed.
 pub async fn prune(state: &Arc<HubState>) {
     let state = state.clone();
-    let cutoffs = state.retention.cutoffs(now_ms());
-    let result = tokio::task::spawn_blocking(move || state.store.prune(&cutoffs)).await;
+    let result =
+        tokio::task::spawn_blocking(move || state.retention.enforce(&state.store, now_ms())).await;
     match result {
-        Ok(Ok(stats)) if stats.raw_samples + stats.rollup_buckets > 0 => tracing::info!(
-            "retention removed {} raw samples and {} rollup buckets",
-            stats.raw_samples,
-            stats.rollup_buckets
-        ),
-        Ok(Ok(_)) => {}
+        Ok(Ok((removed, capped))) => {
+            if removed.raw_samples + removed.rollup_buckets > 0 {
+                tracing::info!(
+                    "retention removed {} raw samples and {} rollup buckets",
+                    removed.raw_samples,
+                    removed.rollup_buckets
+                );
+            }
+            if let Some(report) = capped {
+                tracing::warn!("size cap: {report}");
+            }
+        }
         Ok(Err(e)) => tracing::error!("retention failed: {e}"),
         Err(e) => tracing::error!("retention task failed: {e}"),
     }

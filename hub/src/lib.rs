@@ -73,12 +73,14 @@ impl HubStats {
     }
 }
 
-/// How long each resolution is kept.
+/// How long each resolution is kept, and how much data at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
     pub raw: Duration,
     pub minute: Duration,
     pub hour: Duration,
+    /// Cap on stored data (samples and rollups, keys and values).
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for Retention {
@@ -87,6 +89,7 @@ impl Default for Retention {
             raw: Duration::from_secs(48 * 3600),
             minute: Duration::from_secs(30 * 86_400),
             hour: Duration::from_secs(400 * 86_400),
+            max_bytes: None,
         }
     }
 }
@@ -99,6 +102,20 @@ impl Retention {
             minute: back(self.minute),
             hour: back(self.hour),
         }
+    }
+
+    /// Applies the retention times, then the size cap.
+    pub fn enforce(
+        &self,
+        store: &Store,
+        now: swarm_common::protocol::Millis,
+    ) -> Result<(store::PruneStats, Option<store::CapReport>), store::StoreError> {
+        let removed = store.prune(&self.cutoffs(now))?;
+        let capped = match self.max_bytes {
+            Some(cap) => store.prune_to_size(cap, now)?,
+            None => None,
+        };
+        Ok((removed, capped))
     }
 }
 

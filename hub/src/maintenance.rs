@@ -59,7 +59,7 @@ pub fn stats(dir: &Path, out: &mut impl Write) -> Result<()> {
     };
     writeln!(
         out,
-        "data directory   {}\nhosts            {hosts}\nagents           {}\nseries           {}\nraw samples      {} ({} in sealed and checkpointed chunks, {} chunks)\n1-min buckets    {}\n1-hour buckets   {}\ntests            {tests}\ntest results     {results}\nlog batches      {}\nbytes on disk    {}",
+        "data directory   {}\nhosts            {hosts}\nagents           {}\nseries           {}\nraw samples      {} ({} in sealed and checkpointed chunks, {} chunks)\n1-min buckets    {}\n1-hour buckets   {}\ntests            {tests}\ntest results     {results}\nlog batches      {}\nstored data      {} bytes (what --max-data-mib caps)\nbytes on disk    {}",
         dir.display(),
         s.agents,
         s.series,
@@ -69,6 +69,7 @@ pub fn stats(dir: &Path, out: &mut impl Write) -> Result<()> {
         s.rollup_buckets[0],
         s.rollup_buckets[1],
         s.wal_batches,
+        s.data_bytes,
         s.bytes_on_disk,
     )
     .map_err(io)
@@ -76,12 +77,13 @@ pub fn stats(dir: &Path, out: &mut impl Write) -> Result<()> {
 
 pub fn prune(dir: &Path, retention: &Retention, out: &mut impl Write) -> Result<()> {
     let store = open(dir)?;
-    let removed = store
-        .prune(&retention.cutoffs(now_ms()))
-        .map_err(store_err)?;
+    let (removed, capped) = retention.enforce(&store, now_ms()).map_err(store_err)?;
+    let capped = capped
+        .map(|r| format!("\nsize cap: {r}"))
+        .unwrap_or_default();
     writeln!(
         out,
-        "removed {} raw samples and {} rollup buckets",
+        "removed {} raw samples and {} rollup buckets{capped}",
         removed.raw_samples, removed.rollup_buckets
     )
     .map_err(|source| MaintenanceError::Io {

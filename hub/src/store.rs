@@ -14,6 +14,7 @@
 //! redelivered sample replaces itself. Rollup trees (one per resolution)
 //! sit beside `chunks` under names of their own.
 
+mod cap;
 pub mod chunk;
 mod keys;
 pub mod rollup;
@@ -22,6 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub use cap::CapReport;
 use serde::{Deserialize, Serialize};
 use swarm_common::protocol::{HostInfo, MetricsSample, Millis, Test, TestResult};
 
@@ -89,6 +91,8 @@ pub struct StoreStats {
     pub rollup_buckets: [usize; 2],
     pub samples_in_heads: u64,
     pub wal_batches: usize,
+    /// Keys and values of samples and rollups.
+    pub data_bytes: u64,
     pub bytes_on_disk: u64,
 }
 
@@ -117,6 +121,8 @@ struct Head {
     /// Key start under which this head was last checkpointed.
     persisted_start: Option<Millis>,
     dirty: bool,
+    /// A latency series: its rollups carry sketches.
+    latency: bool,
     /// Rollup contributions of samples not yet written, per (level,
     /// bucket start). They are written in the same atomic batch as the
     /// chunk that holds those samples, so that rollups and raw data always
@@ -127,7 +133,7 @@ struct Head {
 /// Rollup contributions waiting to be written, per (level, bucket start).
 /// A handful of buckets at most between two writes, nearly always the
 /// newest: a short vector searched from its end beats a map here.
-type Pending = Vec<((u8, Millis), rollup::Agg)>;
+type Pending = Vec<((u8, Millis), rollup::Bucket)>;
 
 /// What inserting a sample changed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,8 +147,11 @@ enum Effect {
     },
 }
 
-/// Adds one sample's effect to the rollup contributions.
-fn add_pending(pending: &mut Pending, ts: Millis, value: f64, effect: Effect) {
+/// Adds one sample's effect to the rollup contributions. A latency
+/// series' sketch takes new samples only: a sketch cannot take a value
+/// back, so a conflicting duplicate (rare: redeliveries carry the same
+/// value) leaves the first value in it.
+fn add_pending(pending: &mut Pending, ts: Millis, value: f64, effect: Effect, latency: bool) {
     let agg = match effect {
         Effect::Same => return,
         Effect::New => rollup::Agg::one(value),
@@ -153,11 +162,22 @@ fn add_pending(pending: &mut Pending, ts: Millis, value: f64, effect: Effect) {
             count: 0,
         },
     };
+    let sketched = latency && effect == Effect::New;
     for (level, width) in rollup::LEVELS {
         let key = (level, ts - ts % width);
-        match pending.iter_mut().rev().find(|(k, _)| *k == key) {
-            Some((_, a)) => a.merge(&agg),
-            None => pending.push((key, agg)),
+        let bucket = match pending.iter_mut().rev().find(|(k, _)| *k == key) {
+            Some((_, b)) => b,
+            None => {
+                pending.push((key, rollup::Bucket::empty(latency)));
+                let Some((_, b)) = pending.last_mut() else {
+                    return;
+                };
+                b
+            }
+        };
+        bucket.agg.merge(&agg);
+        if let (true, Some(sketch)) = (sketched, &mut bucket.sketch) {
+            sketch.add(value);
         }
     }
 }
@@ -172,7 +192,7 @@ impl Head {
         let effect = insert_sorted(&mut self.samples, ts, value);
         if effect != Effect::Same {
             self.dirty = true;
-            add_pending(&mut self.pending, ts, value, effect);
+            add_pending(&mut self.pending, ts, value, effect, self.latency);
         }
         effect
     }
@@ -421,7 +441,15 @@ impl Store {
     /// The newest chunk of a series becomes the head again if it is not
     /// full; otherwise a fresh head starts after it.
     fn load_head(&self, inner: &Inner, agent: u32, series: u32) -> Result<Head> {
-        let mut head = Head::default();
+        let latency = inner
+            .series
+            .names
+            .get(&series)
+            .is_some_and(|name| rollup::is_latency(name));
+        let mut head = Head {
+            latency,
+            ..Head::default()
+        };
         let prefix = keys::level_prefix(agent, series, rollup::RAW);
         if let Some((key, bytes)) = self.chunks.scan_prefix(prefix).next_back().transpose()? {
             let samples = self.decode(inner, agent, series, &bytes)?;
@@ -430,6 +458,7 @@ impl Store {
                 sealed_end: None,
                 persisted_start: keys::chunk_start(&key),
                 dirty: false,
+                latency,
                 pending: Pending::new(),
             };
             if candidate.is_full() {
@@ -483,8 +512,13 @@ impl Store {
         // The chunk and its rollup contributions in one atomic batch.
         let mut batch = sled::Batch::default();
         batch.insert(key, chunk::encode(&samples));
+        let latency = inner
+            .series
+            .names
+            .get(&series)
+            .is_some_and(|name| rollup::is_latency(name));
         let mut pending = Pending::new();
-        add_pending(&mut pending, ts, value, effect);
+        add_pending(&mut pending, ts, value, effect, latency);
         self.add_rollups(&mut batch, agent, series, &pending)?;
         self.chunks.apply_batch(batch)?;
         Ok(())
@@ -501,20 +535,15 @@ impl Store {
     ) -> Result<()> {
         for &((level, start), ref delta) in pending {
             let key = keys::level(agent, series, level, start);
-            let mut agg = match self.chunks.get(key)? {
-                Some(bytes) => rollup::Agg::decode(&bytes).ok_or(StoreError::Corrupt {
+            let mut bucket = match self.chunks.get(key)? {
+                Some(bytes) => rollup::Bucket::decode(&bytes).ok_or(StoreError::Corrupt {
                     tree: "chunks",
-                    reason: "rollup bucket is not 32 bytes".into(),
+                    reason: "undecodable rollup bucket".into(),
                 })?,
-                None => rollup::Agg {
-                    min: f64::INFINITY,
-                    max: f64::NEG_INFINITY,
-                    sum: 0.0,
-                    count: 0,
-                },
+                None => rollup::Bucket::empty(false),
             };
-            agg.merge(delta);
-            batch.insert(&key, &agg.encode());
+            bucket.merge(delta);
+            batch.insert(&key, bucket.encode());
         }
         Ok(())
     }
@@ -609,22 +638,23 @@ impl Store {
         level: u8,
         from: Millis,
         to: Millis,
-    ) -> Result<Vec<(Millis, rollup::Agg)>> {
+    ) -> Result<Vec<(Millis, rollup::Bucket)>> {
         let width = rollup::width(level).unwrap_or(1);
         let from = from - from % width;
         let inner = self.lock();
         let (Some(a), Some(s)) = (inner.agents.get(agent), inner.series.get(series)) else {
             return Ok(Vec::new());
         };
-        let mut buckets: BTreeMap<Millis, rollup::Agg> = BTreeMap::new();
+        let mut buckets: BTreeMap<Millis, rollup::Bucket> = BTreeMap::new();
         for item in self
             .chunks
             .range(keys::level(a, s, level, from)..=keys::level(a, s, level, to))
         {
             let (key, bytes) = item?;
-            if let (Some(start), Some(agg)) = (keys::chunk_start(&key), rollup::Agg::decode(&bytes))
+            if let (Some(start), Some(bucket)) =
+                (keys::chunk_start(&key), rollup::Bucket::decode(&bytes))
             {
-                buckets.insert(start, agg);
+                buckets.insert(start, bucket);
             }
         }
         if let Some(head) = inner.heads.get(&(a, s)) {
@@ -633,11 +663,14 @@ impl Store {
             {
                 buckets
                     .entry(start)
-                    .and_modify(|agg| agg.merge(delta))
-                    .or_insert(*delta);
+                    .and_modify(|b| b.merge(delta))
+                    .or_insert_with(|| delta.clone());
             }
         }
-        Ok(buckets.into_iter().filter(|(_, a)| a.count > 0).collect())
+        Ok(buckets
+            .into_iter()
+            .filter(|(_, b)| b.agg.count > 0)
+            .collect())
     }
 
     /// Raw chunks that may hold samples in `[from, to]`: the one starting at
@@ -927,6 +960,7 @@ impl Store {
         };
         for item in self.chunks.iter() {
             let (key, bytes) = item?;
+            stats.data_bytes += (key.len() + bytes.len()) as u64;
             match keys::level_of(&key) {
                 Some(rollup::RAW) => {
                     stats.chunks += 1;

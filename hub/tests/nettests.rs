@@ -204,6 +204,36 @@ async fn ping_loopback_v4_and_v6_from_two_agents_at_once() {
             let min = s.rtt_min.expect("rtt");
             assert!(min > 0.0 && min < 50.0, "a real loopback RTT: {s:?}");
             assert!(s.rtt_p50 <= s.rtt_p99 && s.rtt_p99 <= s.rtt_max);
+            // The agent's latency history of this test agrees with the
+            // summary: both are exact nearest-rank over the same RTTs.
+            let series = format!("test:{}", test.id);
+            let req = HistoryRequest {
+                agent: s.agent.to_string(),
+                series: series.clone(),
+                from: -600_000,
+                to: None,
+                max_points: Some(1_000),
+            };
+            let mut reply = None;
+            for _ in 0..100 {
+                // `not_found` until the hub's next batch holds the series.
+                let got: Result<HistoryReply, _> =
+                    api(&bench.client, subject::api::HISTORY, &req).await;
+                if let Ok(got) = got
+                    && got.window.as_ref().is_some_and(|w| w.count == s.received)
+                {
+                    reply = Some(got);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let reply = reply.expect("history");
+            let window = reply.window.expect("window percentiles");
+            assert!(window.exact);
+            assert_eq!(Some(window.p50), s.rtt_p50, "{series}");
+            assert_eq!(Some(window.p99), s.rtt_p99, "{series}");
+            let per_point = reply.percentiles.expect("percentiles");
+            assert_eq!(per_point.len(), reply.points.len());
         }
         let all = results(&bench.client, &test.id).await;
         assert!(

@@ -1,5 +1,10 @@
 //! Rollups: per bucket (min, max, sum, count), mergeable, so a bucket is
 //! updated by adding what arrived, never by rescanning raw samples.
+//! Latency series also keep a DDSketch per bucket (1 % relative error), so
+//! percentiles over a day or a month come from merged sketches, not from
+//! averaged percentiles.
+
+use sketches_ddsketch::{Config, DDSketch};
 
 /// Levels in the `chunks` tree: 0 holds raw chunks, the others rollups.
 pub const RAW: u8 = 0;
@@ -8,6 +13,89 @@ pub const LEVELS: [(u8, u64); 2] = [(1, 60_000), (2, 3_600_000)];
 
 pub fn width(level: u8) -> Option<u64> {
     LEVELS.iter().find(|(l, _)| *l == level).map(|(_, w)| *w)
+}
+
+/// Series named `test:<test id>` hold the latency (ms) that an agent
+/// measured in that test: ping RTT, TCP connect time, traceroute target RTT.
+pub const LATENCY_PREFIX: &str = "test:";
+
+pub fn is_latency(series: &str) -> bool {
+    series.starts_with(LATENCY_PREFIX)
+}
+
+/// Relative error of the latency sketches' quantiles.
+pub const SKETCH_RELATIVE_ERROR: f64 = 0.01;
+
+/// The library's defaults: 1 % relative error, 2048 bins (a range of
+/// 10^17 between the smallest and largest value before the lowest bins
+/// collapse). The standard binary form carries only gamma, and a decoded
+/// sketch gets these defaults back, so every sketch here can merge.
+pub fn new_sketch() -> DDSketch {
+    DDSketch::new(Config::defaults())
+}
+
+/// One rollup bucket: the aggregate, and for latency series the sketch.
+#[derive(Clone)]
+pub struct Bucket {
+    pub agg: Agg,
+    pub sketch: Option<DDSketch>,
+}
+
+impl std::fmt::Debug for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bucket")
+            .field("agg", &self.agg)
+            .field("sketched", &self.sketch.as_ref().map(DDSketch::count))
+            .finish()
+    }
+}
+
+impl Bucket {
+    pub fn empty(latency: bool) -> Self {
+        Self {
+            agg: Agg::EMPTY,
+            sketch: latency.then(new_sketch),
+        }
+    }
+
+    pub fn merge(&mut self, other: &Bucket) {
+        self.agg.merge(&other.agg);
+        if let Some(theirs) = &other.sketch {
+            match &mut self.sketch {
+                // `merge` fails only for other configurations: every sketch
+                // here comes from `new_sketch` or from `decode`, which
+                // refuses foreign ones.
+                Some(ours) => {
+                    let _ = ours.merge(theirs);
+                }
+                None => self.sketch = Some(theirs.clone()),
+            }
+        }
+    }
+
+    /// The aggregate's 32 bytes, then the sketch in DDSketch's standard
+    /// binary form (the one the Java and Go libraries read).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.agg.encode().to_vec();
+        if let Some(sketch) = &self.sketch {
+            out.extend_from_slice(&sketch.to_java_bytes());
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let agg = Agg::decode(bytes)?;
+        let sketch = match bytes.get(32..) {
+            Some(rest) if !rest.is_empty() => {
+                let decoded = DDSketch::from_java_bytes(rest).ok()?;
+                let mut sketch = new_sketch();
+                sketch.merge(&decoded).ok()?;
+                Some(sketch)
+            }
+            _ => None,
+        };
+        Some(Self { agg, sketch })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,6 +107,14 @@ pub struct Agg {
 }
 
 impl Agg {
+    /// The identity of `merge`.
+    pub const EMPTY: Agg = Agg {
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+        sum: 0.0,
+        count: 0,
+    };
+
     pub fn one(v: f64) -> Self {
         Self {
             min: v,
@@ -84,5 +180,37 @@ mod tests {
         assert_eq!(a.avg(), 3.0);
         assert_eq!(Agg::decode(&a.encode()), Some(a));
         assert_eq!(Agg::decode(&[0; 31]), None);
+    }
+
+    #[test]
+    fn latency_buckets_carry_a_sketch_through_encoding_and_merges() {
+        let mut a = Bucket::empty(true);
+        let mut b = Bucket::empty(true);
+        for i in 1..=100 {
+            let target = if i % 2 == 0 { &mut a } else { &mut b };
+            target.agg.merge(&Agg::one(f64::from(i)));
+            if let Some(s) = &mut target.sketch {
+                s.add(f64::from(i));
+            }
+        }
+        let mut merged = Bucket::decode(&a.encode()).expect("decodes");
+        merged.merge(&Bucket::decode(&b.encode()).expect("decodes"));
+        assert_eq!(merged.agg.count, 100);
+        let sketch = merged.sketch.expect("sketch");
+        assert_eq!(sketch.count(), 100);
+        let p50 = sketch.quantile(0.5).expect("q").expect("value");
+        assert!((p50 - 50.0).abs() <= 50.0 * SKETCH_RELATIVE_ERROR, "{p50}");
+        let plain = Bucket::empty(false);
+        assert_eq!(plain.encode().len(), 32);
+        assert!(
+            Bucket::decode(&plain.encode())
+                .expect("decodes")
+                .sketch
+                .is_none()
+        );
+        // A corrupt sketch is an error, never a silently wrong percentile.
+        let mut bad = a.encode();
+        bad.truncate(40);
+        assert!(Bucket::decode(&bad).is_none());
     }
 }

@@ -213,6 +213,7 @@ fn rollups_follow_raw_across_buckets_duplicates_and_restarts() {
         let want = expected_rollups(&points, width);
         assert_eq!(got.len(), want.len(), "level {level}");
         for ((gt, g), (wt, w)) in got.iter().zip(&want) {
+            let g = &g.agg;
             assert_eq!(gt, wt);
             assert_eq!(
                 (g.min, g.max, g.count),
@@ -234,4 +235,139 @@ fn rollups_follow_raw_across_buckets_duplicates_and_restarts() {
         .expect("query");
     assert_eq!(mid.first().map(|b| b.0 % 60_000), Some(0));
     assert_eq!(mid.len(), 3);
+}
+
+/// The value at a sketch's rank convention (`q * (n - 1)`, rounded down)
+/// in sorted samples: what a sketch answer must be within 1 % of.
+fn exact_at_sketch_rank(sorted: &[f64], q: f64) -> f64 {
+    sorted[(q * (sorted.len() - 1) as f64) as usize]
+}
+
+#[test]
+fn latency_sketches_give_percentiles_within_their_error_after_merges_and_replays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 3 hours of ping RTTs every 2 s: mostly 10-30 ms, a slow tail to 400.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let points: Vec<(u64, f64)> = (0..5_400u64)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let base = 10.0 + (state % 2_000) as f64 / 100.0;
+            let v = if state.is_multiple_of(50) {
+                base * 13.0
+            } else {
+                base
+            };
+            (T0 + 1_000 + i * 2_000, v)
+        })
+        .collect();
+    let series = "test:t-ping";
+    {
+        let store = Store::open(dir.path()).expect("open");
+        store
+            .ingest(&rows("a", series, &points[..3_000]))
+            .expect("ingest");
+        store.checkpoint().expect("checkpoint");
+        // A replay of what is stored counts nothing twice.
+        store
+            .ingest(&rows("a", series, &points[1_000..3_000]))
+            .expect("ingest");
+        store
+            .ingest(&rows("a", series, &points[3_000..]))
+            .expect("ingest");
+        store.db.flush().expect("flush");
+    }
+    let store = Store::open(dir.path()).expect("reopen");
+    // Hourly buckets merged into one sketch for the whole 3 hours.
+    let hours = store
+        .query_rollup("a", series, 2, 0, u64::MAX)
+        .expect("query");
+    assert_eq!(hours.len(), 4, "3 h starting 1 s into an hour");
+    let mut whole = rollup::new_sketch();
+    for (_, bucket) in &hours {
+        let sketch = bucket
+            .sketch
+            .as_ref()
+            .expect("a latency bucket has a sketch");
+        assert_eq!(sketch.count() as u64, bucket.agg.count);
+        whole.merge(sketch).expect("same configuration");
+    }
+    assert_eq!(whole.count(), points.len());
+    let mut sorted: Vec<f64> = points.iter().map(|p| p.1).collect();
+    sorted.sort_by(f64::total_cmp);
+    for q in [0.5, 0.95, 0.99] {
+        let got = whole.quantile(q).expect("q").expect("value");
+        let want = exact_at_sketch_rank(&sorted, q);
+        assert!(
+            (got - want).abs() <= want * rollup::SKETCH_RELATIVE_ERROR,
+            "q{q}: sketch {got}, exact {want}"
+        );
+    }
+    // Ordinary series keep no sketch.
+    store
+        .ingest(&rows("a", "cpu_pct", &points[..10]))
+        .expect("ingest");
+    let plain = store
+        .query_rollup("a", "cpu_pct", 1, 0, u64::MAX)
+        .expect("query");
+    assert!(plain.iter().all(|(_, b)| b.sketch.is_none()));
+}
+
+#[test]
+fn the_size_cap_removes_the_oldest_first_and_only_as_much_as_needed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    // 4 days of two series at 10 s.
+    let now = T0 + 4 * 86_400_000;
+    let points: Vec<(u64, f64)> = (0..(4 * 8_640u64))
+        .map(|i| (T0 + i * 10_000, ((i * 37) % 1001) as f64 / 10.0))
+        .collect();
+    for series in ["cpu_pct", "mem_used"] {
+        for chunk in points.chunks(4_000) {
+            store.ingest(&rows("a", series, chunk)).expect("ingest");
+        }
+    }
+    store.checkpoint().expect("checkpoint");
+    let full = store.data_bytes().expect("bytes");
+    assert_eq!(store.prune_to_size(full, now).expect("cap"), None);
+
+    // Half the raw data must go (at 10 s, 1-minute buckets outweigh raw).
+    let cap = full - store.chunk_bytes().expect("raw bytes") / 2;
+    let report = store
+        .prune_to_size(cap, now)
+        .expect("cap")
+        .expect("something removed");
+    assert!(report.after <= cap, "{report}");
+    assert_eq!(report.before, full);
+    assert!(report.raw_samples > 0);
+    assert_eq!(report.rollup_buckets, 0, "raw was enough: {report}");
+    let cut = report.cutoffs[0].expect("raw cutoff");
+    for series in ["cpu_pct", "mem_used"] {
+        let raw = store.query_raw("a", series, 0, u64::MAX).expect("raw");
+        let want: Vec<(u64, f64)> = points.iter().copied().filter(|p| p.0 >= cut).collect();
+        assert_eq!(raw, want, "the newest raw samples stay, all of them");
+        let minutes = store.query_rollup("a", series, 1, 0, u64::MAX).expect("1m");
+        assert_eq!(
+            minutes.len(),
+            expected_rollups(&points, 60_000).len(),
+            "rollups untouched"
+        );
+    }
+    assert!(report.to_string().contains("raw data before"), "{report}");
+
+    // A cap below what rollups alone take: raw goes entirely, then the
+    // oldest minutes.
+    let report = store
+        .prune_to_size(full / 20, now)
+        .expect("cap")
+        .expect("removed");
+    assert!(report.after <= full / 20, "{report}");
+    assert!(
+        store
+            .query_raw("a", "cpu_pct", 0, u64::MAX)
+            .expect("raw")
+            .is_empty()
+    );
+    assert!(report.cutoffs[1].is_some(), "{report}");
 }

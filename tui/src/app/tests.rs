@@ -117,6 +117,8 @@ fn enter_opens_host_and_asks_for_history_esc_returns() {
         series: "cpu_pct".into(),
         step_ms: 0,
         points: vec![(NOW - 10_000, 1.0, 1.0, 1.0), (NOW - 5_000, 2.0, 2.0, 2.0)],
+        percentiles: None,
+        window: None,
     };
     app.apply(Event::History {
         agent: id("db-1"),

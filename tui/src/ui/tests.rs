@@ -44,6 +44,8 @@ fn with_history(mut app: App) -> App {
                 series: series.into(),
                 step_ms: 30_000,
                 points,
+                percentiles: None,
+                window: None,
             }),
         });
     }

@@ -1,0 +1,129 @@
+//! The total size cap: when the stored data outgrows it, the oldest data
+//! goes first. Raw samples are the finest and largest, so they go before
+//! 1-minute buckets, which go before 1-hour buckets.
+
+use swarm_common::protocol::Millis;
+
+use super::{Cutoffs, Result, Store, keys, rollup};
+
+/// What one enforcement of the cap removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapReport {
+    pub cap: u64,
+    pub before: u64,
+    pub after: u64,
+    /// Per level (raw, 1 min, 1 h): data older than this was removed.
+    pub cutoffs: [Option<Millis>; 3],
+    pub raw_samples: u64,
+    pub rollup_buckets: u64,
+}
+
+impl std::fmt::Display for CapReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stored data was {} bytes, over the cap of {}: removed the oldest ({} raw samples, {} rollup buckets",
+            self.before, self.cap, self.raw_samples, self.rollup_buckets
+        )?;
+        for (name, cut) in ["raw", "1-minute", "1-hour"].iter().zip(self.cutoffs) {
+            if let Some(cut) = cut {
+                write!(
+                    f,
+                    "; {name} data before {}",
+                    swarm_common::time::rfc3339(cut)
+                )?;
+            }
+        }
+        write!(f, "), now {} bytes", self.after)
+    }
+}
+
+/// The smallest step a level's cutoff moves by: about one chunk or bucket.
+const MIN_STEP: [u64; 3] = [60_000, 3_600_000, 86_400_000];
+/// Rounds per level at most.
+const MAX_ROUNDS: usize = 64;
+
+impl Store {
+    /// Bytes of stored samples and rollups (keys and values, before sled's
+    /// own overhead): what the size cap counts.
+    pub fn data_bytes(&self) -> Result<u64> {
+        let mut total = 0u64;
+        for item in self.chunks.iter() {
+            let (key, value) = item?;
+            total += (key.len() + value.len()) as u64;
+        }
+        Ok(total)
+    }
+
+    /// The oldest chunk or bucket start at `level` over all series.
+    fn oldest_at(&self, level: u8) -> Result<Option<Millis>> {
+        let mut oldest: Option<Millis> = None;
+        for item in self.agent_series.iter().keys() {
+            let key = item?;
+            let (Some(a), Some(s)) = (keys::u32_from(&key), keys::series_of(&key)) else {
+                continue;
+            };
+            if let Some((first, _)) = self
+                .chunks
+                .scan_prefix(keys::level_prefix(a, s, level))
+                .next()
+                .transpose()?
+                && let Some(start) = keys::chunk_start(&first)
+            {
+                oldest = Some(oldest.map_or(start, |o| o.min(start)));
+            }
+        }
+        Ok(oldest)
+    }
+
+    /// Removes the oldest data until what is stored fits in `cap` bytes:
+    /// each round moves one level's cutoff forward by a quarter of what
+    /// that level still holds. `None` when nothing had to go.
+    pub fn prune_to_size(&self, cap: u64, now: Millis) -> Result<Option<CapReport>> {
+        let before = self.data_bytes()?;
+        if before <= cap {
+            return Ok(None);
+        }
+        let mut report = CapReport {
+            cap,
+            before,
+            after: before,
+            cutoffs: [None; 3],
+            raw_samples: 0,
+            rollup_buckets: 0,
+        };
+        for (i, level) in [rollup::RAW, 1, 2].into_iter().enumerate() {
+            let mut last_cut = 0;
+            // Bounded: each round removes a quarter of the level's span or
+            // more, and the cutoff only moves forward (an open head chunk
+            // keeps its old key until the next checkpoint).
+            for _ in 0..MAX_ROUNDS {
+                if report.after <= cap {
+                    break;
+                }
+                let Some(oldest) = self.oldest_at(level)? else {
+                    break;
+                };
+                let step = (now.saturating_sub(oldest) / 4).max(MIN_STEP[i]);
+                let cut = oldest.saturating_add(step).max(last_cut + MIN_STEP[i]);
+                last_cut = cut;
+                let mut cutoffs = Cutoffs {
+                    raw: 0,
+                    minute: 0,
+                    hour: 0,
+                };
+                match i {
+                    0 => cutoffs.raw = cut,
+                    1 => cutoffs.minute = cut,
+                    _ => cutoffs.hour = cut,
+                }
+                let removed = self.prune(&cutoffs)?;
+                report.raw_samples += removed.raw_samples;
+                report.rollup_buckets += removed.rollup_buckets;
+                report.cutoffs[i] = Some(cut);
+                report.after = self.data_bytes()?;
+            }
+        }
+        Ok(Some(report))
+    }
+}
