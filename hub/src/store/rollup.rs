@@ -38,14 +38,15 @@ pub fn new_sketch() -> DDSketch {
 #[derive(Clone)]
 pub struct Bucket {
     pub agg: Agg,
-    pub sketch: Option<DDSketch>,
+    /// Boxed: most buckets have none, and they move around a lot.
+    pub sketch: Option<Box<DDSketch>>,
 }
 
 impl std::fmt::Debug for Bucket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bucket")
             .field("agg", &self.agg)
-            .field("sketched", &self.sketch.as_ref().map(DDSketch::count))
+            .field("sketched", &self.sketch.as_ref().map(|s| s.count()))
             .finish()
     }
 }
@@ -54,7 +55,7 @@ impl Bucket {
     pub fn empty(latency: bool) -> Self {
         Self {
             agg: Agg::EMPTY,
-            sketch: latency.then(new_sketch),
+            sketch: latency.then(|| Box::new(new_sketch())),
         }
     }
 
@@ -90,7 +91,7 @@ impl Bucket {
                 let decoded = DDSketch::from_java_bytes(rest).ok()?;
                 let mut sketch = new_sketch();
                 sketch.merge(&decoded).ok()?;
-                Some(sketch)
+                Some(Box::new(sketch))
             }
             _ => None,
         };
