@@ -10,7 +10,6 @@ pub mod ingest;
 pub mod maintenance;
 pub mod registry;
 pub mod scheduler;
-pub mod selector;
 pub mod source;
 pub mod store;
 pub mod summary;

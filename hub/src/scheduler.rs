@@ -20,7 +20,7 @@ use swarm_common::time::now_ms;
 use tokio::sync::Notify;
 
 use crate::HubState;
-use crate::selector;
+use swarm_common::selector;
 use crate::store::Store;
 
 /// How long an agent has to accept a run or a cancel.

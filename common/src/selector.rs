@@ -1,8 +1,24 @@
 //! Test selectors: an exact agent id, a glob (`web-*`, `db-?`), `tag:<tag>`,
 //! or `*` for every agent.
 
-use swarm_common::protocol::HostSummary;
 use wildmatch::WildMatch;
+
+use crate::protocol::HostSummary;
+
+/// What a selector looks at: the agent id and its tags.
+pub trait Selectable {
+    fn agent_id(&self) -> &str;
+    fn tag_list(&self) -> &[String];
+}
+
+impl Selectable for HostSummary {
+    fn agent_id(&self) -> &str {
+        self.agent.as_str()
+    }
+    fn tag_list(&self) -> &[String] {
+        &self.tags
+    }
+}
 
 /// Checks a selector's form; the error names what is wrong.
 pub fn validate(selector: &str) -> Result<(), String> {
@@ -28,26 +44,28 @@ pub fn validate(selector: &str) -> Result<(), String> {
     }
 }
 
-pub fn matches(selector: &str, host: &HostSummary) -> bool {
+pub fn matches(selector: &str, host: &impl Selectable) -> bool {
     match selector.strip_prefix("tag:") {
-        Some(tag) => host.tags.iter().any(|t| t == tag),
-        None => WildMatch::new(selector).matches(host.agent.as_str()),
+        Some(tag) => host.tag_list().iter().any(|t| t == tag),
+        None => WildMatch::new(selector).matches(host.agent_id()),
     }
 }
 
+/// Whether any of the selectors matches the host.
+pub fn matches_any(selectors: &[String], host: &impl Selectable) -> bool {
+    selectors.iter().any(|s| matches(s, host))
+}
+
 /// Hosts matched by any of the selectors, in the order given.
-pub fn resolve<'a>(selectors: &[String], hosts: &'a [HostSummary]) -> Vec<&'a HostSummary> {
-    hosts
-        .iter()
-        .filter(|h| selectors.iter().any(|s| matches(s, h)))
-        .collect()
+pub fn resolve<'a, T: Selectable>(selectors: &[String], hosts: &'a [T]) -> Vec<&'a T> {
+    hosts.iter().filter(|h| matches_any(selectors, *h)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swarm_common::AgentId;
-    use swarm_common::protocol::HostStatus;
+    use crate::AgentId;
+    use crate::protocol::HostStatus;
 
     fn host(name: &str, tags: &[&str]) -> HostSummary {
         HostSummary {
