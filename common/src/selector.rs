@@ -58,7 +58,10 @@ pub fn matches_any(selectors: &[String], host: &impl Selectable) -> bool {
 
 /// Hosts matched by any of the selectors, in the order given.
 pub fn resolve<'a, T: Selectable>(selectors: &[String], hosts: &'a [T]) -> Vec<&'a T> {
-    hosts.iter().filter(|h| matches_any(selectors, *h)).collect()
+    hosts
+        .iter()
+        .filter(|h| matches_any(selectors, *h))
+        .collect()
 }
 
 #[cfg(test)]

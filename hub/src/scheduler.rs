@@ -20,8 +20,8 @@ use swarm_common::time::now_ms;
 use tokio::sync::Notify;
 
 use crate::HubState;
-use swarm_common::selector;
 use crate::store::Store;
+use swarm_common::selector;
 
 /// How long an agent has to accept a run or a cancel.
 pub const DISPATCH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -408,16 +408,7 @@ fn start_run(
             error: None,
         })
         .collect();
-    let run = TestRun {
-        test_id: test.id.clone(),
-        run_id: test.run_id.clone(),
-        kind: test.kind,
-        target: test.target.clone(),
-        port: test.port,
-        interval_ms: test.interval_ms,
-        until: now + test.duration_ms,
-        timeout_ms: test.timeout_ms,
-    };
+    let run = TestRun::of(test, now + test.duration_ms);
     tracing::info!(test = %test.id, run = %test.run_id, agents = test.agents.len(), "run started");
     test.agents
         .iter()

@@ -1,22 +1,38 @@
-//! The console's state: hosts, their recent CPU, selection, filter, sort,
-//! the open view and connection states. Sync methods, no I/O: events go in,
-//! commands come out, and the caller redraws when a method says so.
+//! The console's state: hosts, their recent CPU and network rates,
+//! selection, marks, filter, sort, the open view, the test form and the
+//! open test's results, and connection states. Sync methods, no I/O:
+//! events go in, commands come out, and the caller redraws when a method
+//! says so.
 
-use std::collections::{BTreeMap, VecDeque};
+mod detail;
+mod form;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use swarm_common::AgentId;
 use swarm_common::nats::LinkState;
 use swarm_common::protocol::{
-    HostInfo, HostStatus, HostSummary, MetricsSample, Millis, Test, series,
+    HostInfo, HostStatus, HostSummary, MetricsSample, Millis, Test, TestKind, series,
 };
+use swarm_common::selector::{self, Selectable};
 
+pub use self::detail::TestDetail;
+pub use self::form::{Field, FormOutcome, TestForm};
 use crate::event::{Command, Event};
 
-/// Samples kept per host for the sparkline.
+/// Samples kept per host for the sparklines.
 pub const SPARK_LEN: usize = 60;
-/// How far back the host view's charts reach.
-pub const DETAIL_WINDOW_MS: i64 = 3_600_000;
+/// Windows the host view's charts can show, switched with 1-6.
+pub const WINDOWS: [(&str, i64); 6] = [
+    ("15m", 900_000),
+    ("1h", 3_600_000),
+    ("6h", 21_600_000),
+    ("24h", 86_400_000),
+    ("7d", 604_800_000),
+    ("30d", 2_592_000_000),
+];
+const DEFAULT_WINDOW: usize = 1;
 const DEFAULT_INTERVAL_MS: u64 = 5_000;
 const MISSED_INTERVALS: u64 = 3;
 
@@ -26,8 +42,10 @@ pub struct HostRow {
     pub agent: AgentId,
     pub info: Option<HostInfo>,
     pub latest: Option<MetricsSample>,
-    /// Recent CPU % (oldest first).
+    /// Recent CPU % and network rates (oldest first).
     pub cpu_recent: VecDeque<f64>,
+    pub rx_recent: VecDeque<f64>,
+    pub tx_recent: VecDeque<f64>,
     /// Console clock when something last arrived from or about this host.
     pub last_seen: Millis,
     pub said_bye: bool,
@@ -42,6 +60,8 @@ impl HostRow {
             info: None,
             latest: None,
             cpu_recent: VecDeque::with_capacity(SPARK_LEN),
+            rx_recent: VecDeque::with_capacity(SPARK_LEN),
+            tx_recent: VecDeque::with_capacity(SPARK_LEN),
             last_seen: 0,
             said_bye: false,
             hub_status: None,
@@ -106,15 +126,31 @@ impl HostRow {
         if self.latest.as_ref().is_some_and(|l| l.ts > sample.ts) {
             return; // an old sample replayed late: not "latest"
         }
-        if let Some(cpu) = sample.cpu_pct {
-            if self.cpu_recent.len() == SPARK_LEN {
-                self.cpu_recent.pop_front();
+        let net = sample.net.as_ref();
+        for (recent, value) in [
+            (&mut self.cpu_recent, sample.cpu_pct),
+            (&mut self.rx_recent, net.and_then(|n| n.rx_bps)),
+            (&mut self.tx_recent, net.and_then(|n| n.tx_bps)),
+        ] {
+            if let Some(v) = value {
+                if recent.len() == SPARK_LEN {
+                    recent.pop_front();
+                }
+                recent.push_back(v);
             }
-            self.cpu_recent.push_back(cpu);
         }
         self.latest = Some(sample);
         self.last_seen = now;
         self.said_bye = false;
+    }
+}
+
+impl Selectable for HostRow {
+    fn agent_id(&self) -> &str {
+        self.agent.as_str()
+    }
+    fn tag_list(&self) -> &[String] {
+        self.tags()
     }
 }
 
@@ -170,6 +206,25 @@ pub enum View {
     Hosts,
     Host(AgentId),
     Tests,
+    /// One test's live results.
+    TestResults(String),
+}
+
+/// How the terminal can draw: colours (off with `NO_COLOR`) and Unicode
+/// block and box characters (off in ASCII mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Look {
+    pub color: bool,
+    pub unicode: bool,
+}
+
+impl Default for Look {
+    fn default() -> Self {
+        Self {
+            color: true,
+            unicode: true,
+        }
+    }
 }
 
 /// The hub as the console sees it.
@@ -188,8 +243,23 @@ pub struct SeriesChart {
     pub error: Option<String>,
 }
 
-/// Series the host view charts.
-pub const DETAIL_SERIES: [&str; 2] = [series::CPU_PCT, series::MEM_PCT];
+/// Series the host view charts: the fixed ones, then one per disk.
+pub fn detail_series(row: Option<&HostRow>) -> Vec<String> {
+    let mut names: Vec<String> = [
+        series::CPU_PCT,
+        series::MEM_PCT,
+        series::SWAP_PCT,
+        series::LOAD1,
+        series::NET_RX_BPS,
+        series::NET_TX_BPS,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    if let Some(sample) = row.and_then(|r| r.latest.as_ref()) {
+        names.extend(sample.disks.iter().map(|d| series::disk_pct(&d.mount)));
+    }
+    names
+}
 
 #[derive(Debug, Clone)]
 pub struct App {
@@ -208,6 +278,16 @@ pub struct App {
     pub charts: BTreeMap<String, SeriesChart>,
     /// Network tests as the hub last listed them (newest first).
     pub tests: Vec<Test>,
+    pub tests_selected: usize,
+    /// Hosts marked with space: the agents of the next test.
+    pub marked: BTreeSet<AgentId>,
+    /// Index into [`WINDOWS`] for the host view's charts.
+    pub window: usize,
+    pub form: Option<TestForm>,
+    pub detail: Option<TestDetail>,
+    /// A one-line message for the status line (what just happened).
+    pub notice: Option<String>,
+    pub look: Look,
     pub quit: bool,
 }
 
@@ -227,8 +307,32 @@ impl App {
             dropped: 0,
             charts: BTreeMap::new(),
             tests: Vec::new(),
+            tests_selected: 0,
+            marked: BTreeSet::new(),
+            window: DEFAULT_WINDOW,
+            form: None,
+            detail: None,
+            notice: None,
+            look: Look::default(),
             quit: false,
         }
+    }
+
+    pub fn window_ms(&self) -> i64 {
+        WINDOWS[self.window.min(WINDOWS.len() - 1)].1
+    }
+
+    pub fn window_label(&self) -> &'static str {
+        WINDOWS[self.window.min(WINDOWS.len() - 1)].0
+    }
+
+    /// Online hosts the selectors match: what a test would run on now.
+    pub fn matching_online(&self, selectors: &[String]) -> usize {
+        self.hosts
+            .values()
+            .filter(|r| r.status(self.now) == HostStatus::Online)
+            .filter(|r| selector::matches_any(selectors, *r))
+            .count()
     }
 
     /// Applies one event; returns whether the screen changed and the
@@ -240,8 +344,10 @@ impl App {
             Event::Resize => true,
             Event::Tick(now) => {
                 self.now = now;
-                if self.view == View::Tests {
-                    commands.push(Command::RefreshTests);
+                match self.view {
+                    View::Tests => commands.push(Command::RefreshTests),
+                    View::TestResults(_) => self.fetch_detail(&mut commands),
+                    View::Hosts | View::Host(_) => {}
                 }
                 // Ages on screen move with the clock.
                 !self.hosts.is_empty()
@@ -283,6 +389,7 @@ impl App {
                 tests.reverse();
                 let changed = self.tests != tests;
                 self.tests = tests;
+                self.tests_selected = self.tests_selected.min(self.tests.len().saturating_sub(1));
                 self.hub = HubLink::Ok;
                 changed
             }
@@ -295,8 +402,31 @@ impl App {
             Event::History {
                 agent,
                 series,
+                from,
                 result,
-            } => self.on_history(&agent, series, result),
+            } => self.on_history(&agent, series, from, result),
+            Event::TestCreated(result) => self.on_created(result, &mut commands),
+            Event::TestUpdate {
+                id,
+                test,
+                summary,
+                results,
+            } => match &mut self.detail {
+                Some(detail) if detail.id == id => {
+                    detail.apply(test, summary, results);
+                    true
+                }
+                _ => false,
+            },
+            Event::TestCancelled(result) => {
+                self.notice = Some(match result {
+                    Ok(test) => format!("test {} cancelled", test.id),
+                    Err(e) => format!("cancel failed: {e}"),
+                });
+                commands.push(Command::RefreshTests);
+                self.fetch_detail(&mut commands);
+                true
+            }
             Event::Dropped(n) => {
                 self.dropped += n;
                 true
@@ -341,10 +471,11 @@ impl App {
         &mut self,
         agent: &AgentId,
         series: String,
+        from: i64,
         result: Result<swarm_common::protocol::HistoryReply, String>,
     ) -> bool {
-        if self.view != View::Host(agent.clone()) {
-            return false; // an answer for a view already left
+        if self.view != View::Host(agent.clone()) || from != -self.window_ms() {
+            return false; // an answer for a view or window already left
         }
         let chart = self.charts.entry(series).or_default();
         chart.loading = false;
@@ -429,6 +560,19 @@ impl App {
         if self.filter_editing {
             return self.on_filter_key(key);
         }
+        if let Some(form) = &mut self.form {
+            return match form.on_key(key, self.now) {
+                FormOutcome::Changed(changed) => changed,
+                FormOutcome::Submit(spec) => {
+                    commands.push(Command::CreateTest(Box::new(spec)));
+                    true
+                }
+                FormOutcome::Cancel => {
+                    self.form = None;
+                    true
+                }
+            };
+        }
         if self.help {
             // Any key closes the help; `q` still quits.
             self.help = false;
@@ -437,19 +581,55 @@ impl App {
             }
             return true;
         }
-        match key.code {
-            KeyCode::Char('q') => self.quit = true,
-            KeyCode::Char('?') => self.help = true,
-            KeyCode::Char('t') if self.view != View::Tests => self.open_tests(commands),
-            KeyCode::Esc => match self.view {
-                View::Host(_) | View::Tests => self.view = View::Hosts,
-                View::Hosts if !self.filter.is_empty() => {
-                    self.filter.clear();
-                    self.selected = 0;
-                }
-                View::Hosts => return false,
+        let had_notice = self.notice.take().is_some();
+        let changed = match key.code {
+            KeyCode::Char('q') => {
+                self.quit = true;
+                true
+            }
+            KeyCode::Char('?') => {
+                self.help = true;
+                true
+            }
+            KeyCode::Char('t') if self.view != View::Tests => {
+                self.open_tests(commands);
+                true
+            }
+            KeyCode::Char('n' | 'p') => {
+                self.open_form();
+                true
+            }
+            KeyCode::Esc => self.back(),
+            _ => match self.view.clone() {
+                View::Hosts => self.on_hosts_key(key, commands),
+                View::Host(agent) => self.on_host_key(key, &agent, commands),
+                View::Tests => self.on_tests_key(key, commands),
+                View::TestResults(id) => self.on_results_key(key, &id, commands),
             },
-            _ if self.view != View::Hosts => return false,
+        };
+        changed || had_notice
+    }
+
+    /// Esc: out of a view, or clears the filter and marks.
+    fn back(&mut self) -> bool {
+        match self.view {
+            View::Host(_) | View::Tests => self.view = View::Hosts,
+            View::TestResults(_) => {
+                self.view = View::Tests;
+                self.detail = None;
+            }
+            View::Hosts if !self.filter.is_empty() || !self.marked.is_empty() => {
+                self.filter.clear();
+                self.marked.clear();
+                self.selected = 0;
+            }
+            View::Hosts => return false,
+        }
+        true
+    }
+
+    fn on_hosts_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
+        match key.code {
             KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
             KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
             KeyCode::PageDown => self.move_selection(10),
@@ -460,6 +640,23 @@ impl App {
             }
             KeyCode::Char('/') => self.filter_editing = true,
             KeyCode::Char('s') => self.sort = self.sort.next(),
+            KeyCode::Char(' ') => {
+                let Some(agent) = self.selected_agent() else {
+                    return false;
+                };
+                if !self.marked.remove(&agent) {
+                    self.marked.insert(agent);
+                }
+                self.move_selection(1);
+            }
+            KeyCode::Char('a') => {
+                // Mark every visible host (or clear the marks).
+                if self.marked.is_empty() {
+                    self.marked = self.visible().iter().map(|r| r.agent.clone()).collect();
+                } else {
+                    self.marked.clear();
+                }
+            }
             KeyCode::Enter => {
                 let Some(agent) = self.selected_agent() else {
                     return false;
@@ -471,12 +668,138 @@ impl App {
         true
     }
 
-    /// Opens the host view and asks the hub for its charts.
+    fn on_host_key(&mut self, key: KeyEvent, agent: &AgentId, commands: &mut Vec<Command>) -> bool {
+        let window = match key.code {
+            KeyCode::Char(c @ '1'..='6') => (c as usize) - ('1' as usize),
+            KeyCode::Char(']' | '+') => (self.window + 1).min(WINDOWS.len() - 1),
+            KeyCode::Char('[' | '-') => self.window.saturating_sub(1),
+            _ => return false,
+        };
+        if window == self.window {
+            return false;
+        }
+        self.window = window;
+        self.open_host(agent.clone(), commands);
+        true
+    }
+
+    fn on_tests_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
+        let len = self.tests.len();
+        match key.code {
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.tests_selected = (self.tests_selected + 1).min(len.saturating_sub(1));
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.tests_selected = self.tests_selected.saturating_sub(1);
+            }
+            KeyCode::Enter => {
+                let Some(test) = self.tests.get(self.tests_selected) else {
+                    return false;
+                };
+                let id = test.id.clone();
+                self.open_test_results(id, commands);
+            }
+            KeyCode::Char('x') => {
+                let Some(test) = self.tests.get(self.tests_selected) else {
+                    return false;
+                };
+                commands.push(Command::CancelTest(test.id.clone()));
+                self.notice = Some(format!("cancelling {}…", test.id));
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn on_results_key(&mut self, key: KeyEvent, id: &str, commands: &mut Vec<Command>) -> bool {
+        match key.code {
+            KeyCode::Char('x') => {
+                commands.push(Command::CancelTest(id.to_owned()));
+                self.notice = Some(format!("cancelling {id}…"));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The agents a new test starts with: the marked hosts, else the
+    /// `tag:` filter, else the hosts the filter shows, else the host in
+    /// view or under the cursor.
+    fn prefill_agents(&self) -> String {
+        if !self.marked.is_empty() {
+            let ids: Vec<&str> = self.marked.iter().map(AgentId::as_str).collect();
+            return ids.join(" ");
+        }
+        if let View::Host(agent) = &self.view {
+            return agent.to_string();
+        }
+        let filter = self.filter.trim();
+        if filter.starts_with("tag:") {
+            return filter.to_owned();
+        }
+        if self.view == View::Hosts {
+            if !filter.is_empty() {
+                let ids: Vec<&str> = self.visible().iter().map(|r| r.agent.as_str()).collect();
+                return ids.join(" ");
+            }
+            if let Some(agent) = self.selected_agent() {
+                return agent.to_string();
+            }
+        }
+        "*".to_owned()
+    }
+
+    /// Opens the test form, focused on the target.
+    pub fn open_form(&mut self) {
+        self.form = Some(TestForm::new(TestKind::Ping, &self.prefill_agents()));
+    }
+
+    fn on_created(&mut self, result: Result<Test, String>, commands: &mut Vec<Command>) -> bool {
+        match result {
+            Ok(test) => {
+                self.form = None;
+                self.marked.clear();
+                self.notice = Some(format!(
+                    "test {} created on {} agent(s)",
+                    test.id,
+                    test.agents.len()
+                ));
+                self.open_test_results(test.id, commands);
+            }
+            Err(e) => match &mut self.form {
+                Some(form) => form.refused(e),
+                None => self.notice = Some(format!("cannot create the test: {e}")),
+            },
+        }
+        true
+    }
+
+    /// Opens one test's live results.
+    pub fn open_test_results(&mut self, id: String, commands: &mut Vec<Command>) {
+        self.view = View::TestResults(id.clone());
+        self.detail = Some(TestDetail::new(id));
+        self.fetch_detail(commands);
+    }
+
+    fn fetch_detail(&mut self, commands: &mut Vec<Command>) {
+        if let Some(detail) = &mut self.detail
+            && !detail.fetching
+        {
+            detail.fetching = true;
+            commands.push(Command::FetchTestDetail {
+                id: detail.id.clone(),
+                since: detail.since,
+            });
+        }
+    }
+
+    /// Opens the host view and asks the hub for its charts over the
+    /// chosen window, and for the tests it takes part in.
     pub fn open_host(&mut self, agent: AgentId, commands: &mut Vec<Command>) {
         self.charts.clear();
-        for series in DETAIL_SERIES {
+        for series in detail_series(self.hosts.get(&agent)) {
             self.charts.insert(
-                series.to_owned(),
+                series.clone(),
                 SeriesChart {
                     loading: true,
                     ..SeriesChart::default()
@@ -484,10 +807,11 @@ impl App {
             );
             commands.push(Command::FetchHistory {
                 agent: agent.clone(),
-                series: series.to_owned(),
-                from: -DETAIL_WINDOW_MS,
+                series,
+                from: -self.window_ms(),
             });
         }
+        commands.push(Command::RefreshTests);
         self.view = View::Host(agent);
     }
 

@@ -34,6 +34,10 @@ pub struct TuiArgs {
     /// Open the console on a view: `hosts` or `tests`.
     #[arg(long, value_parser = ["hosts", "tests"])]
     pub view: Option<String>,
+    /// Draw with ASCII characters only (for terminals or fonts without
+    /// Unicode block and box characters). Colours follow NO_COLOR.
+    #[arg(long, env = "SWARM_ASCII")]
+    pub ascii: bool,
     /// Seconds to wait for the hub in subcommands.
     #[arg(long, default_value = "5s", value_parser = swarm_common::duration::parse_positive, global = true)]
     pub timeout: Duration,
@@ -63,6 +67,17 @@ pub enum SubCommand {
     /// Network tests: create, list, show, cancel.
     #[command(subcommand)]
     Test(nettest::TestCommand),
+}
+
+impl TuiArgs {
+    /// How the console draws: ASCII on request, no colours when `NO_COLOR`
+    /// is set to anything non-empty (no-color.org).
+    pub fn look(&self) -> crate::app::Look {
+        crate::app::Look {
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            unicode: !self.ascii,
+        }
+    }
 }
 
 /// Why a subcommand failed, and the exit status that says so.

@@ -12,7 +12,7 @@ use swarm_common::time::now_ms;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::app::App;
+use crate::app::{App, Look};
 use crate::event::{Command, Event};
 use crate::{net, ui};
 
@@ -21,13 +21,17 @@ pub const MIN_FRAME: Duration = Duration::from_millis(200);
 /// Network events applied per wake-up before drawing again.
 const EVENT_BURST: usize = 512;
 
-pub async fn run(
-    args: NatsArgs,
-    open_host: Option<AgentId>,
-    open_tests: bool,
-) -> anyhow::Result<()> {
+/// Where the console opens and how it draws.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    pub host: Option<AgentId>,
+    pub tests: bool,
+    pub look: Look,
+}
+
+pub async fn run(args: NatsArgs, start: Start) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, args, open_host, open_tests).await;
+    let result = event_loop(&mut terminal, args, start).await;
     ratatui::restore();
     result
 }
@@ -35,18 +39,18 @@ pub async fn run(
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     args: NatsArgs,
-    open_host: Option<AgentId>,
-    open_tests: bool,
+    start: Start,
 ) -> anyhow::Result<()> {
     let (event_tx, mut events) = mpsc::channel::<Event>(4096);
     let (command_tx, commands) = mpsc::channel::<Command>(64);
     let network = tokio::spawn(net::run(args, event_tx, commands));
 
     let mut app = App::new(now_ms());
+    app.look = start.look;
     let mut initial = Vec::new();
-    if let Some(agent) = open_host {
+    if let Some(agent) = start.host {
         app.open_host(agent, &mut initial);
-    } else if open_tests {
+    } else if start.tests {
         app.open_tests(&mut initial);
     }
     for c in initial {

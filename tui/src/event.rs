@@ -3,7 +3,10 @@
 use crossterm::event::KeyEvent;
 use swarm_common::AgentId;
 use swarm_common::nats::LinkState;
-use swarm_common::protocol::{HistoryReply, HostInfo, HostSummary, MetricsSample, Millis, Test};
+use swarm_common::protocol::{
+    AgentSummary, HistoryReply, HostInfo, HostSummary, MetricsSample, Millis, Test, TestResult,
+    TestSpec,
+};
 
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -21,13 +24,25 @@ pub enum Event {
     History {
         agent: AgentId,
         series: String,
+        /// The window asked for (negative ms), to drop stale answers.
+        from: i64,
         result: Result<HistoryReply, String>,
     },
+    /// The hub's answer to a create: the test, or why not.
+    TestCreated(Result<Test, String>),
+    /// A poll of one test: its state, summary, and results since the last.
+    TestUpdate {
+        id: String,
+        test: Result<Test, String>,
+        summary: Option<Vec<AgentSummary>>,
+        results: Vec<TestResult>,
+    },
+    TestCancelled(Result<Test, String>),
     /// Live messages the network task could not hand over (console busy).
     Dropped(u64),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     RefreshHosts,
     RefreshTests,
@@ -37,4 +52,11 @@ pub enum Command {
         /// Negative: that many ms before now.
         from: i64,
     },
+    CreateTest(Box<TestSpec>),
+    FetchTestDetail {
+        id: String,
+        /// Results from this time on.
+        since: Millis,
+    },
+    CancelTest(String),
 }

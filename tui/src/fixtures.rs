@@ -1,7 +1,10 @@
 //! Fixed states for state and screen tests (no clock, no network).
 
 use swarm_common::AgentId;
-use swarm_common::protocol::{DiskUsage, HostInfo, MetricsSample, Millis, NetUsage};
+use swarm_common::protocol::{
+    AgentRunState, AgentSummary, DiskUsage, Hop, HostInfo, MetricsSample, Millis, NetUsage, Test,
+    TestAgent, TestKind, TestResult, TestRun, TestStatus,
+};
 
 use crate::app::App;
 use crate::event::Event;
@@ -90,4 +93,113 @@ pub fn app() -> App {
     app.apply(Event::Bye(id("cache-1")));
     app.apply(Event::Tick(NOW));
     app
+}
+
+/// A test as the hub lists it, on the given agents in the given states.
+pub fn test(
+    test_id: &str,
+    kind: TestKind,
+    target: &str,
+    port: Option<u16>,
+    status: TestStatus,
+    agents: &[(&str, AgentRunState)],
+) -> Test {
+    Test {
+        id: test_id.into(),
+        kind,
+        target: target.into(),
+        port,
+        selectors: vec!["web-*".into()],
+        interval_ms: 1_000,
+        duration_ms: 30_000,
+        start_at: NOW,
+        repeat_every_ms: None,
+        timeout_ms: 2_000,
+        name: None,
+        status,
+        created: NOW,
+        next_run: None,
+        run_id: "r1".into(),
+        runs: 1,
+        until: Some(NOW + 20_000),
+        agents: agents
+            .iter()
+            .map(|(name, state)| TestAgent {
+                agent: id(name),
+                state: *state,
+                error: (*state == AgentRunState::Failed)
+                    .then(|| "cannot resolve \"db.internal\"".to_owned()),
+            })
+            .collect(),
+        error: None,
+    }
+}
+
+/// Ping results of one agent: `n` probes one second apart, every fifth
+/// lost when `lossy`.
+pub fn ping_results(
+    test: &Test,
+    agent: &str,
+    n: u32,
+    base_ms: f64,
+    lossy: bool,
+) -> Vec<TestResult> {
+    let run = TestRun::of(test, NOW + 20_000);
+    (0..n)
+        .map(|i| {
+            let mut r = TestResult::new(&run, id(agent), NOW - u64::from(n - i) * 1_000);
+            r.seq = Some(i);
+            if !(lossy && i % 5 == 4) {
+                r.rtt_ms = Some(base_ms + f64::from(i % 7) * base_ms / 10.0);
+            }
+            r
+        })
+        .collect()
+}
+
+/// A traceroute round through a router to the target.
+pub fn trace_result(test: &Test, agent: &str) -> TestResult {
+    let mut r = ping_results(test, agent, 1, 1.0, false).remove(0);
+    r.rtt_ms = None;
+    r.reached = Some(true);
+    r.hops = Some(vec![
+        Hop {
+            ttl: 1,
+            addr: Some("10.77.1.1".into()),
+            host: None,
+            rtt_ms: vec![0.041, 0.038, 0.040],
+            loss_pct: 0.0,
+        },
+        Hop {
+            ttl: 2,
+            addr: None,
+            host: None,
+            rtt_ms: vec![],
+            loss_pct: 100.0,
+        },
+        Hop {
+            ttl: 3,
+            addr: Some("10.77.2.2".into()),
+            host: Some("target.example.net".into()),
+            rtt_ms: vec![0.072, 0.069, 0.075],
+            loss_pct: 0.0,
+        },
+    ]);
+    r
+}
+
+/// A summary row as the hub computes it.
+pub fn summary(agent: &str, sent: u64, received: u64, p50: f64) -> AgentSummary {
+    AgentSummary {
+        agent: id(agent),
+        sent,
+        received,
+        loss_pct: (sent - received) as f64 * 100.0 / sent as f64,
+        rtt_min: Some(p50 * 0.9),
+        rtt_p50: Some(p50),
+        rtt_p95: Some(p50 * 1.5),
+        rtt_p99: Some(p50 * 1.6),
+        rtt_max: Some(p50 * 1.7),
+        jitter_ms: Some(p50 / 10.0),
+    }
 }

@@ -53,6 +53,24 @@ pub fn uptime(secs: u64) -> String {
     swarm_common::duration::short(std::time::Duration::from_secs(secs))
 }
 
+/// A latency in ms: three significant-ish digits, `-` when absent.
+pub fn latency(ms: Option<f64>) -> String {
+    match ms {
+        None => "-".into(),
+        Some(v) if v < 1.0 => format!("{v:.3}"),
+        Some(v) if v < 100.0 => format!("{v:.2}"),
+        Some(v) => format!("{v:.0}"),
+    }
+}
+
+/// A test's target, with its port for tcp.
+pub fn target(test: &swarm_common::protocol::Test) -> String {
+    match test.port {
+        Some(p) => format!("{}:{p}", test.target),
+        None => test.target.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,4 +11,5 @@ pub mod event;
 pub(crate) mod fixtures;
 pub mod format;
 pub mod net;
+pub mod spec;
 pub mod ui;

@@ -16,8 +16,12 @@ async fn main() -> ExitCode {
         },
         None => {
             init_file_log();
-            let tests = args.view.as_deref() == Some("tests");
-            let result = swarm_tui::console::run(args.nats.clone(), args.host.clone(), tests).await;
+            let start = swarm_tui::console::Start {
+                host: args.host.clone(),
+                tests: args.view.as_deref() == Some("tests"),
+                look: args.look(),
+            };
+            let result = swarm_tui::console::run(args.nats.clone(), start).await;
             swarm_common::exit::report("swarm-tui", result)
         }
     }

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use async_nats::{Client, Message};
 use futures::StreamExt;
-use swarm_common::api::call;
+use swarm_common::api::{CallError, call};
 use swarm_common::codec::Encoding;
 use swarm_common::nats::{self, NatsArgs, NatsHealth};
 use swarm_common::protocol::{
-    Bye, HistoryRequest, HostInfo, HostsReply, HostsRequest, MetricsSample, TestsListReply,
-    TestsListRequest,
+    Bye, ErrorCode, HistoryReply, HistoryRequest, HostInfo, HostsReply, HostsRequest,
+    MetricsSample, ResultsReply, ResultsRequest, SummaryReply, TestIdRequest, TestReply,
+    TestsListReply, TestsListRequest,
 };
 use swarm_common::subject::{self, AgentSubject, parse_agent_subject};
 use tokio::sync::mpsc;
@@ -23,6 +24,10 @@ use crate::event::{Command, Event};
 /// How often the host inventory is refreshed from the hub.
 const HOSTS_EVERY: Duration = Duration::from_secs(10);
 pub const API_TIMEOUT: Duration = Duration::from_secs(3);
+/// Points asked for per chart: wider than any terminal column count.
+const HISTORY_POINTS: u32 = 400;
+/// Results fetched per poll of an open test; more come on the next poll.
+const RESULTS_PER_POLL: u32 = 2_000;
 
 /// Runs until the console drops its end of the channels.
 pub async fn run(
@@ -68,19 +73,36 @@ pub async fn run(
                     Command::RefreshHosts => spawn_hosts(&client, &events),
                     Command::RefreshTests => spawn_tests(&client, &events),
                     Command::FetchHistory { agent, series, from } => {
+                        spawn_history(&client, &events, agent, series, from);
+                    }
+                    Command::CreateTest(spec) => {
                         let (client, events) = (client.clone(), events.clone());
                         tokio::spawn(async move {
-                            let req = HistoryRequest {
-                                agent: agent.to_string(),
-                                series: series.clone(),
-                                from,
-                                to: None,
-                                max_points: Some(500),
-                            };
-                            let result = call(&client, subject::api::HISTORY, &req, API_TIMEOUT)
-                                .await
-                                .map_err(|e| e.to_string());
-                            let _ = events.send(Event::History { agent, series, result }).await;
+                            let result = call::<_, TestReply>(
+                                &client, subject::api::TESTS_CREATE, &*spec, API_TIMEOUT,
+                            )
+                            .await
+                            .map(|r| r.test)
+                            .map_err(|e| e.to_string());
+                            let _ = events.send(Event::TestCreated(result)).await;
+                        });
+                    }
+                    Command::FetchTestDetail { id, since } => {
+                        spawn_test_detail(&client, &events, id, since);
+                    }
+                    Command::CancelTest(id) => {
+                        let (client, events) = (client.clone(), events.clone());
+                        tokio::spawn(async move {
+                            let result = call::<_, TestReply>(
+                                &client,
+                                subject::api::TESTS_CANCEL,
+                                &TestIdRequest { id },
+                                API_TIMEOUT,
+                            )
+                            .await
+                            .map(|r| r.test)
+                            .map_err(|e| e.to_string());
+                            let _ = events.send(Event::TestCancelled(result)).await;
                         });
                     }
                 }
@@ -147,6 +169,78 @@ fn forward_live(msg: &Message, events: &mpsc::Sender<Event>, dropped: &AtomicU64
     {
         dropped.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+fn spawn_history(
+    client: &Client,
+    events: &mpsc::Sender<Event>,
+    agent: swarm_common::AgentId,
+    series: String,
+    from: i64,
+) {
+    let (client, events) = (client.clone(), events.clone());
+    tokio::spawn(async move {
+        let req = HistoryRequest {
+            agent: agent.to_string(),
+            series: series.clone(),
+            from,
+            to: None,
+            max_points: Some(HISTORY_POINTS),
+        };
+        // A series the hub has no data for (no swap, a new disk) is an
+        // empty chart, not an error.
+        let result = match call(&client, subject::api::HISTORY, &req, API_TIMEOUT).await {
+            Err(CallError::Api(e)) if e.code == ErrorCode::NotFound => Ok(HistoryReply {
+                agent: agent.clone(),
+                series: series.clone(),
+                step_ms: 0,
+                points: Vec::new(),
+                percentiles: None,
+                window: None,
+            }),
+            other => other.map_err(|e| e.to_string()),
+        };
+        let _ = events
+            .send(Event::History {
+                agent,
+                series,
+                from,
+                result,
+            })
+            .await;
+    });
+}
+
+/// One poll of an open test: the test, its summary and the results since
+/// the newest one the console has, asked for at once.
+fn spawn_test_detail(client: &Client, events: &mpsc::Sender<Event>, id: String, since: u64) {
+    let (client, events) = (client.clone(), events.clone());
+    tokio::spawn(async move {
+        let by_id = TestIdRequest { id: id.clone() };
+        let results_req = ResultsRequest {
+            id: id.clone(),
+            agent: None,
+            since: Some(since),
+            limit: Some(RESULTS_PER_POLL),
+        };
+        let (test, summary, results) = tokio::join!(
+            call::<_, TestReply>(&client, subject::api::TESTS_GET, &by_id, API_TIMEOUT),
+            call::<_, SummaryReply>(&client, subject::api::TESTS_SUMMARY, &by_id, API_TIMEOUT),
+            call::<_, ResultsReply>(
+                &client,
+                subject::api::TESTS_RESULTS,
+                &results_req,
+                API_TIMEOUT
+            ),
+        );
+        let event = Event::TestUpdate {
+            id,
+            test: test.map(|r| r.test).map_err(|e| e.to_string()),
+            summary: summary.ok().map(|r| r.summary),
+            results: results.map(|r| r.results).unwrap_or_default(),
+        };
+        let _ = events.send(event).await;
+    });
 }
 
 fn spawn_tests(client: &Client, events: &mpsc::Sender<Event>) {

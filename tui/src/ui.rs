@@ -4,22 +4,25 @@
 //! ┌──────────────────────────────────────────────────────────────┐
 //! │ header: product, host counts, sort, filter                   │
 //! ├──────────────────────────────────────────────────────────────┤
-//! │ body: hosts table  |  host view (info, charts)               │
-//! │                                    help overlay on top       │
+//! │ body: hosts table | host view (info, charts, tests) | tests  │
+//! │       | one test's results       form and help overlays on top│
 //! ├──────────────────────────────────────────────────────────────┤
 //! │ status: NATS and hub state, notices, key hints               │
 //! └──────────────────────────────────────────────────────────────┘
 //! ```
 
+mod degrade;
+mod form;
 mod header;
 mod help;
 mod host;
 mod hosts;
+mod results;
 mod status;
 mod tests_view;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout};
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 
 use crate::app::{App, View};
@@ -36,11 +39,27 @@ pub fn draw(frame: &mut Frame, app: &App) {
         View::Hosts => hosts::render(frame, body, app),
         View::Host(agent) => host::render(frame, body, app, agent),
         View::Tests => tests_view::render(frame, body, app),
+        View::TestResults(_) => results::render(frame, body, app),
     }
     status::render(frame, status_area, app);
+    if let Some(form) = &app.form {
+        form::render(frame, body, app, form);
+    }
     if app.help {
         help::render(frame, body);
     }
+    degrade::apply(frame.buffer_mut(), app.look);
+}
+
+/// A `width` x `height` box in the middle of `area` (for overlays).
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [popup] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [popup] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(popup);
+    popup
 }
 
 /// The few styles the console uses, in one place.
@@ -76,14 +95,26 @@ pub mod theme {
     }
 }
 
-/// A one-line sparkline of block characters, scaled 0..=100.
-pub fn spark_text(values: impl Iterator<Item = f64>, width: usize) -> String {
-    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let values: Vec<f64> = values.collect();
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// A one-line sparkline of the last `width` values, scaled 0..=`top`
+/// (`None`: to the largest of them). A missing value is a space.
+pub fn spark_text(
+    values: impl Iterator<Item = Option<f64>>,
+    width: usize,
+    top: Option<f64>,
+) -> String {
+    let values: Vec<Option<f64>> = values.collect();
     let start = values.len().saturating_sub(width);
-    values[start..]
+    let shown = &values[start..];
+    let top = top.unwrap_or_else(|| shown.iter().flatten().copied().fold(0.0, f64::max));
+    shown
         .iter()
-        .map(|v| BARS[((v.clamp(0.0, 100.0) / 100.0) * 7.0).round() as usize])
+        .map(|v| match v {
+            Some(v) if top > 0.0 => BARS[((v.clamp(0.0, top) / top) * 7.0).round() as usize],
+            Some(_) => BARS[0],
+            None => ' ',
+        })
         .collect()
 }
 

@@ -1,6 +1,7 @@
 //! The console in a real terminal (tmux) against a real nats-server, hub
-//! and agent: a host appears, its view opens, `q` quits with status 0 and
-//! the terminal is given back.
+//! and agent: a host appears, its view and charts open, a ping test is
+//! created from the form and its per-agent results fill in, it is
+//! cancelled, and `q` quits with status 0 and the terminal given back.
 #![expect(clippy::expect_used, reason = "test set-up fails loudly")]
 
 use std::path::Path;
@@ -91,6 +92,23 @@ async fn console_shows_a_live_host_and_quits_cleanly() {
     assert!(screen.contains("StreamSwarm"), "{screen}");
     tmux(&["send-keys", "-t", &session, "Enter"]);
     wait_for_screen(&session, &["status   online", "tags     e2e", "cpu_pct"]).await;
+    // Another window: the charts are asked for again and drawn.
+    tmux(&["send-keys", "-t", &session, "1"]);
+    wait_for_screen(&session, &["1:15m", "mem_pct", "net_rx_bps"]).await;
+    tmux(&["send-keys", "-t", &session, "Escape"]);
+    wait_for_screen(&session, &["HOST", "box-e2e"]).await;
+
+    // A ping from the form: `p`, the target, Enter.
+    tmux(&["send-keys", "-t", &session, "p"]);
+    wait_for_screen(&session, &["new network test", "matches 1 online agent"]).await;
+    tmux(&["send-keys", "-t", &session, "-l", "127.0.0.1"]);
+    tmux(&["send-keys", "-t", &session, "Enter"]);
+    let screen = wait_for_screen(&session, &["ping 127.0.0.1 running", "0.0%"]).await;
+    assert!(screen.contains("box-e2e"), "{screen}");
+    tmux(&["send-keys", "-t", &session, "x"]);
+    wait_for_screen(&session, &["cancelled"]).await;
+    tmux(&["send-keys", "-t", &session, "Escape"]);
+    wait_for_screen(&session, &["ID", "KIND", "127.0.0.1"]).await;
     tmux(&["send-keys", "-t", &session, "Escape"]);
     wait_for_screen(&session, &["HOST", "box-e2e"]).await;
     tmux(&["send-keys", "-t", &session, "?"]);

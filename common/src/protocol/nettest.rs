@@ -243,6 +243,22 @@ pub struct TestResult {
     pub error: Option<String>,
 }
 
+impl TestRun {
+    /// The run request for a test's current run, ending at `until`.
+    pub fn of(test: &Test, until: Millis) -> Self {
+        Self {
+            test_id: test.id.clone(),
+            run_id: test.run_id.clone(),
+            kind: test.kind,
+            target: test.target.clone(),
+            port: test.port,
+            interval_ms: test.interval_ms,
+            until,
+            timeout_ms: test.timeout_ms,
+        }
+    }
+}
+
 impl TestResult {
     /// A result with only the identifying fields set.
     pub fn new(run: &TestRun, agent: AgentId, ts: Millis) -> Self {

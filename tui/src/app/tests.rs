@@ -1,5 +1,5 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use swarm_common::protocol::{HistoryReply, HostStatus};
+use swarm_common::protocol::{HistoryReply, HostStatus, TestKind};
 
 use super::*;
 use crate::fixtures::{self, NOW, id};
@@ -97,21 +97,30 @@ fn enter_opens_host_and_asks_for_history_esc_returns() {
     let (changed, commands) = key(&mut app, KeyCode::Enter);
     assert!(changed);
     assert_eq!(app.view, View::Host(id("db-1")));
+    let asked: Vec<&str> = commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::FetchHistory {
+                agent,
+                series,
+                from: -3_600_000,
+            } if agent == &id("db-1") => Some(series.as_str()),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
-        commands,
-        vec![
-            Command::FetchHistory {
-                agent: id("db-1"),
-                series: "cpu_pct".into(),
-                from: -DETAIL_WINDOW_MS
-            },
-            Command::FetchHistory {
-                agent: id("db-1"),
-                series: "mem_pct".into(),
-                from: -DETAIL_WINDOW_MS
-            },
+        asked,
+        [
+            "cpu_pct",
+            "mem_pct",
+            "swap_pct",
+            "load1",
+            "net_rx_bps",
+            "net_tx_bps",
+            "disk_pct:/"
         ]
     );
+    assert!(commands.contains(&Command::RefreshTests), "{commands:?}");
     let reply = HistoryReply {
         agent: id("db-1"),
         series: "cpu_pct".into(),
@@ -123,7 +132,8 @@ fn enter_opens_host_and_asks_for_history_esc_returns() {
     app.apply(Event::History {
         agent: id("db-1"),
         series: "cpu_pct".into(),
-        result: Ok(reply),
+        from: -3_600_000,
+        result: Ok(reply.clone()),
     });
     assert_eq!(app.charts["cpu_pct"].points.len(), 2);
     assert!(!app.charts["cpu_pct"].loading);
@@ -196,4 +206,190 @@ fn t_opens_the_tests_view_and_the_clock_refreshes_it() {
     assert_eq!(app.view, View::Hosts);
     let (_, commands) = app.apply(Event::Tick(NOW + 2_000));
     assert!(commands.is_empty(), "no polling outside the view");
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+#[test]
+fn a_ping_from_a_tag_is_a_few_keystrokes() {
+    let mut app = fixtures::app();
+    key(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "tag:role=web");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('p'));
+    let form = app.form.as_ref().expect("form open");
+    assert_eq!(form.text(Field::Agents), "tag:role=web");
+    assert_eq!(form.focus, Field::Target);
+    assert_eq!(app.matching_online(&form.selectors()), 2);
+    type_text(&mut app, "10.0.0.5");
+    let (_, commands) = key(&mut app, KeyCode::Enter);
+    let [Command::CreateTest(spec)] = commands.as_slice() else {
+        panic!("one create: {commands:?}");
+    };
+    assert_eq!(spec.kind, TestKind::Ping);
+    assert_eq!(spec.target, "10.0.0.5");
+    assert_eq!(spec.agents, ["tag:role=web"]);
+    assert_eq!((spec.interval_ms, spec.start_at), (None, None));
+    assert!(app.form.as_ref().is_some_and(|f| f.submitting));
+
+    // The hub's answer opens the live results and polls them each second.
+    let test = fixtures::test(
+        "t1",
+        TestKind::Ping,
+        "10.0.0.5",
+        None,
+        swarm_common::protocol::TestStatus::Running,
+        &[("web-1", swarm_common::protocol::AgentRunState::Running)],
+    );
+    let (_, commands) = app.apply(Event::TestCreated(Ok(test.clone())));
+    assert!(app.form.is_none());
+    assert_eq!(app.view, View::TestResults("t1".into()));
+    assert_eq!(
+        commands,
+        [Command::FetchTestDetail {
+            id: "t1".into(),
+            since: 0
+        }]
+    );
+    // No second poll while one is under way; the next after its answer.
+    let (_, commands) = app.apply(Event::Tick(NOW + 1_000));
+    assert!(commands.is_empty());
+    let results = fixtures::ping_results(&test, "web-1", 3, 1.0, false);
+    let last_ts = results.last().map(|r| r.ts).unwrap_or_default();
+    app.apply(Event::TestUpdate {
+        id: "t1".into(),
+        test: Ok(test.clone()),
+        summary: None,
+        results: results.clone(),
+    });
+    let (_, commands) = app.apply(Event::Tick(NOW + 2_000));
+    assert_eq!(
+        commands,
+        [Command::FetchTestDetail {
+            id: "t1".into(),
+            since: last_ts
+        }]
+    );
+    // Asking again from `since` counts nothing twice.
+    app.apply(Event::TestUpdate {
+        id: "t1".into(),
+        test: Ok(test),
+        summary: None,
+        results,
+    });
+    let detail = app.detail.as_ref().expect("detail");
+    assert_eq!(detail.recent[&id("web-1")].len(), 3);
+    // x cancels, Esc goes back to the list.
+    let (_, commands) = key(&mut app, KeyCode::Char('x'));
+    assert_eq!(commands, [Command::CancelTest("t1".into())]);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.view, View::Tests);
+}
+
+#[test]
+fn form_validation_lands_on_the_field() {
+    let mut app = fixtures::app();
+    key(&mut app, KeyCode::Char('n'));
+    // Nothing typed: the target is missing.
+    let (_, commands) = key(&mut app, KeyCode::Enter);
+    assert!(commands.is_empty());
+    let form = app.form.as_ref().expect("form");
+    assert_eq!(form.focus, Field::Target);
+    assert!(form.error_for(Field::Target).is_some());
+    // tcp needs a port; a bad interval is named.
+    key(&mut app, KeyCode::BackTab);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, "db.internal");
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, "99999");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, "soon");
+    key(&mut app, KeyCode::Enter);
+    let form = app.form.as_ref().expect("form");
+    assert_eq!(form.kind, TestKind::Tcp);
+    assert_eq!(form.focus, Field::Port, "the first error gets the focus");
+    assert!(form.error_for(Field::Interval).is_some());
+    // Fixing the port clears its error; the hub's refusal lands on the
+    // field it names.
+    for _ in 0..5 {
+        key(&mut app, KeyCode::Backspace);
+    }
+    type_text(&mut app, "5432");
+    assert!(
+        app.form
+            .as_ref()
+            .expect("form")
+            .error_for(Field::Port)
+            .is_none()
+    );
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Backspace);
+    }
+    type_text(&mut app, "50ms");
+    let (_, commands) = key(&mut app, KeyCode::Enter);
+    assert!(matches!(commands.as_slice(), [Command::CreateTest(_)]));
+    app.apply(Event::TestCreated(Err(
+        "interval_ms: must be 100..=3600000".into(),
+    )));
+    let form = app.form.as_ref().expect("form stays open");
+    assert!(!form.submitting);
+    assert_eq!(form.focus, Field::Interval);
+    assert_eq!(
+        form.error_for(Field::Interval),
+        Some("interval_ms: must be 100..=3600000")
+    );
+    key(&mut app, KeyCode::Esc);
+    assert!(app.form.is_none());
+}
+
+#[test]
+fn marks_and_chart_windows() {
+    let mut app = fixtures::app();
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char(' '));
+    assert_eq!(app.marked.len(), 2);
+    assert_eq!(app.selected, 2, "space marks and moves down");
+    key(&mut app, KeyCode::Char('p'));
+    assert_eq!(
+        app.form.as_ref().map(|f| f.text(Field::Agents).to_owned()),
+        Some("cache-1 db-1".into())
+    );
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Esc);
+    assert!(app.marked.is_empty(), "Esc clears the marks");
+
+    key(&mut app, KeyCode::Enter);
+    let (_, commands) = key(&mut app, KeyCode::Char('4'));
+    assert_eq!(app.window_label(), "24h");
+    assert!(commands.iter().all(|c| match c {
+        Command::FetchHistory { from, .. } => *from == -86_400_000,
+        _ => true,
+    }));
+    // An answer for the window left behind is dropped.
+    let stale = HistoryReply {
+        agent: id("web-1"),
+        series: "cpu_pct".into(),
+        step_ms: 0,
+        points: vec![(NOW, 1.0, 1.0, 1.0)],
+        percentiles: None,
+        window: None,
+    };
+    let agent = app.selected_agent().expect("selected");
+    let (changed, _) = app.apply(Event::History {
+        agent,
+        series: "cpu_pct".into(),
+        from: -3_600_000,
+        result: Ok(stale),
+    });
+    assert!(!changed);
+    let (changed, _) = key(&mut app, KeyCode::Char('4'));
+    assert!(!changed, "same window: nothing to fetch");
 }

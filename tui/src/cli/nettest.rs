@@ -13,6 +13,7 @@ use swarm_common::subject::api;
 use swarm_common::time::now_ms;
 
 use super::Failure;
+use crate::spec::{self, parse_kind};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TestCommand {
@@ -74,34 +75,13 @@ pub enum TestCommand {
     },
 }
 
-fn parse_kind(raw: &str) -> Result<TestKind, String> {
-    match raw {
-        "ping" => Ok(TestKind::Ping),
-        "traceroute" => Ok(TestKind::Traceroute),
-        "tcp" => Ok(TestKind::Tcp),
-        _ => Err(format!("{raw:?} is not one of ping, traceroute, tcp")),
-    }
-}
-
 fn parse_status(raw: &str) -> Result<TestStatus, String> {
     serde_json::from_value(serde_json::Value::String(raw.to_owned()))
         .map_err(|_| format!("{raw:?} is not one of scheduled, running, done, cancelled, failed"))
 }
 
-/// `10m` from now, or an RFC 3339 time.
 fn parse_at(raw: &str) -> Result<u64, String> {
-    if let Ok(d) = swarm_common::duration::parse(raw.trim_start_matches('+')) {
-        return Ok(now_ms() + d.as_millis() as u64);
-    }
-    humantime::parse_rfc3339_weak(raw)
-        .map_err(|e| {
-            format!("{raw:?} is neither a duration (10m) nor a time (2026-11-22T08:00:00Z): {e}")
-        })
-        .and_then(|t| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .map_err(|_| format!("{raw:?} is before 1970"))
-        })
+    spec::parse_start(raw, now_ms())
 }
 
 fn ms(d: Option<Duration>) -> Option<u64> {
@@ -163,7 +143,7 @@ pub async fn run(client: &Client, timeout: Duration, command: &TestCommand) -> R
                         t.id,
                         t.kind.as_str(),
                         t.status.as_str(),
-                        target_of(t),
+                        crate::format::target(t),
                         t.runs,
                         t.agents.len(),
                         t.selectors.join(",")
@@ -188,13 +168,6 @@ pub async fn run(client: &Client, timeout: Duration, command: &TestCommand) -> R
         }
     }
     Ok(())
-}
-
-fn target_of(t: &Test) -> String {
-    match t.port {
-        Some(p) => format!("{}:{p}", t.target),
-        None => t.target.clone(),
-    }
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
@@ -278,7 +251,7 @@ fn print_test(test: &Test, summary: &[AgentSummary], latest: &BTreeMap<String, T
         "{} {} {} [{}] runs {}{}",
         test.id,
         test.kind.as_str(),
-        target_of(test),
+        crate::format::target(test),
         test.status.as_str(),
         test.runs,
         test.error

@@ -22,6 +22,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Span::raw(format!(" · {} hosts", app.hosts.len())),
     ];
     if app.view == View::Hosts {
+        if !app.marked.is_empty() {
+            spans.push(Span::styled(
+                format!("  {} marked", app.marked.len()),
+                theme::warn(),
+            ));
+        }
         if app.sort != SortColumn::Name {
             spans.push(Span::styled(
                 format!("  sort:{}", app.sort.label()),

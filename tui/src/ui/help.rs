@@ -1,32 +1,30 @@
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::theme;
 
 const KEYS: &[(&str, &str)] = &[
-    ("↑ ↓  k j", "select a host"),
+    ("↑ ↓  k j", "select a host or test"),
     ("PgUp PgDn", "move ten rows"),
     ("g G", "first / last host"),
-    ("Enter", "open the host view"),
-    ("Esc", "back / clear the filter"),
+    ("Enter", "open the host / the test's results"),
+    ("Esc", "back / clear the filter and marks"),
     ("/", "filter by name or tag:<tag>"),
     ("s", "cycle the sort column"),
+    ("space", "mark a host (a marks all shown)"),
+    ("p  n", "new test on the marked or shown hosts"),
+    ("1-6  [ ]", "chart window 15m 1h 6h 24h 7d 30d"),
     ("t", "network tests"),
+    ("x", "cancel the selected test"),
+    ("Tab ⏎", "form: next field / create"),
     ("?", "this help (any key closes)"),
     ("q  Ctrl-C", "quit"),
 ];
 
 pub fn render(frame: &mut Frame, area: Rect) {
-    let width = 46.min(area.width);
-    let height = (KEYS.len() as u16 + 2).min(area.height);
-    let [popup] = Layout::horizontal([Constraint::Length(width)])
-        .flex(Flex::Center)
-        .areas(area);
-    let [popup] = Layout::vertical([Constraint::Length(height)])
-        .flex(Flex::Center)
-        .areas(popup);
+    let popup = super::centered(area, 52, KEYS.len() as u16 + 2);
     let lines: Vec<Line> = KEYS
         .iter()
         .map(|(k, what)| Line::from(format!(" {k:<11} {what}")))

@@ -1,35 +1,94 @@
-//! One host: system information, latest numbers, CPU and memory charts.
+//! One host: system information, latest numbers, the tests it takes part
+//! in, and charts of every series over the chosen window (history from the
+//! hub, extended live from the bus).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Sparkline};
 use swarm_common::AgentId;
-use swarm_common::protocol::HostStatus;
+use swarm_common::protocol::{HostStatus, Millis, series};
 
 use super::theme;
-use crate::app::{App, DETAIL_SERIES, HostRow, SeriesChart};
+use crate::app::{App, HostRow, SeriesChart, WINDOWS, detail_series};
 use crate::format;
+
+/// Rows a chart needs: its border and at least one line of bars.
+const CHART_MIN_HEIGHT: u16 = 3;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, agent: &AgentId) {
     let Some(row) = app.hosts.get(agent) else {
         frame.render_widget(Paragraph::new(format!("{agent}: unknown host")), area);
         return;
     };
-    let [info_area, charts_area] =
-        Layout::vertical([Constraint::Length(10), Constraint::Min(0)]).areas(area);
-    let [system, numbers] =
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-            .areas(info_area);
+    let info_height = if area.height >= 30 { 10 } else { 9 };
+    let [info_area, window_line, charts_area] = Layout::vertical([
+        Constraint::Length(info_height),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    let [system, numbers, tests] = Layout::horizontal([
+        Constraint::Percentage(40),
+        Constraint::Percentage(30),
+        Constraint::Percentage(30),
+    ])
+    .areas(info_area);
     frame.render_widget(system_panel(row, app.now), system);
     frame.render_widget(numbers_panel(row), numbers);
+    frame.render_widget(tests_panel(app, agent), tests);
+    frame.render_widget(window_bar(app), window_line);
 
-    let chart_areas =
-        Layout::vertical(DETAIL_SERIES.map(|_| Constraint::Ratio(1, 2))).split(charts_area);
-    for (series, area) in DETAIL_SERIES.iter().zip(chart_areas.iter()) {
-        let chart = app.charts.get(*series).cloned().unwrap_or_default();
-        render_chart(frame, *area, series, &chart);
+    let names = detail_series(Some(row));
+    let rows_fit = (charts_area.height / CHART_MIN_HEIGHT).max(1) as usize;
+    let per_row = names.len().div_ceil(rows_fit).max(2);
+    let row_count = names.len().div_ceil(per_row);
+    let chart_rows = Layout::vertical(vec![Constraint::Ratio(1, row_count as u32); row_count])
+        .split(charts_area);
+    for (names, row_area) in names.chunks(per_row).zip(chart_rows.iter()) {
+        let cells = Layout::horizontal(vec![Constraint::Ratio(1, per_row as u32); per_row])
+            .split(*row_area);
+        for (name, cell) in names.iter().zip(cells.iter()) {
+            let chart = app.charts.get(name).cloned().unwrap_or_default();
+            render_chart(frame, *cell, name, &chart, app);
+        }
     }
+}
+
+/// `window: 15m [1h] 6h 24h 7d 30d`: the chosen one stands out.
+fn window_bar(app: &App) -> Line<'static> {
+    let mut spans = vec![Span::styled(" window ", theme::dim())];
+    for (i, (label, _)) in WINDOWS.iter().enumerate() {
+        let text = format!(" {}:{label} ", i + 1);
+        if i == app.window {
+            spans.push(Span::styled(text, theme::selected()));
+        } else {
+            spans.push(Span::styled(text, theme::dim()));
+        }
+    }
+    Line::from(spans)
+}
+
+/// Tests whose agents include this host, newest first.
+fn tests_panel<'a>(app: &'a App, agent: &AgentId) -> Paragraph<'a> {
+    let lines: Vec<Line> = app
+        .tests
+        .iter()
+        .filter(|t| t.agents.iter().any(|a| &a.agent == agent))
+        .map(|t| {
+            Line::from(vec![
+                Span::raw(format!("{} ", t.kind.as_str())),
+                Span::raw(format!("{} ", t.target)),
+                Span::styled(t.status.as_str(), theme::dim()),
+            ])
+        })
+        .collect();
+    let lines = if lines.is_empty() {
+        vec![Line::styled("none", theme::dim())]
+    } else {
+        lines
+    };
+    Paragraph::new(lines).block(Block::bordered().title(" tests "))
 }
 
 fn field<'a>(name: &'a str, value: String) -> Line<'a> {
@@ -52,8 +111,8 @@ fn system_panel(row: &HostRow, now: u64) -> Paragraph<'_> {
         Line::from(vec![
             Span::styled(format!("{:<9}", "status"), theme::dim()),
             status,
+            Span::raw(format!("  {}", get(|i| i.hostname.clone()))),
         ]),
-        field("host", get(|i| i.hostname.clone())),
         field(
             "os",
             format!(
@@ -113,32 +172,83 @@ fn numbers_panel(row: &HostRow) -> Paragraph<'_> {
     Paragraph::new(lines).block(Block::bordered().title(" now "))
 }
 
-fn render_chart(frame: &mut Frame, area: Rect, series: &str, chart: &SeriesChart) {
+/// How a series' values read: percent, bytes/s, or a plain number.
+fn value_text(name: &str, v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if name == series::NET_RX_BPS || name == series::NET_TX_BPS => format::rate(v),
+        Some(v) if name.starts_with("load") => format!("{v:.2}"),
+        Some(v) => format::pct(Some(v)),
+    }
+}
+
+fn is_pct(name: &str) -> bool {
+    name.ends_with("_pct") || name.starts_with("disk_pct:")
+}
+
+/// One value per column over `[from, to]`: the largest sample in the
+/// column's time (peaks stay visible), `None` where there is no sample.
+pub fn columns(
+    points: &[(Millis, f64)],
+    from: Millis,
+    to: Millis,
+    width: usize,
+) -> Vec<Option<f64>> {
+    let mut out = vec![None; width];
+    if width == 0 || to <= from {
+        return out;
+    }
+    let span = (to - from) as f64;
+    for &(ts, v) in points.iter().filter(|p| p.0 >= from && p.0 <= to) {
+        let i = (((ts - from) as f64 / span) * width as f64) as usize;
+        let slot = &mut out[i.min(width - 1)];
+        *slot = Some(slot.map_or(v, |old: f64| old.max(v)));
+    }
+    out
+}
+
+fn render_chart(frame: &mut Frame, area: Rect, name: &str, chart: &SeriesChart, app: &App) {
+    let last = chart.points.last().map(|p| p.1);
+    let max = chart
+        .points
+        .iter()
+        .map(|p| p.1)
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     let title = match (&chart.error, chart.loading) {
-        (Some(e), _) => format!(" {series} (last hour): {e} "),
-        (None, true) => format!(" {series} (last hour): loading… "),
-        (None, false) => {
-            let last = chart.points.last().map(|p| p.1);
-            let max = chart.points.iter().map(|p| p.1).fold(f64::NAN, f64::max);
-            format!(
-                " {series} (last hour)  now {}  max {} ",
-                format::pct(last),
-                format::pct((!max.is_nan()).then_some(max))
-            )
-        }
+        (Some(e), _) => format!(" {name}: {e} "),
+        (None, true) => format!(" {name}: loading… "),
+        (None, false) if chart.points.is_empty() => format!(" {name}: no data "),
+        (None, false) => format!(
+            " {name} {} max {} ",
+            value_text(name, last),
+            value_text(name, max)
+        ),
     };
     let block = Block::bordered().title(title);
-    let inner_width = area.width.saturating_sub(2) as usize;
-    let start = chart.points.len().saturating_sub(inner_width);
-    let data: Vec<u64> = chart.points[start..]
+    let width = area.width.saturating_sub(2) as usize;
+    let to = app.now;
+    let from = to.saturating_sub(app.window_ms().unsigned_abs());
+    let values = columns(&chart.points, from, to, width);
+    // Percentages on a 0-100 scale; everything else up to its own peak.
+    let top = if is_pct(name) {
+        100.0
+    } else {
+        max.unwrap_or(0.0).max(f64::MIN_POSITIVE)
+    };
+    let scale = 1_000.0 / top;
+    // A sample, however small, shows at least the lowest bar: blank
+    // means no sample.
+    let rows = u64::from(area.height.saturating_sub(2).max(1));
+    let lowest = 1_000u64.div_ceil(8 * rows);
+    let data: Vec<Option<u64>> = values
         .iter()
-        .map(|p| p.1.clamp(0.0, 100.0).round() as u64)
+        .map(|v| v.map(|v| ((v.clamp(0.0, top) * scale).round() as u64).max(lowest)))
         .collect();
     frame.render_widget(
         Sparkline::default()
             .block(block)
-            .data(&data)
-            .max(100)
+            .data(data)
+            .max(1_000)
             .style(theme::good()),
         area,
     );

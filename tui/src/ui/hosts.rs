@@ -17,13 +17,16 @@ const SPARK_WIDTH: usize = 10;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Col {
     Status,
+    Mark,
     Name,
     Cpu,
     Spark,
     Mem,
     Disk,
     Rx,
+    RxSpark,
     Tx,
+    TxSpark,
     Load,
     Uptime,
     Seen,
@@ -32,10 +35,10 @@ enum Col {
 impl Col {
     fn width(self) -> Constraint {
         match self {
-            Col::Status => Constraint::Length(1),
+            Col::Status | Col::Mark => Constraint::Length(1),
             Col::Name => Constraint::Min(10),
             Col::Cpu | Col::Mem | Col::Disk | Col::Load | Col::Seen => Constraint::Length(5),
-            Col::Spark => Constraint::Length(SPARK_WIDTH as u16),
+            Col::Spark | Col::RxSpark | Col::TxSpark => Constraint::Length(SPARK_WIDTH as u16),
             Col::Rx | Col::Tx => Constraint::Length(9),
             Col::Uptime => Constraint::Length(7),
         }
@@ -43,10 +46,12 @@ impl Col {
 
     fn title(self) -> &'static str {
         match self {
-            Col::Status => "",
+            Col::Status | Col::Mark => "",
             Col::Name => "HOST",
             Col::Cpu => "CPU",
-            Col::Spark => "RECENT",
+            Col::Spark => "CPU RECENT",
+            Col::RxSpark => "RX RECENT",
+            Col::TxSpark => "TX RECENT",
             Col::Mem => "MEM",
             Col::Disk => "DISK/",
             Col::Rx => "RX",
@@ -68,7 +73,7 @@ impl Col {
             Col::Tx => SortColumn::Tx,
             Col::Load => SortColumn::Load,
             Col::Uptime => SortColumn::Uptime,
-            Col::Spark | Col::Seen => return None,
+            Col::Spark | Col::RxSpark | Col::TxSpark | Col::Mark | Col::Seen => return None,
         })
     }
 }
@@ -76,11 +81,16 @@ impl Col {
 fn columns(width: u16) -> Vec<Col> {
     use Col::*;
     match width {
-        0..=59 => vec![Status, Name, Cpu, Mem, Seen],
-        60..=79 => vec![Status, Name, Cpu, Mem, Disk, Rx, Tx],
-        80..=99 => vec![Status, Name, Cpu, Spark, Mem, Disk, Rx, Tx, Load, Seen],
+        0..=59 => vec![Status, Mark, Name, Cpu, Mem, Seen],
+        60..=79 => vec![Status, Mark, Name, Cpu, Mem, Disk, Rx, Tx],
+        80..=99 => vec![
+            Status, Mark, Name, Cpu, Spark, Mem, Disk, Rx, Tx, Load, Seen,
+        ],
+        100..=139 => vec![
+            Status, Mark, Name, Cpu, Spark, Mem, Disk, Rx, Tx, Load, Uptime, Seen,
+        ],
         _ => vec![
-            Status, Name, Cpu, Spark, Mem, Disk, Rx, Tx, Load, Uptime, Seen,
+            Status, Mark, Name, Cpu, Spark, Mem, Disk, Rx, RxSpark, Tx, TxSpark, Load, Uptime, Seen,
         ],
     }
 }
@@ -114,7 +124,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let table_rows: Vec<Row> = window
         .enumerate()
         .map(|(i, row)| {
-            let r = build_row(row, &cols, app.now);
+            let r = build_row(row, &cols, app.now, app.marked.contains(&row.agent));
             if offset + i == selected {
                 r.style(theme::selected())
             } else {
@@ -128,7 +138,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(table, area);
 }
 
-fn build_row<'a>(row: &'a HostRow, cols: &[Col], now: u64) -> Row<'a> {
+fn build_row<'a>(row: &'a HostRow, cols: &[Col], now: u64, marked: bool) -> Row<'a> {
+    let spark = |values: &std::collections::VecDeque<f64>, top| {
+        Cell::from(spark_text(
+            values.iter().map(|v| Some(*v)),
+            SPARK_WIDTH,
+            top,
+        ))
+        .style(theme::good())
+    };
     let online = row.status(now) == HostStatus::Online;
     let cells = cols.iter().map(|c| match c {
         Col::Status => {
@@ -138,11 +156,12 @@ fn build_row<'a>(row: &'a HostRow, cols: &[Col], now: u64) -> Row<'a> {
                 Cell::from(Span::styled("○", theme::dim()))
             }
         }
+        Col::Mark => Cell::from(if marked { "+" } else { "" }).style(theme::warn()),
         Col::Name => Cell::from(row.agent.as_str()),
         Col::Cpu => Cell::from(format::pct(row.cpu())).style(theme::load_pct(row.cpu())),
-        Col::Spark => {
-            Cell::from(spark_text(row.cpu_recent.iter().copied(), SPARK_WIDTH)).style(theme::good())
-        }
+        Col::Spark => spark(&row.cpu_recent, Some(100.0)),
+        Col::RxSpark => spark(&row.rx_recent, None),
+        Col::TxSpark => spark(&row.tx_recent, None),
         Col::Mem => Cell::from(format::pct(row.mem())).style(theme::load_pct(row.mem())),
         Col::Disk => {
             Cell::from(format::pct(row.root_disk())).style(theme::load_pct(row.root_disk()))

@@ -33,9 +33,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             theme::warn(),
         ));
     }
-    let hints = match app.view {
-        View::Hosts => "  ↑↓ select  ⏎ open  / filter  s sort  t tests  ? help  q quit",
-        View::Host(_) | View::Tests => "  esc back  ? help  q quit",
+    if let Some(notice) = &app.notice {
+        spans.push(Span::styled(format!("  {notice}"), theme::warn()));
+    }
+    let hints = if app.form.is_some() {
+        "  tab next  ⏎ create  esc cancel"
+    } else {
+        match app.view {
+            View::Hosts => "  ⏎ open  space mark  p ping  / filter  s sort  t tests  ? help",
+            View::Host(_) => "  1-6 window  p ping  esc back  ? help",
+            View::Tests => "  ⏎ results  n new  x cancel  esc back  ? help",
+            View::TestResults(_) => "  x cancel  esc back  ? help",
+        }
     };
     spans.push(Span::styled(hints, theme::dim()));
     frame.render_widget(Line::from(spans), area);

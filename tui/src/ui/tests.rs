@@ -2,7 +2,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use swarm_common::nats::LinkState;
-use swarm_common::protocol::HistoryReply;
+use swarm_common::protocol::{AgentRunState, HistoryReply, Test, TestKind, TestStatus};
 
 use super::draw;
 use crate::app::App;
@@ -29,7 +29,9 @@ fn press(app: &mut App, code: KeyCode) {
 fn with_history(mut app: App) -> App {
     press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Enter);
-    for (series, base) in [("cpu_pct", 30.0), ("mem_pct", 88.0)] {
+    let series = crate::app::detail_series(app.hosts.get(&id("db-1")));
+    for (k, name) in series.iter().enumerate() {
+        let base = 10.0 + k as f64 * 12.0;
         let points = (0..120u64)
             .map(|i| {
                 let v = base + ((i % 20) as f64 - 10.0).abs();
@@ -38,10 +40,11 @@ fn with_history(mut app: App) -> App {
             .collect();
         app.apply(Event::History {
             agent: id("db-1"),
-            series: series.into(),
+            series: name.clone(),
+            from: -3_600_000,
             result: Ok(HistoryReply {
                 agent: id("db-1"),
-                series: series.into(),
+                series: name.clone(),
                 step_ms: 30_000,
                 points,
                 percentiles: None,
@@ -49,14 +52,46 @@ fn with_history(mut app: App) -> App {
             }),
         });
     }
+    app.apply(Event::Tests(fixture_tests()));
     app
+}
+
+fn fixture_tests() -> Vec<Test> {
+    use AgentRunState::*;
+    // The hub lists oldest first; the console shows newest first.
+    vec![
+        fixtures::test(
+            "mwr1aaaa0001",
+            TestKind::Ping,
+            "10.0.0.5",
+            None,
+            TestStatus::Done,
+            &[("web-1", Done), ("db-1", Done)],
+        ),
+        fixtures::test(
+            "mwr1aaaa0002",
+            TestKind::Tcp,
+            "db.internal",
+            Some(5432),
+            TestStatus::Running,
+            &[
+                ("web-1", Running),
+                ("web-2", Failed),
+                ("cache-1", Unreachable),
+            ],
+        ),
+    ]
+}
+
+/// Both sizes the console is checked at.
+fn snapshots(name: &str, app: &App) {
+    insta::assert_snapshot!(format!("{name}_80x24"), screen(app, 80, 24));
+    insta::assert_snapshot!(format!("{name}_160x48"), screen(app, 160, 48));
 }
 
 #[test]
 fn hosts_view() {
-    let app = connected();
-    insta::assert_snapshot!("hosts_80x24", screen(&app, 80, 24));
-    insta::assert_snapshot!("hosts_160x48", screen(&app, 160, 48));
+    snapshots("hosts", &connected());
 }
 
 #[test]
@@ -68,21 +103,19 @@ fn hosts_sorted_and_filtered() {
     for c in "tag:dc".chars() {
         press(&mut app, KeyCode::Char(c));
     }
-    insta::assert_snapshot!("hosts_filter_80x24", screen(&app, 80, 24));
+    snapshots("hosts_filter", &app);
 }
 
 #[test]
 fn host_view() {
-    let app = with_history(connected());
-    insta::assert_snapshot!("host_80x24", screen(&app, 80, 24));
-    insta::assert_snapshot!("host_160x48", screen(&app, 160, 48));
+    snapshots("host", &with_history(connected()));
 }
 
 #[test]
 fn help_overlay() {
     let mut app = connected();
     press(&mut app, KeyCode::Char('?'));
-    insta::assert_snapshot!("help_80x24", screen(&app, 80, 24));
+    snapshots("help", &app);
 }
 
 #[test]
@@ -92,7 +125,7 @@ fn disconnected_and_empty() {
         "cannot reach NATS at nats://127.0.0.1:4222".into(),
     )));
     app.apply(Event::HubDown("no answer".into()));
-    insta::assert_snapshot!("empty_disconnected_80x24", screen(&app, 80, 24));
+    snapshots("empty_disconnected", &app);
 }
 
 #[test]
@@ -110,61 +143,97 @@ fn tiny_terminals_do_not_panic() {
 
 #[test]
 fn tests_view() {
-    use swarm_common::protocol::{AgentRunState, Test, TestAgent, TestKind, TestStatus};
     let mut app = connected();
-    let test = |id: &str, kind, target: &str, port, status, states: &[AgentRunState]| Test {
-        id: id.into(),
-        kind,
-        target: target.into(),
-        port,
-        selectors: vec!["web-*".into()],
-        interval_ms: 1_000,
-        duration_ms: 30_000,
-        start_at: NOW,
-        repeat_every_ms: None,
-        timeout_ms: 2_000,
-        name: None,
-        status,
-        created: NOW,
-        next_run: None,
-        run_id: "r1".into(),
-        runs: 1,
-        until: None,
-        agents: states
-            .iter()
-            .enumerate()
-            .map(|(i, s)| TestAgent {
-                agent: id_of(i),
-                state: *s,
-                error: None,
-            })
-            .collect(),
-        error: None,
-    };
-    fn id_of(i: usize) -> swarm_common::AgentId {
-        id(&format!("web-{i}"))
-    }
-    use AgentRunState::*;
-    let tests = vec![
-        test(
-            "mwr1aaaa0001",
-            TestKind::Ping,
-            "10.0.0.5",
-            None,
-            TestStatus::Done,
-            &[Done, Done],
-        ),
-        test(
-            "mwr1aaaa0002",
-            TestKind::Tcp,
-            "db.internal",
-            Some(5432),
-            TestStatus::Running,
-            &[Running, Failed, Unreachable],
-        ),
-    ];
     let mut commands = Vec::new();
     app.open_tests(&mut commands);
-    app.apply(Event::Tests(tests));
-    insta::assert_snapshot!("tests_80x24", screen(&app, 80, 24));
+    app.apply(Event::Tests(fixture_tests()));
+    press(&mut app, KeyCode::Down);
+    snapshots("tests", &app);
+}
+
+#[test]
+fn ping_results_view() {
+    let mut app = connected();
+    let test = fixtures::test(
+        "mwr1aaaa0003",
+        TestKind::Ping,
+        "10.0.0.5",
+        None,
+        TestStatus::Running,
+        &[
+            ("web-1", AgentRunState::Running),
+            ("web-2", AgentRunState::Running),
+            ("cache-1", AgentRunState::Unreachable),
+        ],
+    );
+    let mut commands = Vec::new();
+    app.open_test_results(test.id.clone(), &mut commands);
+    let mut results = fixtures::ping_results(&test, "web-1", 30, 0.4, false);
+    results.extend(fixtures::ping_results(&test, "web-2", 30, 12.0, true));
+    app.apply(Event::TestUpdate {
+        id: test.id.clone(),
+        test: Ok(test),
+        summary: Some(vec![
+            fixtures::summary("web-1", 30, 30, 0.52),
+            fixtures::summary("web-2", 30, 24, 14.1),
+        ]),
+        results,
+    });
+    snapshots("results_ping", &app);
+}
+
+#[test]
+fn traceroute_results_view() {
+    let mut app = connected();
+    let test = fixtures::test(
+        "mwr1aaaa0004",
+        TestKind::Traceroute,
+        "10.77.2.2",
+        None,
+        TestStatus::Running,
+        &[("web-1", AgentRunState::Running)],
+    );
+    let mut commands = Vec::new();
+    app.open_test_results(test.id.clone(), &mut commands);
+    let results = vec![fixtures::trace_result(&test, "web-1")];
+    app.apply(Event::TestUpdate {
+        id: test.id.clone(),
+        test: Ok(test),
+        summary: Some(vec![fixtures::summary("web-1", 1, 1, 0.072)]),
+        results,
+    });
+    snapshots("results_traceroute", &app);
+}
+
+#[test]
+fn test_form_with_marked_hosts_and_a_field_error() {
+    let mut app = connected();
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Char('p'));
+    snapshots("form_new", &app);
+    // tcp without a port: the error sits on the port field.
+    if let Some(form) = &mut app.form {
+        form.focus = crate::app::Field::Kind;
+    }
+    press(&mut app, KeyCode::Right);
+    press(&mut app, KeyCode::Tab);
+    for c in "10.0.0.5".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    snapshots("form_error", &app);
+}
+
+#[test]
+fn ascii_and_no_colour() {
+    let mut app = connected();
+    app.look = crate::app::Look {
+        color: false,
+        unicode: false,
+    };
+    snapshots("hosts_ascii", &app);
+    let mut host = with_history(connected());
+    host.look = app.look;
+    insta::assert_snapshot!("host_ascii_80x24", screen(&host, 80, 24));
 }

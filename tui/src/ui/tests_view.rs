@@ -8,21 +8,26 @@ use swarm_common::protocol::{AgentRunState, TestStatus};
 
 use super::theme;
 use crate::app::App;
+use crate::format;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if app.tests.is_empty() {
-        let text =
-            "No network tests yet: swarm-tui test create --kind ping --target HOST --agents '*'";
+        let text = "No network tests yet: press n to create one";
         frame.render_widget(Paragraph::new(Line::styled(text, theme::dim())), area);
         return;
     }
     let header =
         Row::new(["ID", "KIND", "TARGET", "STATUS", "RUNS", "AGENTS"]).style(theme::title());
+    let height = area.height.saturating_sub(1) as usize;
+    let selected = app.tests_selected.min(app.tests.len() - 1);
+    let offset = selected.saturating_sub(height.saturating_sub(1));
     let rows = app
         .tests
         .iter()
-        .take(area.height.saturating_sub(1) as usize)
-        .map(|t| {
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(i, t)| {
             let status_style = match t.status {
                 TestStatus::Running => theme::good(),
                 TestStatus::Failed => theme::bad(),
@@ -37,18 +42,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 count(AgentRunState::Failed),
                 count(AgentRunState::Unreachable)
             );
-            let target = match t.port {
-                Some(p) => format!("{}:{p}", t.target),
-                None => t.target.clone(),
-            };
-            Row::new([
+            let target = format::target(t);
+            let row = Row::new([
                 Cell::from(t.id.clone()),
                 Cell::from(t.kind.as_str()),
                 Cell::from(target),
                 Cell::from(t.status.as_str()).style(status_style),
                 Cell::from(t.runs.to_string()),
                 Cell::from(agents),
-            ])
+            ]);
+            if i == selected {
+                row.style(theme::selected())
+            } else {
+                row
+            }
         });
     let widths = [
         Constraint::Length(12),
