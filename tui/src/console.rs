@@ -1,6 +1,7 @@
 //! The console's loop: input, network events and the clock go into the
-//! state; the screen is redrawn only when the state says it changed, and at
-//! most [`MIN_FRAME`] apart, so an idle console over SSH writes nothing.
+//! state; the screen is redrawn only when the state says it changed, and
+//! network updates at most [`MIN_FRAME`] apart, so an idle console over SSH
+//! writes nothing; a key press is drawn at once.
 
 use std::time::Duration;
 
@@ -59,14 +60,18 @@ async fn event_loop(
     let mut input = EventStream::new();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     let mut dirty = true;
+    // A key press is answered at once, whatever the frame cap says: the
+    // cap is for the flow of network updates.
+    let mut urgent = false;
     let mut last_draw: Option<Instant> = None;
 
     while !app.quit {
-        if dirty && last_draw.is_none_or(|t| t.elapsed() >= MIN_FRAME) {
+        if dirty && (urgent || last_draw.is_none_or(|t| t.elapsed() >= MIN_FRAME)) {
             app.clamp_selection();
             terminal.draw(|frame| ui::draw(frame, &app))?;
             last_draw = Some(Instant::now());
             dirty = false;
+            urgent = false;
         }
         let next_frame = match (dirty, last_draw) {
             (true, Some(t)) => t + MIN_FRAME,
@@ -84,7 +89,9 @@ async fn event_loop(
         tokio::select! {
             term = input.next() => match term {
                 Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
-                    dirty |= apply(Event::Key(key), &mut app);
+                    let changed = apply(Event::Key(key), &mut app);
+                    dirty |= changed;
+                    urgent |= changed;
                 }
                 Some(Ok(TermEvent::Resize(_, _))) => dirty |= apply(Event::Resize, &mut app),
                 Some(Ok(_)) => {}

@@ -7,8 +7,9 @@ pub mod app;
 pub mod cli;
 pub mod console;
 pub mod event;
-#[cfg(test)]
-pub(crate) mod fixtures;
+/// Fixed states for tests and benchmarks.
+#[doc(hidden)]
+pub mod fixtures;
 pub mod format;
 pub mod net;
 pub mod spec;

@@ -170,10 +170,12 @@ fn build_row<'a>(row: &'a HostRow, cols: &[Col], now: u64, marked: bool) -> Row<
         Col::Tx => Cell::from(row.tx().map_or("-".into(), format::rate)),
         Col::Load => Cell::from(row.load1().map_or("-".into(), |l| format!("{l:.2}"))),
         Col::Uptime => Cell::from(row.uptime_s().map_or("-".into(), format::uptime)),
-        Col::Seen => Cell::from(if row.last_seen == 0 {
-            "-".to_owned()
-        } else {
-            format::age_s(now.saturating_sub(row.last_seen) / 1000)
+        // Blank while samples arrive on time: a column of ages ticking
+        // every second would rewrite every row every second over SSH.
+        Col::Seen => Cell::from(match now.saturating_sub(row.last_seen) {
+            _ if row.last_seen == 0 => "-".to_owned(),
+            age if online && age <= row.interval_ms() + 1_000 => String::new(),
+            age => format::age_s(age / 1000),
         }),
     });
     let style = if online { Style::new() } else { theme::dim() };
