@@ -86,13 +86,21 @@ impl AgentArgs {
                 return Err(ConfigError::BadTag(tag.clone()));
             }
         }
+        let mut nats = self.nats.clone();
+        if nats.effective_inbox_prefix().is_none() {
+            // What the agent role allows, also for an agent known by its
+            // TLS certificate rather than a user name.
+            nats.inbox_prefix = Some(swarm_common::roles::inbox_prefix(
+                &swarm_common::roles::agent_user(&id),
+            ));
+        }
         Ok(AgentConfig {
             spool_dir: self.spool.clone().unwrap_or_else(|| default_spool(&id)),
             spool_max_bytes: self.spool_max_mib << 20,
             id,
             interval: self.interval,
             tags: self.tags.iter().map(|t| t.trim().to_owned()).collect(),
-            nats: self.nats.clone(),
+            nats,
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod exit;
 pub mod logging;
 pub mod nats;
 pub mod protocol;
+pub mod roles;
 pub mod selector;
 pub mod shutdown;
 pub mod subject;

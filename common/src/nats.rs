@@ -40,6 +40,11 @@ pub struct NatsArgs {
     /// Key of the client certificate (PEM).
     #[arg(long, env = "SWARM_TLS_KEY", requires = "tls_cert", global = true)]
     pub tls_key: Option<PathBuf>,
+    /// Subject prefix of this client's reply inboxes. Default: `_INBOX.<user>`
+    /// with --user (what the roles of `swarm-hub access` allow), the
+    /// agent's `_INBOX.agent-<id>` for agents, else `_INBOX`.
+    #[arg(long, env = "SWARM_INBOX_PREFIX", global = true)]
+    pub inbox_prefix: Option<String>,
 }
 
 impl Default for NatsArgs {
@@ -59,7 +64,15 @@ impl NatsArgs {
             tls_ca: None,
             tls_cert: None,
             tls_key: None,
+            inbox_prefix: None,
         }
+    }
+
+    /// The inbox prefix this client uses (see `--inbox-prefix`).
+    pub fn effective_inbox_prefix(&self) -> Option<String> {
+        self.inbox_prefix
+            .clone()
+            .or_else(|| self.user.as_deref().map(crate::roles::inbox_prefix))
     }
 
     pub fn servers_display(&self) -> String {
@@ -218,6 +231,9 @@ pub async fn options(
         opts = opts
             .add_client_certificate(cert.clone(), key.clone())
             .require_tls(true);
+    }
+    if let Some(prefix) = args.effective_inbox_prefix() {
+        opts = opts.custom_inbox_prefix(prefix);
     }
     Ok(opts
         .name(name)

@@ -39,6 +39,14 @@ pub struct HubArgs {
     /// so. sled needs about twice this on disk. No cap by default.
     #[arg(long, env = "SWARM_MAX_DATA_MIB", global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_data_mib: Option<u64>,
+    /// Directory of `swarm-hub access` (users, generated auth.conf, secrets).
+    #[arg(
+        long,
+        env = "SWARM_ACCESS",
+        default_value = "./swarm-access",
+        global = true
+    )]
+    pub access: PathBuf,
     /// Log filter (tracing syntax), e.g. `info` or `swarm_hub=debug`.
     #[arg(long, env = "SWARM_LOG", default_value = "info")]
     pub log: String,
@@ -75,10 +83,45 @@ pub enum HubCommand {
         #[arg(long, value_enum, default_value = "csv")]
         format: crate::maintenance::Format,
     },
+    /// Users of the bus and their roles: writes the users file that
+    /// nats.conf includes (`--access DIR`).
+    #[command(subcommand)]
+    Access(AccessCommand),
     /// Copy the data directory to DIR (new or empty).
     Backup { dir: PathBuf },
     /// Restore a backup from DIR into --data (new or empty).
     Restore { dir: PathBuf },
+}
+
+/// `swarm-hub access ...`
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AccessCommand {
+    /// Add an agent: user `agent-<id>`, allowed only its own subjects.
+    AddAgent {
+        id: String,
+        /// Issue a client certificate (mutual TLS) instead of a password.
+        #[arg(long)]
+        cert: bool,
+    },
+    /// Add a hub, viewer or operator user.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: swarm_common::roles::Role,
+        /// Issue a client certificate (mutual TLS) instead of a password.
+        #[arg(long)]
+        cert: bool,
+    },
+    /// List users and their roles.
+    List,
+    /// Remove a user and its secrets.
+    Revoke { name: String },
+    /// Make a CA and the server's certificate (a test deployment's TLS).
+    TlsInit {
+        /// Names and addresses the server is reached at.
+        #[arg(long = "host", default_values = ["127.0.0.1", "localhost"])]
+        hosts: Vec<String>,
+    },
 }
 
 impl HubArgs {

@@ -3,6 +3,7 @@
 //! [`Hub::run`] takes a connected client and a shutdown future, so a test
 //! starts one in-process on a real server in three lines.
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod history;

@@ -3,8 +3,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use swarm_common::nats::{NatsHealth, connect_with_retry};
+use swarm_common::roles::Role;
 use swarm_hub::Hub;
-use swarm_hub::config::{HubArgs, HubCommand};
+use swarm_hub::access::{Access, Secret, UserEntry};
+use swarm_hub::config::{AccessCommand, HubArgs, HubCommand};
 use swarm_hub::maintenance;
 use swarm_hub::store::Store;
 
@@ -62,6 +64,7 @@ fn maintain(args: &HubArgs, command: &HubCommand) -> anyhow::Result<()> {
             let n = maintenance::export(dir, agent, series, window, *format, &mut out)?;
             eprintln!("exported {n} samples");
         }
+        HubCommand::Access(command) => access(&args.access, command)?,
         HubCommand::Backup { dir: dest } => {
             maintenance::backup(dir, dest)?;
             eprintln!("backed up {} to {}", dir.display(), dest.display());
@@ -72,4 +75,66 @@ fn maintain(args: &HubArgs, command: &HubCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn access(dir: &std::path::Path, command: &AccessCommand) -> anyhow::Result<()> {
+    let access = Access::new(dir);
+    let reload = "reload the server to apply it: nats-server --signal reload (or kill -HUP <pid>)";
+    match command {
+        AccessCommand::AddAgent { id, cert } => {
+            let (user, secret) = access.add(Role::Agent, id, *cert)?;
+            print_added(&user, &secret);
+            eprintln!("{} is updated; {reload}", access.auth_conf().display());
+        }
+        AccessCommand::Add { name, role, cert } => {
+            let (user, secret) = access.add(*role, name, *cert)?;
+            print_added(&user, &secret);
+            eprintln!("{} is updated; {reload}", access.auth_conf().display());
+        }
+        AccessCommand::List => {
+            for user in access.users()? {
+                let how = if user.password_hash.is_some() {
+                    "password"
+                } else {
+                    "certificate"
+                };
+                println!("{:<32} {:<9} {how}", user.name, user.role);
+            }
+        }
+        AccessCommand::Revoke { name } => {
+            access.revoke(name)?;
+            eprintln!(
+                "revoked {name}; {} is updated; {reload}",
+                access.auth_conf().display()
+            );
+        }
+        AccessCommand::TlsInit { hosts } => {
+            let block = access.tls_init(hosts)?;
+            eprintln!(
+                "made a CA and a server certificate in {}; put this in nats.conf:",
+                access.tls_dir().display()
+            );
+            println!("{block}");
+        }
+    }
+    Ok(())
+}
+
+fn print_added(user: &UserEntry, secret: &Secret) {
+    match secret {
+        Secret::PasswordFile(path) => println!(
+            "added {} ({}): give it SWARM_NATS_USER={} and SWARM_NATS_PASSWORD_FILE={} (the file, 0600, holds the password)",
+            user.name,
+            user.role,
+            user.name,
+            path.display()
+        ),
+        Secret::Certificate { cert, key } => println!(
+            "added {} ({}): give it SWARM_TLS_CERT={} SWARM_TLS_KEY={} and the CA as SWARM_TLS_CA",
+            user.name,
+            user.role,
+            cert.display(),
+            key.display()
+        ),
+    }
 }
