@@ -19,6 +19,8 @@ pub struct NatsServer {
     port: u16,
     dir: tempfile::TempDir,
     extra_config: Option<String>,
+    /// A whole config file of the caller's (a deployment's), instead.
+    config_file: Option<PathBuf>,
 }
 
 impl NatsServer {
@@ -37,6 +39,24 @@ impl NatsServer {
             port: 0,
             dir,
             extra_config: config.map(str::to_owned),
+            config_file: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// Starts a server from a deployment's own config file (its includes
+    /// resolved beside it), but on a free loopback port. The file says
+    /// where JetStream stores.
+    pub fn start_with_file(config: &Path) -> Self {
+        #[expect(clippy::expect_used, reason = "a test cannot run without its temp dir")]
+        let dir = tempfile::tempdir().expect("create temp dir for nats-server");
+        let mut server = Self {
+            child: None,
+            port: 0,
+            dir,
+            extra_config: None,
+            config_file: Some(config.to_path_buf()),
         };
         server.spawn();
         server
@@ -82,16 +102,26 @@ impl NatsServer {
         } else {
             self.port.to_string()
         };
-        let store = self.dir.path().join("js");
-        let config = format!(
-            "listen: \"127.0.0.1:{port}\"\nmax_payload: 1MB\njetstream {{ store_dir: {store:?} }}\n{}\n",
-            self.extra_config.as_deref().unwrap_or("")
-        );
-        #[expect(clippy::expect_used, reason = "test set-up")]
-        std::fs::write(&conf, config).expect("write nats-server config");
-        let child = Command::new(&bin)
-            .arg("-c")
-            .arg(&conf)
+        let mut command = Command::new(&bin);
+        match &self.config_file {
+            Some(file) => {
+                command
+                    .arg("-c")
+                    .arg(file)
+                    .args(["-a", "127.0.0.1", "-p", &port]);
+            }
+            None => {
+                let store = self.dir.path().join("js");
+                let config = format!(
+                    "listen: \"127.0.0.1:{port}\"\nmax_payload: 1MB\njetstream {{ store_dir: {store:?} }}\n{}\n",
+                    self.extra_config.as_deref().unwrap_or("")
+                );
+                #[expect(clippy::expect_used, reason = "test set-up")]
+                std::fs::write(&conf, config).expect("write nats-server config");
+                command.arg("-c").arg(&conf);
+            }
+        }
+        let child = command
             .arg("--ports_file_dir")
             .arg(&ports_dir)
             .stdin(Stdio::null())

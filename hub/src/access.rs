@@ -186,8 +186,8 @@ impl Access {
     }
 
     /// Makes the CA and the server's certificate for `hosts` (names or IP
-    /// addresses), unless the CA exists; returns the `tls` block for
-    /// `nats.conf`.
+    /// addresses), unless the CA exists, and writes the `tls` block that
+    /// `deploy/nats.conf` includes (`tls.conf`); returns it.
     pub fn tls_init(&self, hosts: &[String]) -> Result<String> {
         let dir = self.tls_dir();
         let (ca_pem, ca_key) = (dir.join("ca.pem"), dir.join("ca-key.pem"));
@@ -224,12 +224,17 @@ impl Access {
         let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server-key.pem"));
         write_private(&cert_path, server_cert.pem().as_bytes())?;
         write_private(&key_path, server_key.serialize_pem().as_bytes())?;
-        Ok(format!(
-            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  # Mutual TLS: a client's certificate names its user (SAN).\n  verify_and_map: true\n}}\n",
-            cert_path.display(),
-            key_path.display(),
-            ca_pem.display()
-        ))
+        // nats-server reads these paths from its working directory:
+        // absolute ones work wherever it is started.
+        let abs = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let block = format!(
+            "# Written by `swarm-hub access tls-init`.\ntls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  # Mutual TLS: a client's certificate names its user (SAN).\n  verify_and_map: true\n  timeout: 2\n}}\n",
+            abs(&cert_path).display(),
+            abs(&key_path).display(),
+            abs(&ca_pem).display()
+        );
+        write_private(&self.dir.join("tls.conf"), block.as_bytes())?;
+        Ok(block)
     }
 
     fn issue_client_cert(&self, user: &str) -> Result<(PathBuf, PathBuf)> {

@@ -111,8 +111,9 @@ fn access(dir: &std::path::Path, command: &AccessCommand) -> anyhow::Result<()> 
         AccessCommand::TlsInit { hosts } => {
             let block = access.tls_init(hosts)?;
             eprintln!(
-                "made a CA and a server certificate in {}; put this in nats.conf:",
-                access.tls_dir().display()
+                "made a CA and a server certificate in {}, and {} (deploy/nats.conf includes it):",
+                access.tls_dir().display(),
+                dir.join("tls.conf").display()
             );
             println!("{block}");
         }
