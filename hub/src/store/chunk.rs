@@ -210,8 +210,10 @@ fn write_code(w: &mut BitWriter, code: &Buckets, v: i64) {
         return;
     }
     for &(prefix, prefix_bits, bits) in code.table {
+        // What `bits` hold in two's complement: -half..=half-1 (the reader
+        // sign-extends, so `half` itself would come back as -half).
         let half = 1i64 << (bits - 1);
-        if (-half + 1..=half).contains(&v) {
+        if (-half..half).contains(&v) {
             w.write(prefix, prefix_bits);
             w.write((v as u64) & ((1u64 << bits) - 1), bits);
             return;
@@ -422,6 +424,29 @@ mod tests {
         assert_eq!(roundtrip(&thirds)[0], GORILLA_V1, "not decimal: XOR form");
         let huge = [(1, 1e300), (2, -0.0), (3, f64::NAN)];
         assert_eq!(encode(&huge)[0], GORILLA_V1);
+    }
+
+    #[test]
+    fn every_bucket_edge_round_trips() {
+        // Deltas (of timestamps and of scaled values) at each bucket's
+        // edges: +-2^(bits-1) and one inside, for every bucket width.
+        let mut edges = Vec::new();
+        for bits in [7u32, 9, 10, 12, 14, 22] {
+            let half = 1i64 << (bits - 1);
+            edges.extend([half - 1, half, half + 1, -half, -half - 1, -half + 1]);
+        }
+        let mut samples = vec![(1_000_000u64, 0.0)];
+        let mut delta = 1_000i64;
+        let mut n = 0i64;
+        for dod in &edges {
+            delta = (delta + dod).max(1);
+            n += dod;
+            let (t, _) = samples[samples.len() - 1];
+            samples.push((t + delta as u64, n as f64));
+        }
+        roundtrip(&samples);
+        let hundredths: Vec<(u64, f64)> = samples.iter().map(|&(t, v)| (t, v / 100.0)).collect();
+        roundtrip(&hundredths);
     }
 
     #[test]
