@@ -74,12 +74,16 @@ impl Bucket {
         }
     }
 
-    /// The aggregate's 32 bytes, then the sketch in DDSketch's standard
-    /// binary form (the one the Java and Go libraries read).
+    /// The aggregate's 32 bytes, then for a sketch a CRC-32 of it and the
+    /// sketch in DDSketch's standard binary form (the one the Java and Go
+    /// libraries read). The checksum keeps damaged bytes away from the
+    /// sketch decoder, which is not made for hostile input.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.agg.encode().to_vec();
         if let Some(sketch) = &self.sketch {
-            out.extend_from_slice(&sketch.to_java_bytes());
+            let bytes = sketch.to_java_bytes();
+            out.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
+            out.extend_from_slice(&bytes);
         }
         out
     }
@@ -88,7 +92,11 @@ impl Bucket {
         let agg = Agg::decode(bytes)?;
         let sketch = match bytes.get(32..) {
             Some(rest) if !rest.is_empty() => {
-                let decoded = DDSketch::from_java_bytes(rest).ok()?;
+                let (crc, body) = rest.split_at_checked(4)?;
+                if crc32fast::hash(body).to_le_bytes() != crc {
+                    return None;
+                }
+                let decoded = DDSketch::from_java_bytes(body).ok()?;
                 let mut sketch = new_sketch();
                 sketch.merge(&decoded).ok()?;
                 Some(Box::new(sketch))
@@ -213,5 +221,9 @@ mod tests {
         let mut bad = a.encode();
         bad.truncate(40);
         assert!(Bucket::decode(&bad).is_none());
+        let mut flipped = a.encode();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x40;
+        assert!(Bucket::decode(&flipped).is_none());
     }
 }
