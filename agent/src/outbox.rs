@@ -1,14 +1,19 @@
 //! Everything the agent publishes goes through the outbox: straight to the
 //! bus when it is up and a hub listens, into the spool when not (or a
-//! publish fails),
-//! and from the spool back to the bus, in order and at a bounded rate,
-//! while live messages keep flowing.
+//! delivery fails), and from the spool back to the bus, in order and at a
+//! bounded rate, while live messages keep flowing.
+//!
+//! Where the hub ingests through its JetStream stream, a message counts as
+//! delivered only once the stream acknowledged storing it: a server that
+//! dies in between costs nothing, the message stays in the spool. Without
+//! a stream, a plain publish.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::Client;
+use async_nats::jetstream::context::PublishErrorKind;
 use serde::Serialize;
 use swarm_common::codec;
 use swarm_common::nats::NatsHealth;
@@ -64,12 +69,9 @@ impl Outbox {
         };
         let ready = self.health.is_connected() && self.hub_ready.load(Ordering::Relaxed);
         if let Some(client) = client.filter(|_| ready) {
-            match client
-                .publish_with_headers(subject.clone(), codec::msgpack_headers(), body.clone())
-                .await
-            {
+            match deliver(client, &subject, body.clone()).await {
                 Ok(()) => return true,
-                Err(e) => tracing::warn!("cannot publish to {subject}: {e}; spooled"),
+                Err(e) => tracing::warn!("cannot deliver to {subject}: {e}; spooled"),
             }
         }
         self.spool().push(&subject, &body);
@@ -115,14 +117,8 @@ impl Outbox {
                     sent_all = false;
                     break;
                 }
-                let published = client
-                    .publish_with_headers(
-                        record.subject,
-                        codec::msgpack_headers(),
-                        record.payload.into(),
-                    )
-                    .await;
-                if published.is_err() {
+                if let Err(e) = deliver(&client, &record.subject, record.payload.into()).await {
+                    tracing::warn!("replay stopped: {e}");
                     sent_all = false;
                     break;
                 }
@@ -141,6 +137,32 @@ impl Outbox {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    }
+}
+
+/// How long the stream may take to acknowledge a message.
+const ACK_WAIT: Duration = Duration::from_secs(2);
+
+/// Hands one message to the bus: through the hub's stream, acknowledged,
+/// when there is one; else a plain publish.
+async fn deliver(client: &Client, subject: &str, body: bytes::Bytes) -> Result<(), String> {
+    let mut js = async_nats::jetstream::new(client.clone());
+    js.set_timeout(ACK_WAIT);
+    let headers = codec::msgpack_headers();
+    let ack = match js
+        .publish_with_headers(subject.to_owned(), headers.clone(), body.clone())
+        .await
+    {
+        Ok(ack) => ack.await,
+        Err(e) => Err(e),
+    };
+    match ack {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == PublishErrorKind::StreamNotFound => client
+            .publish_with_headers(subject.to_owned(), headers, body)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
