@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 /// Segments are closed at this size, so that replay and dropping work on
 /// whole files.
 const SEGMENT_BYTES: u64 = 1 << 20;
+/// Segments per spool at least: when full, an eighth goes at a time.
+const MIN_SEGMENTS: u64 = 8;
+const MIN_SEGMENT_BYTES: u64 = 4 << 10;
 const HEADER: usize = 4 + 4 + 2;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +27,7 @@ pub enum SpoolError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("spool limit {0} bytes is smaller than one segment ({SEGMENT_BYTES} bytes)")]
+    #[error("spool limit {0} bytes is too small (at least 32 KiB)")]
     TooSmall(u64),
 }
 
@@ -55,6 +58,9 @@ pub type SpoolState = swarm_common::protocol::SpoolInfo;
 pub struct Spool {
     dir: PathBuf,
     max_bytes: u64,
+    /// Size at which a segment is closed: an eighth of the limit, at most
+    /// 1 MiB, so that dropping the oldest segment frees a bounded share.
+    segment_bytes: u64,
     segments: VecDeque<Segment>,
     writer: Option<BufWriter<File>>,
     state: SpoolState,
@@ -63,7 +69,7 @@ pub struct Spool {
 impl Spool {
     /// Opens (or creates) a spool and counts what an earlier run left.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Self, SpoolError> {
-        if max_bytes < SEGMENT_BYTES {
+        if max_bytes < MIN_SEGMENTS * MIN_SEGMENT_BYTES {
             return Err(SpoolError::TooSmall(max_bytes));
         }
         std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -76,6 +82,7 @@ impl Spool {
         let mut spool = Self {
             dir: dir.to_owned(),
             max_bytes,
+            segment_bytes: (max_bytes / MIN_SEGMENTS).clamp(MIN_SEGMENT_BYTES, SEGMENT_BYTES),
             segments: VecDeque::new(),
             writer: None,
             state: SpoolState::default(),
@@ -123,7 +130,7 @@ impl Spool {
         let body_len = 2 + usize::from(subject_len) + payload.len();
         let size = (8 + body_len) as u64;
         let needs_new = match self.segments.back() {
-            Some(last) => self.writer.is_none() || last.bytes + size > SEGMENT_BYTES,
+            Some(last) => self.writer.is_none() || last.bytes + size > self.segment_bytes,
             None => true,
         };
         if needs_new {

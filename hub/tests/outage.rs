@@ -216,3 +216,84 @@ async fn with_jetstream_a_hub_outage_loses_nothing() {
     );
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_loses_exactly_the_counted_oldest_samples() {
+    let mut server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = TestHub::start(&server.url(), &dir.path().join("hub")).await;
+    let interval = Duration::from_millis(100);
+    let mut config = agent_config(
+        &server.url(),
+        "overflow",
+        interval,
+        dir.path().join("spool"),
+    );
+    // Room for about 80 samples: a 10 s outage at 10 a second overflows.
+    config.spool_max_bytes = 32 << 10;
+    let agent = Agent::new(config);
+    let stats = agent.stats.clone();
+    let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(agent.run(async {
+        let _ = agent_stopped.await;
+    }));
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    wait_for(|| stored(client.clone(), "overflow").map_ok(|n| n >= 5)).await;
+
+    server.kill();
+    let killed_at = swarm_common::time::now_ms();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    server.restart();
+    let client = async_nats::connect(server.url()).await.expect("reconnect");
+    drained(&client, "overflow", 0).await;
+    // The agent's own count of what it dropped, from its HostInfo.
+    let info_subject = subject::agent_info(&AgentId::parse("overflow").expect("id"));
+    let msg = client.request(info_subject, "".into()).await.expect("info");
+    let spool = codec::from_msgpack::<HostInfo>(&msg.payload)
+        .expect("HostInfo")
+        .spool
+        .expect("spool state");
+    let _ = stop_agent.send(());
+    agent.await.expect("agent task").expect("agent ran");
+    let taken = taken(&stats);
+    let dropped = spool.dropped;
+    assert!(dropped > 0, "the spool overflowed");
+    wait_for(|| stored(client.clone(), "overflow").map_ok(|n| n as u64 + dropped >= taken)).await;
+    let req = HistoryRequest {
+        agent: "overflow".into(),
+        series: "cpu_pct".into(),
+        from: -600_000,
+        to: None,
+        max_points: Some(20_000),
+    };
+    let reply: HistoryReply = call(&client, subject::api::HISTORY, &req, Duration::from_secs(2))
+        .await
+        .expect("history");
+    let kept = reply.points.len() as u64;
+    assert_eq!(
+        kept + dropped,
+        taken,
+        "taken {taken}, dropped {dropped}, stored {kept}"
+    );
+    // Oldest first: the only hole in the history is right after the kill,
+    // and it is as long as the drops.
+    let gaps: Vec<(u64, u64)> = reply
+        .points
+        .windows(2)
+        .map(|w| (w[0].0, w[1].0 - w[0].0))
+        .filter(|(_, gap)| *gap > 4 * interval.as_millis() as u64)
+        .collect();
+    assert_eq!(gaps.len(), 1, "one hole: {gaps:?}");
+    let (hole_start, hole) = gaps[0];
+    assert!(
+        hole_start <= killed_at && killed_at <= hole_start + hole,
+        "the hole starts at the kill: {gaps:?}, killed at {killed_at}"
+    );
+    let missing = hole / interval.as_millis() as u64;
+    assert!(
+        missing.abs_diff(dropped) <= 2,
+        "the hole ({hole} ms, about {missing} samples) is the {dropped} dropped"
+    );
+    eprintln!("spool overflow: taken {taken}, dropped {dropped}, stored {kept}");
+    hub.stop().await;
+}
