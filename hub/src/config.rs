@@ -39,6 +39,10 @@ pub struct HubArgs {
     /// so. sled needs about twice this on disk. No cap by default.
     #[arg(long, env = "SWARM_MAX_DATA_MIB", global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_data_mib: Option<u64>,
+    /// Free space (MiB) the hub leaves on the data directory's disk: below
+    /// it, it stops storing and acknowledging until there is room again.
+    #[arg(long, env = "SWARM_MIN_FREE_MIB", default_value_t = 256, global = true)]
+    pub min_free_mib: u64,
     /// Directory of `swarm-hub access` (users, generated auth.conf, secrets).
     #[arg(
         long,
@@ -131,6 +135,7 @@ impl HubArgs {
             minute: self.retain_minute,
             hour: self.retain_hour,
             max_bytes: self.max_data_mib.map(|m| m.saturating_mul(1024 * 1024)),
+            min_free_bytes: self.min_free_mib.saturating_mul(1024 * 1024),
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod api;
 pub mod config;
+pub mod disk;
 pub mod history;
 pub mod ingest;
 pub mod maintenance;
@@ -81,6 +82,8 @@ pub struct Retention {
     pub hour: Duration,
     /// Cap on stored data (samples and rollups, keys and values).
     pub max_bytes: Option<u64>,
+    /// Free space the hub always leaves on the data directory's disk.
+    pub min_free_bytes: u64,
 }
 
 impl Default for Retention {
@@ -90,6 +93,7 @@ impl Default for Retention {
             minute: Duration::from_secs(30 * 86_400),
             hour: Duration::from_secs(400 * 86_400),
             max_bytes: None,
+            min_free_bytes: 256 << 20,
         }
     }
 }
@@ -129,6 +133,7 @@ pub struct HubState {
     pub registry: Registry,
     pub tests: TestBook,
     pub stats: HubStats,
+    pub disk: disk::DiskGuard,
 }
 
 pub struct Hub {
@@ -145,6 +150,7 @@ impl Hub {
         let tests = TestBook::load(&store)?;
         Ok(Self {
             state: Arc::new(HubState {
+                disk: disk::DiskGuard::new(store.dir(), retention.min_free_bytes),
                 retention,
                 store,
                 registry,
@@ -185,20 +191,27 @@ impl Hub {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                incoming = source.next() => {
+                // Below the disk floor nothing is taken: JetStream keeps it.
+                incoming = source.next(), if !state.disk.is_low() => {
                     let Some(incoming) = incoming else { break };
                     ingest::handle(state, &incoming.message, &mut batch);
                     if let Some(acker) = incoming.acker {
                         batch.ack_later(acker);
                     }
-                    if batch.len() >= ingest::BATCH_ROWS {
+                    if batch.len() >= ingest::BATCH_ROWS && state.disk.has_room() {
                         batch.commit(state).await;
                     }
                 }
-                _ = tick.tick() => batch.commit(state).await,
+                _ = tick.tick() => {
+                    if state.disk.has_room() {
+                        batch.commit(state).await;
+                    }
+                }
                 _ = checkpoint.tick() => {
-                    batch.commit(state).await;
-                    ingest::checkpoint(state).await;
+                    if state.disk.has_room() {
+                        batch.commit(state).await;
+                        ingest::checkpoint(state).await;
+                    }
                 }
                 _ = prune.tick() => ingest::prune(state).await,
             }

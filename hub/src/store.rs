@@ -244,6 +244,7 @@ struct Inner {
 }
 
 pub struct Store {
+    dir: PathBuf,
     db: sled::Db,
     chunks: sled::Tree,
     wal: sled::Tree,
@@ -270,6 +271,7 @@ impl Store {
             .open()
             .map_err(|source| open_error(dir, source))?;
         let store = Self {
+            dir: dir.to_path_buf(),
             chunks: db.open_tree("chunks")?,
             wal: db.open_tree("wal")?,
             dict: db.open_tree("dict")?,
@@ -288,6 +290,11 @@ impl Store {
             store.checkpoint()?;
         }
         Ok(store)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Marks a new store with the layout it is written in, and refuses a

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::store::Store;
-use crate::{Hub, HubState};
+use crate::{Hub, HubState, Retention};
 
 /// A hub running in this process until [`TestHub::stop`].
 pub struct TestHub {
@@ -26,8 +26,13 @@ pub struct TestHub {
 impl TestHub {
     /// Starts a hub on `dir` and waits until its API answers.
     pub async fn start(url: &str, dir: &Path) -> Self {
+        Self::start_with(url, dir, Retention::default()).await
+    }
+
+    /// The same, with other retention and disk limits.
+    pub async fn start_with(url: &str, dir: &Path, retention: Retention) -> Self {
         let store = Arc::new(Store::open(dir).expect("open store"));
-        let hub = Hub::new(store).expect("hub");
+        let hub = Hub::with_retention(store, retention).expect("hub");
         let state = hub.state();
         let client = async_nats::connect(url).await.expect("connect");
         let (stop, stopped) = oneshot::channel::<()>();
