@@ -33,6 +33,8 @@ pub const WINDOWS: [(&str, i64); 6] = [
     ("30d", 2_592_000_000),
 ];
 const DEFAULT_WINDOW: usize = 1;
+/// Seconds between asks while the hub does not answer.
+const HUB_RETRY_S: u64 = 2;
 const DEFAULT_INTERVAL_MS: u64 = 5_000;
 const MISSED_INTERVALS: u64 = 3;
 
@@ -348,6 +350,12 @@ impl App {
                     View::Tests => commands.push(Command::RefreshTests),
                     View::TestResults(_) => self.fetch_detail(&mut commands),
                     View::Hosts | View::Host(_) => {}
+                }
+                // A hub that did not answer is asked again every few
+                // seconds (the network task's own refresh is slower).
+                if matches!(self.hub, HubLink::Down(_)) && (now / 1000).is_multiple_of(HUB_RETRY_S)
+                {
+                    commands.push(Command::RefreshHosts);
                 }
                 // Ages on screen move with the clock.
                 !self.hosts.is_empty()

@@ -393,3 +393,19 @@ fn marks_and_chart_windows() {
     let (changed, _) = key(&mut app, KeyCode::Char('4'));
     assert!(!changed, "same window: nothing to fetch");
 }
+
+#[test]
+fn a_silent_hub_is_asked_again_soon() {
+    let mut app = fixtures::app();
+    app.apply(Event::HubDown("no responders".into()));
+    let asked = (0..4u64)
+        .filter(|s| {
+            let (_, commands) = app.apply(Event::Tick(NOW + s * 1_000));
+            commands.contains(&Command::RefreshHosts)
+        })
+        .count();
+    assert_eq!(asked, 2, "every 2 s while it is down");
+    app.apply(Event::HubHosts(Vec::new()));
+    let (_, commands) = app.apply(Event::Tick(NOW + 10_000));
+    assert!(!commands.contains(&Command::RefreshHosts));
+}
