@@ -49,7 +49,11 @@ fn deploy() -> Deployment {
         .tls_init(&["127.0.0.1".to_owned(), "localhost".to_owned()])
         .expect("tls-init");
     let mut certs = Vec::new();
-    for (role, name) in [(Role::Agent, "web-1"), (Role::Hub, "hub")] {
+    for (role, name) in [
+        (Role::Agent, "web-1"),
+        (Role::Hub, "hub"),
+        (Role::Operator, "alice"),
+    ] {
         let (user, secret) = access.add(role, name, true).expect("add");
         let (cert, key) = cert_of(secret);
         certs.push((user.name, cert, key));
@@ -182,4 +186,111 @@ async fn plaintext_certless_foreign_and_distrustful_clients_are_refused() {
     let mut distrustful = args(&d, Some("hub"));
     distrustful.tls_ca = Some(other.tls_dir().join("ca.pem"));
     refused(&distrustful, "a client with the wrong CA").await;
+}
+
+/// The whole system on the shipped deployment configuration: a hub, an
+/// agent and an operator, each known only by its certificate, do their
+/// jobs through their roles (JetStream ingest and acks, the API, a test
+/// dispatched to the agent and its results).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_agent_and_operator_work_under_their_roles() {
+    use swarm_agent::{Agent, AgentConfig};
+    use swarm_common::AgentId;
+    use swarm_common::api::call;
+    use swarm_common::protocol::{
+        HistoryReply, HistoryRequest, ResultsReply, ResultsRequest, TestKind, TestReply, TestSpec,
+    };
+    use swarm_common::subject;
+    use swarm_hub::Hub;
+    use swarm_hub::store::Store;
+
+    let d = deploy();
+
+    let data = tempfile::tempdir().expect("tempdir");
+    let hub_client = nats::connect_once(&args(&d, Some("hub")), "hub", NatsHealth::new())
+        .await
+        .expect("hub connects");
+    let hub = Hub::new(std::sync::Arc::new(
+        Store::open(data.path()).expect("store"),
+    ))
+    .expect("hub");
+    let (stop_hub, hub_stopped) = tokio::sync::oneshot::channel::<()>();
+    let hub_task = tokio::spawn(async move {
+        hub.run(hub_client, async {
+            let _ = hub_stopped.await;
+        })
+        .await
+    });
+
+    // The agent is configured as an operator would: certificate, CA, and
+    // the inbox prefix its role allows (set from its id).
+    let mut agent_args = args(&d, Some("agent-web-1"));
+    let id = AgentId::parse("web-1").expect("id");
+    agent_args.inbox_prefix = Some(swarm_common::roles::inbox_prefix(
+        &swarm_common::roles::agent_user(&id),
+    ));
+    let agent = Agent::new(AgentConfig {
+        id,
+        interval: Duration::from_millis(250),
+        tags: vec!["tls".into()],
+        nats: agent_args,
+        spool_dir: data.path().join("spool"),
+        spool_max_bytes: 1 << 20,
+    });
+    let agent_health = agent.health.clone();
+    let agent_task = tokio::spawn(agent.run(std::future::pending()));
+
+    let operator = nats::connect_once(&args(&d, Some("alice")), "alice", NatsHealth::new())
+        .await
+        .expect("operator connects");
+    let t = Duration::from_secs(2);
+    let history = HistoryRequest {
+        agent: "web-1".into(),
+        series: "cpu_pct".into(),
+        from: -60_000,
+        to: None,
+        max_points: None,
+    };
+    swarm_hub::testing::wait_for(|| async {
+        call::<_, HistoryReply>(&operator, subject::api::HISTORY, &history, t)
+            .await
+            .is_ok_and(|r| r.points.len() >= 3)
+    })
+    .await;
+    let spec = TestSpec {
+        kind: TestKind::Tcp,
+        target: "127.0.0.1".into(),
+        port: Some(d.server.port()),
+        agents: vec!["web-1".into()],
+        interval_ms: Some(200),
+        duration_ms: Some(1_000),
+        start_at: None,
+        repeat_every_ms: None,
+        timeout_ms: None,
+        name: None,
+    };
+    let test = call::<_, TestReply>(&operator, subject::api::TESTS_CREATE, &spec, t)
+        .await
+        .expect("an operator creates tests")
+        .test;
+    let results = ResultsRequest {
+        id: test.id.clone(),
+        agent: None,
+        since: None,
+        limit: None,
+    };
+    swarm_hub::testing::wait_for(|| async {
+        call::<_, ResultsReply>(&operator, subject::api::TESTS_RESULTS, &results, t)
+            .await
+            .is_ok_and(|r| r.results.iter().any(|r| r.ok == Some(true)))
+    })
+    .await;
+    assert_eq!(
+        agent_health.permission_violations(),
+        0,
+        "the agent stays inside its role"
+    );
+    agent_task.abort();
+    let _ = stop_hub.send(());
+    hub_task.await.expect("hub task").expect("hub ran");
 }
