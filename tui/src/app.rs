@@ -4,6 +4,7 @@
 //! events go in, commands come out, and the caller redraws when a method
 //! says so.
 
+mod command;
 mod detail;
 mod form;
 
@@ -290,6 +291,8 @@ pub struct App {
     /// A one-line message for the status line (what just happened).
     pub notice: Option<String>,
     pub look: Look,
+    /// The `:` command line while it is typed.
+    pub command: Option<String>,
     pub quit: bool,
 }
 
@@ -316,6 +319,7 @@ impl App {
             detail: None,
             notice: None,
             look: Look::default(),
+            command: None,
             quit: false,
         }
     }
@@ -568,6 +572,9 @@ impl App {
         if self.filter_editing {
             return self.on_filter_key(key);
         }
+        if self.command.is_some() {
+            return self.on_command_key(key, commands);
+        }
         if let Some(form) = &mut self.form {
             return match form.on_key(key, self.now) {
                 FormOutcome::Changed(changed) => changed,
@@ -605,6 +612,10 @@ impl App {
             }
             KeyCode::Char('n' | 'p') => {
                 self.open_form();
+                true
+            }
+            KeyCode::Char(':') => {
+                self.command = Some(String::new());
                 true
             }
             KeyCode::Esc => self.back(),
@@ -827,6 +838,26 @@ impl App {
     pub fn open_tests(&mut self, commands: &mut Vec<Command>) {
         self.view = View::Tests;
         commands.push(Command::RefreshTests);
+    }
+
+    fn on_command_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
+        let Some(line) = &mut self.command else {
+            return false;
+        };
+        match key.code {
+            KeyCode::Esc => self.command = None,
+            KeyCode::Enter => {
+                let line = std::mem::take(line);
+                self.command = None;
+                command::run(self, &line, commands);
+            }
+            KeyCode::Backspace => {
+                line.pop();
+            }
+            KeyCode::Char(c) if !c.is_control() && line.chars().count() < 256 => line.push(c),
+            _ => return false,
+        }
+        true
     }
 
     fn on_filter_key(&mut self, key: KeyEvent) -> bool {

@@ -409,3 +409,57 @@ fn a_silent_hub_is_asked_again_soon() {
     let (_, commands) = app.apply(Event::Tick(NOW + 10_000));
     assert!(!commands.contains(&Command::RefreshHosts));
 }
+
+#[test]
+fn the_command_line_runs_the_same_actions() {
+    let mut app = fixtures::app();
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "ping 10.0.0.5 tag:role=web web-1");
+    assert_eq!(
+        app.command.as_deref(),
+        Some("ping 10.0.0.5 tag:role=web web-1")
+    );
+    let (_, commands) = key(&mut app, KeyCode::Enter);
+    assert!(app.command.is_none());
+    let [Command::CreateTest(spec)] = commands.as_slice() else {
+        panic!("{commands:?}");
+    };
+    assert_eq!(spec.kind, TestKind::Ping);
+    assert_eq!(spec.agents, ["tag:role=web", "web-1"]);
+
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "tcp db.internal 5432");
+    let (_, commands) = key(&mut app, KeyCode::Enter);
+    let [Command::CreateTest(spec)] = commands.as_slice() else {
+        panic!("{commands:?}");
+    };
+    assert_eq!((spec.kind, spec.port), (TestKind::Tcp, Some(5432)));
+    assert_eq!(spec.agents, ["cache-1"], "the host under the cursor");
+
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "host db-1");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Host(id("db-1")));
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "window 7d");
+    let (_, commands) = key(&mut app, KeyCode::Enter);
+    assert_eq!(app.window_label(), "7d");
+    assert!(commands.contains(&Command::FetchHistory {
+        agent: id("db-1"),
+        series: "cpu_pct".into(),
+        from: -604_800_000
+    }));
+
+    // Mistakes are said, nothing runs.
+    for bad in ["tcp db.internal", "host nobody", "window 2w", "frobnicate"] {
+        key(&mut app, KeyCode::Char(':'));
+        type_text(&mut app, bad);
+        let (_, commands) = key(&mut app, KeyCode::Enter);
+        assert!(commands.is_empty(), "{bad}");
+        assert!(app.notice.is_some(), "{bad}");
+    }
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "q");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.quit);
+}

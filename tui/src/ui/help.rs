@@ -19,6 +19,7 @@ const KEYS: &[(&str, &str)] = &[
     ("t", "network tests"),
     ("x", "cancel the selected test"),
     ("Tab ⏎", "form: next field / create"),
+    (":", "commands: ping T, tcp T P, host ID …"),
     ("?", "this help (any key closes)"),
     ("q  Ctrl-C", "quit"),
 ];

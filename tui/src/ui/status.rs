@@ -36,6 +36,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(notice) = &app.notice {
         spans.push(Span::styled(format!("  {notice}"), theme::warn()));
     }
+    if let Some(line) = &app.command {
+        frame.render_widget(Line::styled(format!(":{line}▏"), theme::warn()), area);
+        return;
+    }
     let hints = if app.form.is_some() {
         "  tab next  ⏎ create  esc cancel"
     } else {

@@ -1,0 +1,135 @@
+//! The `:` command line: the console's actions typed out, for operators
+//! who would rather type than navigate.
+//!
+//! `:ping TARGET [AGENTS...]`, `:tcp TARGET PORT [AGENTS...]`,
+//! `:trace TARGET [AGENTS...]` create a test (agents default as for `p`);
+//! `:host ID`, `:hosts`, `:tests`, `:window 6h`, `:filter TEXT`,
+//! `:cancel ID`, `:help`, `:q`.
+
+use swarm_common::AgentId;
+use swarm_common::protocol::{TestKind, TestSpec};
+
+use super::{App, View, WINDOWS};
+use crate::event::Command;
+use crate::spec;
+
+/// Runs one command line; what went wrong is said in the status line.
+pub fn run(app: &mut App, line: &str, commands: &mut Vec<Command>) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&verb, args)) = words.split_first() else {
+        return;
+    };
+    let result = match verb {
+        "q" | "quit" => {
+            app.quit = true;
+            Ok(())
+        }
+        "help" => {
+            app.help = true;
+            Ok(())
+        }
+        "hosts" => {
+            app.view = View::Hosts;
+            Ok(())
+        }
+        "tests" => {
+            app.open_tests(commands);
+            Ok(())
+        }
+        "host" => host(app, args, commands),
+        "window" => window(app, args, commands),
+        "filter" => {
+            app.filter = args.join(" ");
+            app.selected = 0;
+            app.view = View::Hosts;
+            Ok(())
+        }
+        "cancel" => match args {
+            [id] => {
+                commands.push(Command::CancelTest((*id).to_owned()));
+                Ok(())
+            }
+            _ => Err("usage: :cancel TEST_ID".to_owned()),
+        },
+        "ping" | "tcp" | "trace" | "traceroute" => test(app, verb, args, commands),
+        _ => Err(format!("unknown command :{verb} (:help lists the keys)")),
+    };
+    if let Err(e) = result {
+        app.notice = Some(e);
+    }
+}
+
+fn host(app: &mut App, args: &[&str], commands: &mut Vec<Command>) -> Result<(), String> {
+    let [name] = args else {
+        return Err("usage: :host AGENT_ID".into());
+    };
+    let agent = AgentId::parse(name).map_err(|e| format!(":host {name}: {e}"))?;
+    if !app.hosts.contains_key(&agent) {
+        return Err(format!("no host {agent}"));
+    }
+    app.open_host(agent, commands);
+    Ok(())
+}
+
+fn window(app: &mut App, args: &[&str], commands: &mut Vec<Command>) -> Result<(), String> {
+    let labels: Vec<&str> = WINDOWS.iter().map(|(l, _)| *l).collect();
+    let index = match args {
+        [w] => WINDOWS.iter().position(|(l, _)| l == w),
+        _ => None,
+    }
+    .ok_or_else(|| format!("usage: :window {}", labels.join("|")))?;
+    app.window = index;
+    if let View::Host(agent) = app.view.clone() {
+        app.open_host(agent, commands);
+    }
+    Ok(())
+}
+
+fn test(
+    app: &mut App,
+    verb: &str,
+    args: &[&str],
+    commands: &mut Vec<Command>,
+) -> Result<(), String> {
+    let kind = match verb {
+        "ping" => TestKind::Ping,
+        "tcp" => TestKind::Tcp,
+        _ => TestKind::Traceroute,
+    };
+    let usage = || match kind {
+        TestKind::Tcp => "usage: :tcp TARGET PORT [AGENTS...]".to_owned(),
+        _ => format!("usage: :{verb} TARGET [AGENTS...]"),
+    };
+    let (target, rest) = args.split_first().ok_or_else(usage)?;
+    let (port, rest) = match kind {
+        TestKind::Tcp => {
+            let (port, rest) = rest.split_first().ok_or_else(usage)?;
+            let port: u16 = port
+                .parse()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("port {port:?} must be 1-65535"))?;
+            (Some(port), rest)
+        }
+        _ => (None, rest),
+    };
+    let agents = if rest.is_empty() {
+        spec::split_selectors(&app.prefill_agents())
+    } else {
+        rest.iter().map(|s| (*s).to_owned()).collect()
+    };
+    commands.push(Command::CreateTest(Box::new(TestSpec {
+        kind,
+        target: (*target).to_owned(),
+        port,
+        agents,
+        interval_ms: None,
+        duration_ms: None,
+        start_at: None,
+        repeat_every_ms: None,
+        timeout_ms: None,
+        name: None,
+    })));
+    app.notice = Some(format!("creating a {} test to {target}…", kind.as_str()));
+    Ok(())
+}
