@@ -25,58 +25,37 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
     let now = now_ms();
     let start = now - 30 * DAY;
+    // Agent-like CPU first, for its footprint only: a walk in steps of
+    // 0.01 % with a few ms of timestamp jitter.
     {
-        // 30 days of CPU % at 1 s for one agent (2.6M samples).
-        let store = Store::open(dir.path())?;
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut ts = start;
-        let mut batch = Vec::with_capacity(2_000);
-        let t = Instant::now();
-        let mut n = 0u64;
-        while ts < now {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let v = (state % 10_000) as f64 / 100.0;
-            batch.push((ts, v));
-            ts += 1_000 + state % 3;
-            if batch.len() == 2_000 {
-                let rows: Vec<SampleRow<'_>> = batch
-                    .iter()
-                    .map(|&(ts, value)| SampleRow {
-                        agent: "bench",
-                        series: "cpu_pct",
-                        ts,
-                        value,
-                    })
-                    .collect();
-                store.ingest(&rows)?;
-                n += rows.len() as u64;
-                batch.clear();
-                // As the hub does (every 10 s): the log stays short.
-                if n.is_multiple_of(20_000) {
-                    store.checkpoint()?;
-                }
-            }
-        }
-        store.put_host("bench", &HostRecord::default())?;
-        store.checkpoint()?;
-        println!("ingested {n} samples in {:.2} s", t.elapsed().as_secs_f64());
-        let stats = store.stats()?;
+        let dir = tempfile::tempdir()?;
+        let mut walk = 2_000i64;
+        let n = fill(dir.path(), start, now, |state| {
+            walk = (walk + (state % 101) as i64 - 50).clamp(0, 10_000);
+            walk as f64 / 100.0
+        })?;
         println!(
-            "chunks: {:.2} bytes/sample of payload; sled right after ingest: {:.1} bytes/sample",
-            store.chunk_bytes()? as f64 / n as f64,
-            stats.bytes_on_disk as f64 / n as f64
+            "agent-like CPU %: data directory {:.1} bytes/sample",
+            walkdir_size(dir.path()) as f64 / n as f64
         );
     }
-    let store = Arc::new(Store::open(dir.path())?);
-    let on_disk: u64 = walkdir_size(dir.path());
+    // The worst case for the rest: values uniform over 0.00..100.00.
+    let dir = tempfile::tempdir()?;
+    let t = Instant::now();
+    let n = fill(dir.path(), start, now, |state| {
+        (state % 10_000) as f64 / 100.0
+    })?;
     println!(
-        "data directory after reopening: {:.1} bytes/sample",
-        on_disk as f64 / 2_588_000.0
+        "uniform values: ingested {n} samples in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    let store = Arc::new(Store::open(dir.path())?);
+    println!(
+        "uniform values: chunk payload {:.2} bytes/sample; data directory {:.1} bytes/sample",
+        store.chunk_bytes()? as f64 / n as f64,
+        walkdir_size(dir.path()) as f64 / n as f64
     );
     let keep_all = Cutoffs {
         raw: 0,
@@ -140,6 +119,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     hub.stop().await;
     Ok(())
+}
+
+/// 30 days of one series at 1 s (2.6M samples) into a new store at
+/// `dir`, checkpointed as the hub does; returns the sample count.
+fn fill(
+    dir: &std::path::Path,
+    start: u64,
+    now: u64,
+    mut value: impl FnMut(u64) -> f64,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    let store = Store::open(dir)?;
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut ts = start;
+    let mut batch = Vec::with_capacity(2_000);
+    let mut n = 0u64;
+    while ts < now {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        batch.push((ts, value(state)));
+        ts += 1_000 + state % 3;
+        if batch.len() == 2_000 {
+            let rows: Vec<SampleRow<'_>> = batch
+                .iter()
+                .map(|&(ts, value)| SampleRow {
+                    agent: "bench",
+                    series: "cpu_pct",
+                    ts,
+                    value,
+                })
+                .collect();
+            store.ingest(&rows)?;
+            n += rows.len() as u64;
+            batch.clear();
+            if n.is_multiple_of(20_000) {
+                store.checkpoint()?;
+            }
+        }
+    }
+    store.put_host("bench", &HostRecord::default())?;
+    store.checkpoint()?;
+    Ok(n)
 }
 
 fn walkdir_size(dir: &std::path::Path) -> u64 {
