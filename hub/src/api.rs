@@ -39,6 +39,9 @@ pub async fn start(
                 .pauses
                 .load(std::sync::atomic::Ordering::Relaxed)
                 .into();
+            if let Some(nats) = stats_state.nats.get() {
+                json["permission_violations"] = nats.permission_violations().into();
+            }
             json
         })
         .start(subject::SERVICE_NAME, env!("CARGO_PKG_VERSION"))

@@ -134,6 +134,9 @@ pub struct HubState {
     pub tests: TestBook,
     pub stats: HubStats,
     pub disk: disk::DiskGuard,
+    /// The hub's NATS link health, when the binary hands it over: its
+    /// counts of server errors and permission violations join the stats.
+    pub nats: std::sync::OnceLock<Arc<swarm_common::nats::NatsHealth>>,
 }
 
 pub struct Hub {
@@ -156,6 +159,7 @@ impl Hub {
                 registry,
                 tests,
                 stats: HubStats::default(),
+                nats: std::sync::OnceLock::new(),
             }),
         })
     }

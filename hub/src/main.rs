@@ -25,8 +25,10 @@ async fn run() -> anyhow::Result<()> {
     let hub = Hub::with_retention(Arc::new(store), args.retention())?;
     let shutdown = swarm_common::shutdown::signal();
     tokio::pin!(shutdown);
+    let health = NatsHealth::new();
+    let _ = hub.state().nats.set(health.clone());
     let client = tokio::select! {
-        client = connect_with_retry(&args.nats, "swarm-hub", NatsHealth::new()) => client?,
+        client = connect_with_retry(&args.nats, "swarm-hub", health) => client?,
         () = &mut shutdown => return Ok(()),
     };
     hub.run(client, shutdown)
