@@ -489,18 +489,7 @@ mod tests {
     use super::*;
 
     fn spec() -> TestSpec {
-        TestSpec {
-            kind: TestKind::Ping,
-            target: "127.0.0.1".into(),
-            port: None,
-            agents: vec!["web-*".into()],
-            interval_ms: None,
-            duration_ms: None,
-            start_at: None,
-            repeat_every_ms: None,
-            timeout_ms: None,
-            name: None,
-        }
+        TestSpec::new(TestKind::Ping, "127.0.0.1", vec!["web-*".into()])
     }
 
     #[test]

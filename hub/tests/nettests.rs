@@ -44,16 +44,14 @@ fn start_agent(url: &str, name: &str, tags: &[&str]) -> tokio::task::JoinHandle<
 
 fn spec(kind: TestKind, target: &str, agents: &[&str]) -> TestSpec {
     TestSpec {
-        kind,
-        target: target.into(),
-        port: None,
-        agents: agents.iter().map(|a| (*a).to_owned()).collect(),
         interval_ms: Some(200),
         duration_ms: Some(2_000),
-        start_at: None,
-        repeat_every_ms: None,
         timeout_ms: Some(1_000),
-        name: None,
+        ..TestSpec::new(
+            kind,
+            target,
+            agents.iter().map(|a| (*a).to_owned()).collect(),
+        )
     }
 }
 

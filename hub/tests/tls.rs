@@ -258,16 +258,10 @@ async fn hub_agent_and_operator_work_under_their_roles() {
     })
     .await;
     let spec = TestSpec {
-        kind: TestKind::Tcp,
-        target: "127.0.0.1".into(),
         port: Some(d.server.port()),
-        agents: vec!["web-1".into()],
         interval_ms: Some(200),
         duration_ms: Some(1_000),
-        start_at: None,
-        repeat_every_ms: None,
-        timeout_ms: None,
-        name: None,
+        ..TestSpec::new(TestKind::Tcp, "127.0.0.1", vec!["web-1".into()])
     };
     let test = call::<_, TestReply>(&operator, subject::api::TESTS_CREATE, &spec, t)
         .await

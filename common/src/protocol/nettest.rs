@@ -57,6 +57,25 @@ pub struct TestSpec {
     pub name: Option<String>,
 }
 
+impl TestSpec {
+    /// A spec with the hub's defaults for everything but what to probe and
+    /// from where; set the rest with struct update syntax.
+    pub fn new(kind: TestKind, target: impl Into<String>, agents: Vec<String>) -> Self {
+        Self {
+            kind,
+            target: target.into(),
+            port: None,
+            agents,
+            interval_ms: None,
+            duration_ms: None,
+            start_at: None,
+            repeat_every_ms: None,
+            timeout_ms: None,
+            name: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TestStatus {

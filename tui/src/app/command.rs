@@ -119,16 +119,8 @@ fn test(
         rest.iter().map(|s| (*s).to_owned()).collect()
     };
     commands.push(Command::CreateTest(Box::new(TestSpec {
-        kind,
-        target: (*target).to_owned(),
         port,
-        agents,
-        interval_ms: None,
-        duration_ms: None,
-        start_at: None,
-        repeat_every_ms: None,
-        timeout_ms: None,
-        name: None,
+        ..TestSpec::new(kind, *target, agents)
     })));
     app.notice = Some(format!("creating a {} test to {target}…", kind.as_str()));
     Ok(())
