@@ -265,11 +265,7 @@ const SERIES_PREFIX: u8 = b's';
 impl Store {
     /// Opens (or creates) the store in `dir` and replays its write-ahead log.
     pub fn open(dir: &Path) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|source| open_error(dir, source))?;
+        let db = open_db(dir)?;
         let store = Self {
             dir: dir.to_path_buf(),
             chunks: db.open_tree("chunks")?,
@@ -993,6 +989,28 @@ fn decode_record<T: serde::de::DeserializeOwned>(tree: &'static str, bytes: &[u8
         tree,
         reason: e.to_string(),
     })
+}
+
+/// How long a lock is waited for: a store closed a moment ago in this
+/// process keeps its lock until sled's flusher thread has stopped; a hub
+/// running elsewhere holds it for good, and is reported after this.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn open_db(dir: &Path) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|source| open_error(dir, source));
+        match opened {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn open_error(dir: &Path, source: sled::Error) -> StoreError {
