@@ -32,31 +32,25 @@ impl NatsServer {
     /// Starts a server whose config file also holds `config` (accounts,
     /// authorization, TLS...).
     pub fn start_with_config(config: Option<&str>) -> Self {
-        #[expect(clippy::expect_used, reason = "a test cannot run without its temp dir")]
-        let dir = tempfile::tempdir().expect("create temp dir for nats-server");
-        let mut server = Self {
-            child: None,
-            port: 0,
-            dir,
-            extra_config: config.map(str::to_owned),
-            config_file: None,
-        };
-        server.spawn();
-        server
+        Self::launch(config.map(str::to_owned), None)
     }
 
     /// Starts a server from a deployment's own config file (its includes
     /// resolved beside it), but on a free loopback port. The file says
     /// where JetStream stores.
     pub fn start_with_file(config: &Path) -> Self {
+        Self::launch(None, Some(config.to_path_buf()))
+    }
+
+    fn launch(extra_config: Option<String>, config_file: Option<PathBuf>) -> Self {
         #[expect(clippy::expect_used, reason = "a test cannot run without its temp dir")]
         let dir = tempfile::tempdir().expect("create temp dir for nats-server");
         let mut server = Self {
             child: None,
             port: 0,
             dir,
-            extra_config: None,
-            config_file: Some(config.to_path_buf()),
+            extra_config,
+            config_file,
         };
         server.spawn();
         server

@@ -31,19 +31,7 @@ pub async fn start(
     let service = client
         .service_builder()
         .description("StreamSwarm hub: hosts, history and tests API")
-        .stats_handler(move |_endpoint, _stats| {
-            let mut json = stats_state.stats.as_json();
-            json["disk_low"] = stats_state.disk.is_low().into();
-            json["disk_pauses"] = stats_state
-                .disk
-                .pauses
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .into();
-            if let Some(nats) = stats_state.nats.get() {
-                json["permission_violations"] = nats.permission_violations().into();
-            }
-            json
-        })
+        .stats_handler(move |_endpoint, _stats| stats_state.stats_json())
         .start(subject::SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await?;
     let mut tasks = JoinSet::new();

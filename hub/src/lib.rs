@@ -139,6 +139,20 @@ pub struct HubState {
     pub nats: std::sync::OnceLock<Arc<swarm_common::nats::NatsHealth>>,
 }
 
+impl HubState {
+    /// Everything the hub counts, as `$SRV.STATS` shows it: ingest counters,
+    /// the disk floor, and what the server refused.
+    pub fn stats_json(&self) -> serde_json::Value {
+        let mut json = self.stats.as_json();
+        json["disk_low"] = self.disk.is_low().into();
+        json["disk_pauses"] = self.disk.pauses.load(Ordering::Relaxed).into();
+        if let Some(nats) = self.nats.get() {
+            json["permission_violations"] = nats.permission_violations().into();
+        }
+        json
+    }
+}
+
 pub struct Hub {
     state: Arc<HubState>,
 }
@@ -236,7 +250,7 @@ impl Hub {
         if !batch.is_empty() {
             tracing::error!("{} samples could not be written at shutdown", batch.len());
         }
-        tracing::info!("hub stopped; {}", state.stats.as_json());
+        tracing::info!("hub stopped; {}", state.stats_json());
         Ok(())
     }
 }
