@@ -4,10 +4,11 @@
 //! costs no sample and doubles none.
 #![expect(clippy::expect_used, reason = "test set-up fails loudly")]
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use swarm_agent::{Agent, AgentConfig};
+use swarm_agent::{Agent, AgentConfig, AgentError, AgentStats};
 use swarm_common::AgentId;
 use swarm_common::api::call;
 use swarm_common::codec;
@@ -33,8 +34,8 @@ fn agent_config(
     }
 }
 
-/// Samples of `agent`'s cpu_pct in the last 10 minutes, as the hub has them.
-async fn stored(client: async_nats::Client, agent: &'static str) -> usize {
+/// `agent`'s cpu_pct of the last 10 minutes, every sample, as the hub has it.
+async fn history(client: &async_nats::Client, agent: &str) -> Option<HistoryReply> {
     let req = HistoryRequest {
         agent: agent.into(),
         series: "cpu_pct".into(),
@@ -42,14 +43,44 @@ async fn stored(client: async_nats::Client, agent: &'static str) -> usize {
         to: None,
         max_points: Some(20_000),
     };
-    call::<_, HistoryReply>(&client, subject::api::HISTORY, &req, Duration::from_secs(2))
+    call(client, subject::api::HISTORY, &req, Duration::from_secs(2))
         .await
-        .map(|r| r.points.len())
-        .unwrap_or(0)
+        .ok()
+}
+
+/// How many of those samples the hub has.
+async fn stored(client: async_nats::Client, agent: &'static str) -> usize {
+    history(&client, agent).await.map_or(0, |r| r.points.len())
+}
+
+/// An agent running in this process until [`RunningAgent::stop`].
+struct RunningAgent {
+    stats: Arc<AgentStats>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), AgentError>>,
+}
+
+impl RunningAgent {
+    fn start(config: AgentConfig) -> Self {
+        let agent = Agent::new(config);
+        let stats = agent.stats.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(agent.run(async {
+            let _ = stopped.await;
+        }));
+        Self { stats, stop, task }
+    }
+
+    /// A clean stop: the agent's last sample and its bye go out first.
+    async fn stop(self) -> Arc<AgentStats> {
+        let _ = self.stop.send(());
+        self.task.await.expect("agent task").expect("agent ran");
+        self.stats
+    }
 }
 
 /// What an agent took: published live plus spooled.
-fn taken(stats: &swarm_agent::run::AgentStats) -> u64 {
+fn taken(stats: &AgentStats) -> u64 {
     stats.published.load(Ordering::Relaxed) + stats.undelivered.load(Ordering::Relaxed)
 }
 
@@ -77,18 +108,13 @@ async fn a_15_second_bus_outage_loses_no_sample() {
     let names = ["outage-a", "outage-b"];
     let mut agents = Vec::new();
     for name in names {
-        let agent = Agent::new(agent_config(
+        let agent = RunningAgent::start(agent_config(
             &server.url(),
             name,
             Duration::from_secs(1),
             dir.path().join(name),
         ));
-        let stats = agent.stats.clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(agent.run(async {
-            let _ = stopped.await;
-        }));
-        agents.push((name, stats, stop, task));
+        agents.push((name, agent));
     }
     let client = async_nats::connect(server.url()).await.expect("connect");
     for name in names {
@@ -99,7 +125,7 @@ async fn a_15_second_bus_outage_loses_no_sample() {
     tokio::time::sleep(Duration::from_secs(15)).await;
     let spooled: Vec<u64> = agents
         .iter()
-        .map(|(_, stats, ..)| stats.undelivered.load(Ordering::Relaxed))
+        .map(|(_, agent)| agent.stats.undelivered.load(Ordering::Relaxed))
         .collect();
     assert!(
         spooled.iter().all(|n| *n >= 12),
@@ -108,15 +134,12 @@ async fn a_15_second_bus_outage_loses_no_sample() {
     server.restart();
 
     let client = async_nats::connect(server.url()).await.expect("reconnect");
-    for ((name, ..), spooled) in agents.iter().zip(&spooled) {
+    for ((name, _), spooled) in agents.iter().zip(&spooled) {
         drained(&client, name, *spooled).await;
     }
     let mut report = Vec::new();
-    for (name, stats, stop, task) in agents {
-        // A clean stop: the agent's last sample and its bye go out first.
-        let _ = stop.send(());
-        task.await.expect("agent task").expect("agent ran");
-        let taken = taken(&stats);
+    for (name, agent) in agents {
+        let taken = taken(&*agent.stop().await);
         wait_for(|| stored(client.clone(), name).map_ok(|n| n as u64 >= taken)).await;
         let kept = stored(client.clone(), name).await as u64;
         assert_eq!(kept, taken, "{name}: every sample taken is stored, once");
@@ -131,17 +154,12 @@ async fn nats_server_killed_right_after_acks_loses_and_doubles_nothing() {
     let mut server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = TestHub::start(&server.url(), &dir.path().join("hub")).await;
-    let agent = Agent::new(agent_config(
+    let agent = RunningAgent::start(agent_config(
         &server.url(),
         "steady-k",
         Duration::from_millis(100),
         dir.path().join("spool"),
     ));
-    let stats = agent.stats.clone();
-    let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
-    let agent = tokio::spawn(agent.run(async {
-        let _ = agent_stopped.await;
-    }));
     let client = async_nats::connect(server.url()).await.expect("connect");
     // Three times: once the hub has stored (and so acknowledged) new
     // samples, SIGKILL the server at once, and bring it back.
@@ -155,8 +173,7 @@ async fn nats_server_killed_right_after_acks_loses_and_doubles_nothing() {
     }
     let client = async_nats::connect(server.url()).await.expect("reconnect");
     drained(&client, "steady-k", 0).await;
-    let _ = stop_agent.send(());
-    agent.await.expect("agent task").expect("agent ran");
+    let stats = agent.stop().await;
     let taken = taken(&stats);
     wait_for(|| stored(client.clone(), "steady-k").map_ok(|n| n as u64 >= taken)).await;
     // Redelivered messages (the server forgot some acks) land on the same
@@ -186,17 +203,12 @@ async fn with_jetstream_a_hub_outage_loses_nothing() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = TestHub::start(&server.url(), &dir.path().join("hub")).await;
-    let agent = Agent::new(agent_config(
+    let agent = RunningAgent::start(agent_config(
         &server.url(),
         "steady",
         Duration::from_millis(100),
         dir.path().join("spool"),
     ));
-    let stats = agent.stats.clone();
-    let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
-    let agent = tokio::spawn(agent.run(async {
-        let _ = agent_stopped.await;
-    }));
     let client = async_nats::connect(server.url()).await.expect("connect");
     wait_for(|| stored(client.clone(), "steady").map_ok(|n| n >= 5)).await;
 
@@ -206,8 +218,7 @@ async fn with_jetstream_a_hub_outage_loses_nothing() {
     let hub = TestHub::start(&server.url(), &dir.path().join("hub")).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // A clean stop flushes what the agent published.
-    let _ = stop_agent.send(());
-    agent.await.expect("agent task").expect("agent ran");
+    let stats = agent.stop().await;
     let taken = taken(&stats);
     wait_for(|| stored(client.clone(), "steady").map_ok(|n| n as u64 == taken)).await;
     eprintln!(
@@ -231,12 +242,7 @@ async fn a_full_spool_loses_exactly_the_counted_oldest_samples() {
     );
     // Room for about 80 samples: a 10 s outage at 10 a second overflows.
     config.spool_max_bytes = 32 << 10;
-    let agent = Agent::new(config);
-    let stats = agent.stats.clone();
-    let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
-    let agent = tokio::spawn(agent.run(async {
-        let _ = agent_stopped.await;
-    }));
+    let agent = RunningAgent::start(config);
     let client = async_nats::connect(server.url()).await.expect("connect");
     wait_for(|| stored(client.clone(), "overflow").map_ok(|n| n >= 5)).await;
 
@@ -253,22 +259,12 @@ async fn a_full_spool_loses_exactly_the_counted_oldest_samples() {
         .expect("HostInfo")
         .spool
         .expect("spool state");
-    let _ = stop_agent.send(());
-    agent.await.expect("agent task").expect("agent ran");
+    let stats = agent.stop().await;
     let taken = taken(&stats);
     let dropped = spool.dropped;
     assert!(dropped > 0, "the spool overflowed");
     wait_for(|| stored(client.clone(), "overflow").map_ok(|n| n as u64 + dropped >= taken)).await;
-    let req = HistoryRequest {
-        agent: "overflow".into(),
-        series: "cpu_pct".into(),
-        from: -600_000,
-        to: None,
-        max_points: Some(20_000),
-    };
-    let reply: HistoryReply = call(&client, subject::api::HISTORY, &req, Duration::from_secs(2))
-        .await
-        .expect("history");
+    let reply = history(&client, "overflow").await.expect("history");
     let kept = reply.points.len() as u64;
     assert_eq!(
         kept + dropped,
