@@ -230,15 +230,7 @@ fn exact_percentiles(
         points.push((start, p50, p95, p99));
     }
     let mut all: Vec<f64> = samples.iter().map(|s| s.1).collect();
-    let (p50, p95, p99) = of(&mut all);
-    let window = WindowPercentiles {
-        count: samples.len() as u64,
-        p50,
-        p95,
-        p99,
-        exact: true,
-        relative_error: 0.0,
-    };
+    let window = window_of(samples.len(), of(&mut all), 0.0);
     (points, window)
 }
 
@@ -260,16 +252,28 @@ fn sketch_percentiles(
             let _ = whole.merge(sketch);
         }
     }
-    let (p50, p95, p99) = quantiles(&whole);
-    let window = WindowPercentiles {
-        count: whole.count() as u64,
+    let window = window_of(
+        whole.count(),
+        quantiles(&whole),
+        rollup::SKETCH_RELATIVE_ERROR,
+    );
+    (points, window)
+}
+
+/// Window percentiles; exact when their relative error is 0.
+fn window_of(
+    count: usize,
+    (p50, p95, p99): (f64, f64, f64),
+    relative_error: f64,
+) -> WindowPercentiles {
+    WindowPercentiles {
+        count: count as u64,
         p50,
         p95,
         p99,
-        exact: false,
-        relative_error: rollup::SKETCH_RELATIVE_ERROR,
-    };
-    (points, window)
+        exact: relative_error == 0.0,
+        relative_error,
+    }
 }
 
 #[cfg(test)]
