@@ -109,6 +109,8 @@ pub struct Cutoffs {
 pub struct PruneStats {
     pub raw_samples: u64,
     pub rollup_buckets: u64,
+    /// Stored data freed (keys and values, as `data_bytes` counts them).
+    pub bytes_freed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -798,9 +800,14 @@ impl Store {
                     .filter(|(ts, _)| *ts >= cutoffs.raw)
                     .collect();
                 stats.raw_samples += (samples.len() - keep.len()) as u64;
+                stats.bytes_freed += (key.len() + bytes.len()) as u64;
                 batch.remove(key);
                 if let Some(first) = keep.first() {
-                    batch.insert(&keys::chunk(a, s, first.0), chunk::encode(&keep));
+                    let (key, value) = (keys::chunk(a, s, first.0), chunk::encode(&keep));
+                    stats.bytes_freed = stats
+                        .bytes_freed
+                        .saturating_sub((key.len() + value.len()) as u64);
+                    batch.insert(&key, value);
                 }
             }
             if let Some(head) = inner.heads.get_mut(&(a, s)) {
@@ -812,7 +819,11 @@ impl Store {
                     if head.samples.is_empty()
                         && let Some(old) = head.persisted_start.take()
                     {
-                        batch.remove(&keys::chunk(a, s, old));
+                        let key = keys::chunk(a, s, old);
+                        if let Some(value) = self.chunks.get(key)? {
+                            stats.bytes_freed += (key.len() + value.len()) as u64;
+                        }
+                        batch.remove(&key);
                     }
                 }
             }
@@ -821,7 +832,8 @@ impl Store {
                     .chunks
                     .range(keys::level(a, s, level, 0)..keys::level(a, s, level, cutoff))
                 {
-                    let (key, _) = item?;
+                    let (key, value) = item?;
+                    stats.bytes_freed += (key.len() + value.len()) as u64;
                     batch.remove(key);
                     stats.rollup_buckets += 1;
                 }

@@ -78,7 +78,8 @@ impl Store {
 
     /// Removes the oldest data until what is stored fits in `cap` bytes:
     /// each round moves one level's cutoff forward by a quarter of what
-    /// that level still holds. `None` when nothing had to go.
+    /// that level still holds. `None` when nothing had to go. The store is
+    /// scanned once for its size; rounds count what they free.
     pub fn prune_to_size(&self, cap: u64, now: Millis) -> Result<Option<CapReport>> {
         let before = self.data_bytes()?;
         if before <= cap {
@@ -121,7 +122,9 @@ impl Store {
                 report.raw_samples += removed.raw_samples;
                 report.rollup_buckets += removed.rollup_buckets;
                 report.cutoffs[i] = Some(cut);
-                report.after = self.data_bytes()?;
+                // Counted by the prune itself: no rescan of the store per
+                // round.
+                report.after = report.after.saturating_sub(removed.bytes_freed);
             }
         }
         Ok(Some(report))
