@@ -194,3 +194,25 @@ fn parse_port(ports_json: &str) -> Option<u16> {
     let url = value.get("nats")?.get(0)?.as_str()?;
     url.rsplit(':').next()?.parse().ok()
 }
+
+/// Asks `subject` until someone answers (within about 10 s). A responder
+/// that just subscribed may not be in place yet: `flush` empties the
+/// client's buffer, it is no round trip to the server.
+pub async fn request_until_answered(
+    client: &async_nats::Client,
+    subject: &str,
+    payload: &'static [u8],
+) -> Option<async_nats::Message> {
+    for _ in 0..50 {
+        let asked = tokio::time::timeout(
+            Duration::from_millis(200),
+            client.request(subject.to_owned(), payload.into()),
+        )
+        .await;
+        if let Ok(Ok(reply)) = asked {
+            return Some(reply);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}

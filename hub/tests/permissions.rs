@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use swarm_common::nats::{self, NatsArgs, NatsHealth};
 use swarm_common::roles::Role;
-use swarm_common::testkit::NatsServer;
+use swarm_common::testkit::{NatsServer, request_until_answered};
 use swarm_hub::access::{Access, Secret};
 
 /// How long a message that is allowed may take to arrive.
@@ -280,20 +280,9 @@ async fn an_agent_answers_the_hubs_request_once_through_allow_responses() {
             agent.flush().await.expect("flush");
         }
     });
-    let mut reply = None;
-    for _ in 0..50 {
-        if let Ok(Ok(r)) = tokio::time::timeout(
-            Duration::from_millis(200),
-            hub.request("swarm.agent.web-1.info", "?".into()),
-        )
+    let reply = request_until_answered(&hub, "swarm.agent.web-1.info", b"?")
         .await
-        {
-            reply = Some(r);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let reply = reply.expect("the agent's answer passes");
+        .expect("the agent's answer passes");
     assert_eq!(&reply.payload[..], b"info");
     answer.abort();
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use swarm_common::nats::{self, NatsArgs, NatsHealth};
 use swarm_common::roles::Role;
-use swarm_common::testkit::NatsServer;
+use swarm_common::testkit::{NatsServer, request_until_answered};
 use swarm_hub::access::{Access, Secret};
 
 struct Deployment {
@@ -122,18 +122,7 @@ async fn certificates_name_users_and_their_roles_hold() {
             agent.flush().await.expect("flush");
         })
     };
-    let mut reply = None;
-    for _ in 0..50 {
-        if let Ok(Ok(r)) = tokio::time::timeout(
-            Duration::from_millis(200),
-            hub.request("swarm.agent.web-1.info", "".into()),
-        )
-        .await
-        {
-            reply = Some(r);
-            break;
-        }
-    }
+    let reply = request_until_answered(&hub, "swarm.agent.web-1.info", b"").await;
     assert_eq!(
         &reply.expect("the agent answers the hub").payload[..],
         b"ok"
