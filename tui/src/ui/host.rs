@@ -49,8 +49,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, agent: &AgentId) {
         let cells = Layout::horizontal(vec![Constraint::Ratio(1, per_row as u32); per_row])
             .split(*row_area);
         for (name, cell) in names.iter().zip(cells.iter()) {
-            let chart = app.charts.get(name).cloned().unwrap_or_default();
-            render_chart(frame, *cell, name, &chart, app);
+            // No copy of the points per frame: a missing chart draws empty.
+            let empty = SeriesChart::default();
+            let chart = app.charts.get(name).unwrap_or(&empty);
+            render_chart(frame, *cell, name, chart, app);
         }
     }
 }
