@@ -27,33 +27,47 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = now_ms();
     let start = now - 30 * DAY;
-    // Agent-like CPU first, for its footprint only: a walk in steps of
-    // 0.01 % with a few ms of timestamp jitter.
-    {
+    // Ordinary metrics first, for their footprint only: CPU % as agents
+    // send it (a walk in steps of 0.01 % with a few ms of timestamp
+    // jitter) and a network rate in whole bytes/s (around 50 kB/s, +-20 %
+    // from second to second); each alone, then a host's month of five.
+    for (name, series) in [
+        ("CPU % alone", vec![cpu_like("cpu_pct", 100.0)]),
+        (
+            "network bytes/s alone",
+            vec![rate_like("net_rx_bps", 50_000)],
+        ),
+        (
+            "a host (cpu, mem, load, rx, tx)",
+            vec![
+                cpu_like("cpu_pct", 100.0),
+                cpu_like("mem_pct", 1_000.0),
+                cpu_like("load1", 100.0),
+                rate_like("net_rx_bps", 50_000),
+                rate_like("net_tx_bps", 5_000),
+            ],
+        ),
+    ] {
         let dir = tempfile::tempdir()?;
-        let mut walk = 2_000i64;
-        let n = fill(dir.path(), start, now, |state| {
-            walk = (walk + (state % 101) as i64 - 50).clamp(0, 10_000);
-            walk as f64 / 100.0
-        })?;
+        let n = fill(dir.path(), start, now, series)?;
         println!(
-            "agent-like CPU %: data directory {:.1} bytes/sample",
-            walkdir_size(dir.path()) as f64 / n as f64
+            "{name}, 30 days at 1 s: data directory {:.2} bytes/sample ({})",
+            walkdir_size(dir.path()) as f64 / n as f64,
+            breakdown(dir.path(), n)
         );
     }
     // The worst case for the rest: values uniform over 0.00..100.00.
     let dir = tempfile::tempdir()?;
     let t = Instant::now();
-    let n = fill(dir.path(), start, now, |state| {
-        (state % 10_000) as f64 / 100.0
-    })?;
+    let uniform: Series = ("cpu_pct", Box::new(|state| (state % 10_000) as f64 / 100.0));
+    let n = fill(dir.path(), start, now, vec![uniform])?;
     println!(
         "uniform values: ingested {n} samples in {:.2} s",
         t.elapsed().as_secs_f64()
     );
     let store = Arc::new(Store::open(dir.path())?);
     println!(
-        "uniform values: chunk payload {:.2} bytes/sample; data directory {:.1} bytes/sample",
+        "uniform values: chunk payload {:.2} bytes/sample; data directory {:.2} bytes/sample",
         store.chunk_bytes()? as f64 / n as f64,
         walkdir_size(dir.path()) as f64 / n as f64
     );
@@ -121,46 +135,91 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// 30 days of one series at 1 s (2.6M samples) into a new store at
-/// `dir`, checkpointed as the hub does; returns the sample count.
+/// A series name and its value for each tick (given a random number).
+type Series = (&'static str, Box<dyn FnMut(u64) -> f64>);
+
+/// A walk in steps of `1 / scale` (0.01 % for CPU), as slow-moving gauges
+/// move.
+fn cpu_like(name: &'static str, scale: f64) -> Series {
+    let mut walk = (20.0 * scale) as i64;
+    let top = (100.0 * scale) as i64;
+    let step = (scale / 2.0) as u64;
+    let value = move |state: u64| {
+        walk = (walk + (state % (2 * step + 1)) as i64 - step as i64).clamp(0, top);
+        walk as f64 / scale
+    };
+    (name, Box::new(value))
+}
+
+/// Whole bytes/s around `mean`, +-20 % from one second to the next.
+fn rate_like(name: &'static str, mean: u64) -> Series {
+    let spread = mean * 2 / 5;
+    (
+        name,
+        Box::new(move |state: u64| (mean - spread / 2 + state % spread) as f64),
+    )
+}
+
+/// 30 days of the given series of one host at 1 s into a new store at
+/// `dir`, all series each tick, checkpointed as the hub does; returns the
+/// sample count.
 fn fill(
     dir: &std::path::Path,
     start: u64,
     now: u64,
-    mut value: impl FnMut(u64) -> f64,
+    mut series: Vec<Series>,
 ) -> Result<u64, Box<dyn std::error::Error>> {
     let store = Store::open(dir)?;
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut ts = start;
     let mut batch = Vec::with_capacity(2_000);
     let mut n = 0u64;
+    let mut since_checkpoint = 0;
     while ts < now {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        batch.push((ts, value(state)));
+        for (name, value) in series.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            batch.push(SampleRow {
+                agent: "bench",
+                series: name,
+                ts,
+                value: value(state),
+            });
+        }
         ts += 1_000 + state % 3;
-        if batch.len() == 2_000 {
-            let rows: Vec<SampleRow<'_>> = batch
-                .iter()
-                .map(|&(ts, value)| SampleRow {
-                    agent: "bench",
-                    series: "cpu_pct",
-                    ts,
-                    value,
-                })
-                .collect();
-            store.ingest(&rows)?;
-            n += rows.len() as u64;
+        if batch.len() >= 2_000 {
+            store.ingest(&batch)?;
+            n += batch.len() as u64;
+            since_checkpoint += batch.len();
             batch.clear();
-            if n.is_multiple_of(20_000) {
+            if since_checkpoint >= 20_000 {
                 store.checkpoint()?;
+                since_checkpoint = 0;
             }
         }
     }
+    store.ingest(&batch)?;
+    n += batch.len() as u64;
     store.put_host("bench", &HostRecord::default())?;
     store.checkpoint()?;
     Ok(n)
+}
+
+/// Bytes per sample of each part of a data directory.
+fn breakdown(dir: &std::path::Path, n: u64) -> String {
+    let blocks = dir.join("blocks");
+    let parts = [
+        ("raw blocks", walkdir_size(&blocks.join("raw"))),
+        ("1-min blocks", walkdir_size(&blocks.join("1m"))),
+        ("1-hour blocks", walkdir_size(&blocks.join("1h"))),
+        ("sled", walkdir_size(dir) - walkdir_size(&blocks)),
+    ];
+    parts
+        .iter()
+        .map(|(name, bytes)| format!("{name} {:.2}", *bytes as f64 / n as f64))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn walkdir_size(dir: &std::path::Path) -> u64 {

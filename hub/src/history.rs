@@ -357,6 +357,8 @@ mod tests {
                     .collect();
                 store.ingest(&rows).expect("ingest");
             }
+            // Closed hours and days move into day files, as in a hub.
+            store.checkpoint().expect("checkpoint");
             (dir, store, points)
         }
 

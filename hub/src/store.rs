@@ -11,13 +11,20 @@
 //!
 //! Each series has an open head chunk in memory. Writes are idempotent: a
 //! sample's place is a function of (agent, series, ts), so a replayed or
-//! redelivered sample replaces itself. Rollup trees (one per resolution)
-//! sit beside `chunks` under names of their own.
+//! redelivered sample replaces itself. Rollup buckets sit beside the chunks
+//! in `chunks` under a level byte of their own.
+//!
+//! `chunks` holds only what may still change: at each checkpoint, closed
+//! hours and days move into append-only day files under `blocks/`, and
+//! `chunks` keeps their index ([`sealed`], [`blocks`]).
 
+pub mod block_format;
+mod blocks;
 mod cap;
 pub mod chunk;
 mod keys;
 pub mod rollup;
+mod sealed;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -47,6 +54,11 @@ pub enum StoreError {
     Layout { path: PathBuf },
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
+    #[error("cannot use {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("corrupt chunk for agent {agent} series {series}: {source}")]
     Chunk {
         agent: String,
@@ -85,13 +97,17 @@ pub struct HostRecord {
 pub struct StoreStats {
     pub agents: usize,
     pub series: usize,
+    /// Raw chunks in sled (the newest hours).
     pub chunks: usize,
+    /// Raw samples in sled chunks and in blocks.
     pub samples_in_chunks: u64,
+    /// Blocks per level (raw, 1 min, 1 h) in day files.
+    pub blocks: [usize; 3],
     /// Rollup buckets per level (1 min, 1 h).
     pub rollup_buckets: [usize; 2],
     pub samples_in_heads: u64,
     pub wal_batches: usize,
-    /// Keys and values of samples and rollups.
+    /// Keys and values of samples and rollups in sled, and day files.
     pub data_bytes: u64,
     pub bytes_on_disk: u64,
 }
@@ -125,6 +141,8 @@ struct Head {
     dirty: bool,
     /// A latency series: its rollups carry sketches.
     latency: bool,
+    /// Samples before this are in blocks (see `sealed`).
+    sealed_through: Millis,
     /// Rollup contributions of samples not yet written, per (level,
     /// bucket start). They are written in the same atomic batch as the
     /// chunk that holds those samples, so that rollups and raw data always
@@ -243,6 +261,8 @@ struct Inner {
     series: Dictionary,
     heads: HashMap<(u32, u32), Head>,
     next_wal_seq: u64,
+    /// Per level (raw, 1 min, 1 h): retention removed what is older.
+    floors: [Millis; 3],
 }
 
 pub struct Store {
@@ -255,11 +275,12 @@ pub struct Store {
     hosts: sled::Tree,
     tests: sled::Tree,
     results: sled::Tree,
+    blocks: blocks::BlockFiles,
     inner: Mutex<Inner>,
 }
 
 /// Version of the key and value layout; bumped on incompatible changes.
-const LAYOUT: u32 = 2;
+const LAYOUT: u32 = 3;
 const LAYOUT_KEY: &[u8] = b"layout";
 const AGENT_PREFIX: u8 = b'a';
 const SERIES_PREFIX: u8 = b's';
@@ -277,11 +298,13 @@ impl Store {
             hosts: db.open_tree("hosts")?,
             tests: db.open_tree("tests")?,
             results: db.open_tree("results")?,
+            blocks: blocks::BlockFiles::new(dir),
             db,
             inner: Mutex::new(Inner::default()),
         };
         store.check_layout(dir)?;
         store.load_dictionaries()?;
+        store.load_floors(&mut store.lock())?;
         let replayed = store.replay_wal()?;
         if replayed > 0 {
             tracing::info!("replayed {replayed} ingest batches from the write-ahead log");
@@ -383,8 +406,12 @@ impl Store {
         let seq = inner.next_wal_seq;
         self.wal.insert(keys::u64_key(seq), encoded)?;
         inner.next_wal_seq += 1;
+        let mut late = Vec::new();
         for (agent, series, ts, value) in ids {
-            self.apply(&mut inner, agent, series, ts, value)?;
+            late.extend(self.apply(&mut inner, agent, series, ts, value)?);
+        }
+        if !late.is_empty() {
+            self.merge_into_blocks(&inner, late)?;
         }
         Ok(())
     }
@@ -394,6 +421,7 @@ impl Store {
         let mut batches = 0;
         for item in self.wal.iter() {
             let (_, value) = item?;
+            let mut late = Vec::new();
             for row in value.chunks_exact(24) {
                 let agent = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
                 let series = u32::from_le_bytes([row[4], row[5], row[6], row[7]]);
@@ -401,19 +429,24 @@ impl Store {
                 ts.copy_from_slice(&row[8..16]);
                 let mut v = [0u8; 8];
                 v.copy_from_slice(&row[16..24]);
-                self.apply(
+                late.extend(self.apply(
                     &mut inner,
                     agent,
                     series,
                     u64::from_le_bytes(ts),
                     f64::from_le_bytes(v),
-                )?;
+                )?);
+            }
+            if !late.is_empty() {
+                self.merge_into_blocks(&inner, late)?;
             }
             batches += 1;
         }
         Ok(batches)
     }
 
+    /// Puts a sample in its head or its sealed chunk in sled; returns it
+    /// when its place is in a block (written by the caller, grouped).
     fn apply(
         &self,
         inner: &mut Inner,
@@ -421,16 +454,20 @@ impl Store {
         series: u32,
         ts: Millis,
         value: f64,
-    ) -> Result<()> {
+    ) -> Result<Option<sealed::Late>> {
         if !inner.heads.contains_key(&(agent, series)) {
             let head = self.load_head(inner, agent, series)?;
             inner.heads.insert((agent, series), head);
         }
         let Some(head) = inner.heads.get_mut(&(agent, series)) else {
-            return Ok(());
+            return Ok(None);
         };
+        if ts < head.sealed_through {
+            return Ok(Some((agent, series, ts, value)));
+        }
         if head.sealed_end.is_some_and(|end| ts <= end) {
-            return self.merge_into_sealed(inner, agent, series, ts, value);
+            self.merge_into_sealed(inner, agent, series, ts, value)?;
+            return Ok(None);
         }
         head.insert(ts, value);
         if head.is_full() {
@@ -440,7 +477,7 @@ impl Store {
             head.persisted_start = None;
             self.chunks.apply_batch(std::mem::take(&mut batch))?;
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The newest chunk of a series becomes the head again if it is not
@@ -451,8 +488,10 @@ impl Store {
             .names
             .get(&series)
             .is_some_and(|name| rollup::is_latency(name));
+        let sealed_through = self.sealed_mark(agent, series)?;
         let mut head = Head {
             latency,
+            sealed_through,
             ..Head::default()
         };
         let prefix = keys::level_prefix(agent, series, rollup::RAW);
@@ -464,6 +503,7 @@ impl Store {
                 persisted_start: keys::chunk_start(&key),
                 dirty: false,
                 latency,
+                sealed_through,
                 pending: Pending::new(),
             };
             if candidate.is_full() {
@@ -484,7 +524,7 @@ impl Store {
                 }
                 head = candidate;
             }
-        } else {
+        } else if sealed_through == 0 {
             self.agent_series
                 .insert(keys::series_prefix(agent, series), &[])?;
         }
@@ -598,6 +638,7 @@ impl Store {
                 self.chunks.apply_batch(batch)?;
             }
         }
+        self.seal(&mut inner)?;
         drop(inner);
         let mut trim = sled::Batch::default();
         for item in self.wal.range(..keys::u64_key(upto)) {
@@ -651,6 +692,7 @@ impl Store {
             return Ok(Vec::new());
         };
         let mut buckets: BTreeMap<Millis, rollup::Bucket> = BTreeMap::new();
+        self.sealed_buckets(&inner, (a, s, level), (from, to), &mut buckets)?;
         for item in self
             .chunks
             .range(keys::level(a, s, level, from)..=keys::level(a, s, level, to))
@@ -659,7 +701,10 @@ impl Store {
             if let (Some(start), Some(bucket)) =
                 (keys::chunk_start(&key), rollup::Bucket::decode(&bytes))
             {
-                buckets.insert(start, bucket);
+                buckets
+                    .entry(start)
+                    .and_modify(|b| b.merge(&bucket))
+                    .or_insert(bucket);
             }
         }
         if let Some(head) = inner.heads.get(&(a, s)) {
@@ -704,6 +749,9 @@ impl Store {
         let (Some(a), Some(s)) = (inner.agents.get(agent), inner.series.get(series)) else {
             return Ok(Ok(()));
         };
+        if let Err(e) = self.for_each_sealed(&inner, (a, s), (from, to), &mut f)? {
+            return Ok(Err(e));
+        }
         let head = inner.heads.get(&(a, s));
         let head_key = head.and_then(|h| h.persisted_start);
         for item in self.raw_chunks(a, s, from, to)? {
@@ -749,7 +797,7 @@ impl Store {
         };
         let head = inner.heads.get(&(a, s));
         let head_key = head.and_then(|h| h.persisted_start);
-        let mut n = 0;
+        let mut n = self.sealed_count(a, s, rollup::RAW, (from, to))? as usize;
         for item in self.raw_chunks(a, s, from, to)? {
             let (key, bytes) = item?;
             if head.is_none() || keys::chunk_start(&key) != head_key {
@@ -781,7 +829,7 @@ impl Store {
                 Some((keys::u32_from(&k)?, keys::series_of(&k)?))
             })
             .collect();
-        for (a, s) in series {
+        for &(a, s) in &series {
             let mut batch = sled::Batch::default();
             let head_key = inner.heads.get(&(a, s)).and_then(|h| h.persisted_start);
             for item in self
@@ -840,6 +888,10 @@ impl Store {
             }
             self.chunks.apply_batch(batch)?;
         }
+        let sealed = self.prune_blocks(&mut inner, &series, cutoffs)?;
+        stats.raw_samples += sealed.raw_samples;
+        stats.rollup_buckets += sealed.rollup_buckets;
+        stats.bytes_freed += sealed.bytes_freed;
         drop(inner);
         self.db.flush()?;
         Ok(stats)
@@ -882,10 +934,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Total size of the encoded chunks (what compression achieves, before
-    /// sled's own overhead).
+    /// Total size of the raw data: encoded chunks in sled (before sled's
+    /// own overhead) and raw day files.
     pub fn chunk_bytes(&self) -> Result<u64> {
-        let mut total = 0u64;
+        let mut total = self.block_bytes(Some(rollup::RAW))?;
         for item in self.chunks.iter() {
             let (key, value) = item?;
             if keys::level_of(&key) == Some(rollup::RAW) {
@@ -969,20 +1021,31 @@ impl Store {
             agents: inner.agents.ids.len(),
             series: self.agent_series.len(),
             wal_batches: self.wal.len(),
-            bytes_on_disk: self.db.size_on_disk()?,
+            bytes_on_disk: self.db.size_on_disk()? + self.block_bytes(None)?,
+            data_bytes: self.block_bytes(None)?,
             samples_in_heads: inner.heads.values().map(|h| h.samples.len() as u64).sum(),
             ..StoreStats::default()
         };
         for item in self.chunks.iter() {
             let (key, bytes) = item?;
             stats.data_bytes += (key.len() + bytes.len()) as u64;
+            let count = || blocks::Location::decode(&bytes).map_or(0, |l| l.count);
             match keys::level_of(&key) {
                 Some(rollup::RAW) => {
                     stats.chunks += 1;
                     stats.samples_in_chunks += chunk::count(&bytes) as u64;
                 }
-                Some(level) => stats.rollup_buckets[usize::from(level.clamp(1, 2)) - 1] += 1,
-                None => {}
+                Some(level @ (1 | 2)) => stats.rollup_buckets[usize::from(level) - 1] += 1,
+                Some(keys::BLOCKS) => {
+                    stats.blocks[0] += 1;
+                    stats.samples_in_chunks += u64::from(count());
+                }
+                Some(level @ (0x11 | 0x12)) => {
+                    let level = usize::from(level - keys::BLOCKS);
+                    stats.blocks[level] += 1;
+                    stats.rollup_buckets[level - 1] += count() as usize;
+                }
+                _ => {}
             }
         }
         Ok(stats)

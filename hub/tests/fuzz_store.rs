@@ -1,17 +1,32 @@
-//! The hub's own decoders and checks on hostile input: stored chunks and
-//! rollup buckets (a damaged disk), and the validation of decoded agent
+//! The hub's own decoders and checks on hostile input: stored chunks,
+//! rollup buckets and blocks (a damaged disk), and the validation of decoded agent
 //! messages with any field values. No panic; chunks round-trip exactly.
 //!
 //! `PROPTEST_CASES=N` sets the cases per property (default 1000 here).
 
 use proptest::prelude::*;
-use swarm_hub::store::{chunk, rollup};
+use swarm_hub::store::{block_format, chunk, rollup};
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000)
+}
+
+/// Encodes and decodes a chunk: every timestamp and value must come back
+/// bit for bit.
+fn round_trip(samples: &[(u64, f64)]) -> Result<Vec<u8>, TestCaseError> {
+    let bytes = chunk::encode(samples);
+    let back = chunk::decode(&bytes);
+    prop_assert!(back.is_ok(), "a fresh chunk decodes: {:?}", back);
+    let back = back.unwrap_or_default();
+    prop_assert_eq!(back.len(), samples.len());
+    for (a, b) in back.iter().zip(samples) {
+        prop_assert_eq!(a.0, b.0);
+        prop_assert_eq!(a.1.to_bits(), b.1.to_bits(), "values are kept bit for bit");
+    }
+    Ok(bytes)
 }
 
 proptest! {
@@ -25,6 +40,57 @@ proptest! {
         let _ = chunk::count(&random);
         let _ = rollup::Bucket::decode(&random);
         let _ = rollup::Agg::decode(&random);
+        let _ = block_format::decode_chunks(&random);
+        let _ = block_format::decode_buckets(&random);
+    }
+
+    #[test]
+    fn decimal_chunks_round_trip_with_steps_of_any_size(
+        start in 0u64..4_000_000_000_000,
+        scale in 0u32..=6,
+        steps in proptest::collection::vec((1u64..100_000, any::<i32>(), 0u32..24), 1..300),
+    ) {
+        // Integer walks whose steps span from a unit to millions of units,
+        // so that every width the chunk may size its codes to is used.
+        let factor = 10f64.powi(scale as i32);
+        let (mut ts, mut n) = (start, 0i64);
+        let samples: Vec<(u64, f64)> = steps
+            .iter()
+            .map(|&(dt, step, shift)| {
+                ts += dt;
+                n = (n + (i64::from(step) >> shift)).clamp(-(1 << 50), 1 << 50);
+                (ts, n as f64 / factor)
+            })
+            .collect();
+        round_trip(&samples)?;
+    }
+
+    #[test]
+    fn rollup_blocks_round_trip_and_survive_damage(
+        aggs in proptest::collection::vec((any::<f64>(), any::<f64>(), any::<f64>(), 0u64..1 << 40), 1..60),
+        flip in any::<(usize, u8)>(),
+    ) {
+        let buckets: Vec<(u64, rollup::Bucket)> = aggs
+            .iter()
+            .enumerate()
+            .map(|(i, &(min, max, sum, count))| {
+                let mut b = rollup::Bucket::empty(false);
+                b.agg = rollup::Agg { min, max, sum, count };
+                (i as u64 * 60_000, b)
+            })
+            .collect();
+        let bytes = block_format::encode_buckets(&buckets);
+        let back = block_format::decode_buckets(&bytes).expect("a fresh block decodes");
+        prop_assert_eq!(back.len(), buckets.len());
+        for ((s1, b1), (s2, b2)) in back.iter().zip(&buckets) {
+            prop_assert_eq!(s1, s2);
+            prop_assert_eq!(b1.agg.encode(), b2.agg.encode(), "kept bit for bit");
+        }
+        let mut damaged = bytes.clone();
+        let at = flip.0 % damaged.len();
+        damaged[at] ^= flip.1 | 1;
+        let _ = block_format::decode_buckets(&damaged);
+        let _ = block_format::decode_buckets(&bytes[..at]);
     }
 
     #[test]
@@ -43,13 +109,7 @@ proptest! {
                 (ts, *v)
             })
             .collect();
-        let bytes = chunk::encode(&samples);
-        let back = chunk::decode(&bytes).expect("a fresh chunk decodes");
-        prop_assert_eq!(back.len(), samples.len());
-        for (a, b) in back.iter().zip(&samples) {
-            prop_assert_eq!(a.0, b.0);
-            prop_assert_eq!(a.1.to_bits(), b.1.to_bits(), "values are kept bit for bit");
-        }
+        let bytes = round_trip(&samples)?;
         let mut damaged = bytes.clone();
         let at = flip.0 % damaged.len();
         damaged[at] ^= flip.1 | 1;

@@ -44,10 +44,10 @@ const MIN_STEP: [u64; 3] = [60_000, 3_600_000, 86_400_000];
 const MAX_ROUNDS: usize = 64;
 
 impl Store {
-    /// Bytes of stored samples and rollups (keys and values, before sled's
-    /// own overhead): what the size cap counts.
+    /// Bytes of stored samples and rollups (keys and values in sled, before
+    /// its own overhead, and the day files): what the size cap counts.
     pub fn data_bytes(&self) -> Result<u64> {
-        let mut total = 0u64;
+        let mut total = self.block_bytes(None)?;
         for item in self.chunks.iter() {
             let (key, value) = item?;
             total += (key.len() + value.len()) as u64;
@@ -55,22 +55,27 @@ impl Store {
         Ok(total)
     }
 
-    /// The oldest chunk or bucket start at `level` over all series.
+    /// The oldest chunk, block or bucket start at `level` over all series,
+    /// not before what retention already removed.
     fn oldest_at(&self, level: u8) -> Result<Option<Millis>> {
+        let floor = self.lock().floors[usize::from(level)];
         let mut oldest: Option<Millis> = None;
         for item in self.agent_series.iter().keys() {
             let key = item?;
             let (Some(a), Some(s)) = (keys::u32_from(&key), keys::series_of(&key)) else {
                 continue;
             };
-            if let Some((first, _)) = self
-                .chunks
-                .scan_prefix(keys::level_prefix(a, s, level))
-                .next()
-                .transpose()?
-                && let Some(start) = keys::chunk_start(&first)
-            {
-                oldest = Some(oldest.map_or(start, |o| o.min(start)));
+            for prefix in [level, keys::BLOCKS + level] {
+                if let Some((first, _)) = self
+                    .chunks
+                    .scan_prefix(keys::level_prefix(a, s, prefix))
+                    .next()
+                    .transpose()?
+                    && let Some(start) = keys::chunk_start(&first)
+                {
+                    let start = start.max(floor);
+                    oldest = Some(oldest.map_or(start, |o| o.min(start)));
+                }
             }
         }
         Ok(oldest)

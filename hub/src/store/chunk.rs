@@ -2,19 +2,23 @@
 //! values either as scaled integers or XOR-encoded floats (Facebook's
 //! Gorilla, as in Prometheus' chunks).
 //!
-//! Layout: `format u8 | count u32 LE | [scale u8] | bitstream`. The
-//! bitstream holds the first timestamp (64 bits), then per sample a
-//! delta-of-delta code; values are interleaved with the timestamps.
+//! Layout: `format u8 | count u32 LE | [scale u8 | k_ts u8 | k_value u8] |
+//! bitstream`. The bitstream holds the first timestamp (64 bits), then per
+//! sample a delta-of-delta code; values are interleaved with the
+//! timestamps.
 //!
 //! Most metrics are decimals with few digits (CPU % to 0.01, byte rates in
 //! whole bytes): when every value of a chunk is exactly `n / 10^scale` for
-//! a scale of at most 6, the integers' deltas are stored (a handful of
-//! bits), else the XOR of the float bits. Both are lossless.
+//! a scale of at most 6, the integers' deltas are stored, else the XOR of
+//! the float bits. Both are lossless. The scaled form sizes its codes to
+//! the chunk (`k_ts`, `k_value`: the width of the first bucket), so a byte
+//! rate that moves by thousands and a CPU % that moves by hundredths both
+//! take about the bits their changes need.
 
 /// XOR-encoded floats.
 const GORILLA_V1: u8 = 1;
-/// Scaled integers, delta-coded.
-const SCALED_V1: u8 = 2;
+/// Scaled integers, delta-coded with codes sized per chunk.
+const SCALED_V2: u8 = 3;
 const MAX_SCALE: u8 = 6;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -52,34 +56,99 @@ pub fn encode(samples: &[(u64, f64)]) -> Vec<u8> {
 
 fn encode_scaled(samples: &[(u64, f64)], scale: u8) -> Vec<u8> {
     let factor = 10f64.powi(i32::from(scale));
-    let mut w = BitWriter::with_capacity(8 + samples.len() * 3);
-    w.bytes.push(SCALED_V1);
-    w.bytes
-        .extend_from_slice(&(samples.len() as u32).to_le_bytes());
-    w.bytes.push(scale);
+    // (delta-of-delta of ts, delta of the integer) per sample after the
+    // first, computed once to size the codes and then to write them.
+    let mut steps = Vec::with_capacity(samples.len());
     let (mut prev_t, mut prev_delta, mut prev_n) = (0u64, 0i64, 0i64);
     for (i, &(t, v)) in samples.iter().enumerate() {
         let n = (v * factor).round() as i64;
-        if i == 0 {
-            w.write(t, 64);
-            w.write(n as u64, 64);
-        } else {
+        if i > 0 {
             let delta = t.wrapping_sub(prev_t) as i64;
-            write_code(&mut w, &DOD, delta.wrapping_sub(prev_delta));
+            steps.push((delta.wrapping_sub(prev_delta), n.wrapping_sub(prev_n)));
             prev_delta = delta;
-            write_code(&mut w, &INT, n.wrapping_sub(prev_n));
         }
         prev_t = t;
         prev_n = n;
     }
+    let k_ts = best_width(steps.iter().map(|s| s.0));
+    let k_value = best_width(steps.iter().map(|s| s.1));
+    let (ts_code, value_code) = (tuned(k_ts), tuned(k_value));
+    let mut w = BitWriter::with_capacity(11 + samples.len() * 3);
+    w.bytes.push(SCALED_V2);
+    w.bytes
+        .extend_from_slice(&(samples.len() as u32).to_le_bytes());
+    w.bytes.extend_from_slice(&[scale, k_ts, k_value]);
+    if let Some(&(t, v)) = samples.first() {
+        w.write(t, 64);
+        w.write((v * factor).round() as i64 as u64, 64);
+    }
+    for &(dod, dn) in &steps {
+        write_code(&mut w, &ts_code, dod);
+        write_code(&mut w, &value_code, dn);
+    }
     w.finish()
 }
 
+/// Widest first bucket a tuned code may have (its widest bucket must stay
+/// under 64 bits).
+const MAX_K: u8 = 47;
+
+/// The code for one stream of a scaled chunk: zero in one bit, then
+/// buckets of `k`, `k + 4`, `k + 8` and `k + 16` bits.
+fn tuned(k: u8) -> Buckets<4> {
+    Buckets {
+        table: [
+            (0b10, 2, k),
+            (0b110, 3, k + 4),
+            (0b1110, 4, k + 8),
+            (0b11110, 5, k + 16),
+        ],
+        escape: (0b11111, 5),
+    }
+}
+
+/// Bits that hold `v` in two's complement (0 for zero).
+fn signed_width(v: i64) -> u32 {
+    if v == 0 {
+        return 0;
+    }
+    let magnitude = if v < 0 { !v } else { v };
+    64 - magnitude.leading_zeros() + 1
+}
+
+/// The first-bucket width that writes these values in the fewest bits:
+/// a histogram of their widths, priced for every candidate.
+fn best_width(values: impl Iterator<Item = i64>) -> u8 {
+    let mut histogram = [0u64; 65];
+    for v in values {
+        histogram[signed_width(v) as usize] += 1;
+    }
+    let present: Vec<(u32, u64)> = (1..histogram.len())
+        .filter(|&w| histogram[w] > 0)
+        .map(|w| (w as u32, histogram[w]))
+        .collect();
+    let cost = |k: u8| -> u64 {
+        let code = tuned(k);
+        let mut bits = histogram[0];
+        for &(width, n) in &present {
+            let per = code
+                .table
+                .iter()
+                .find(|b| u32::from(b.2) >= width)
+                .map_or(u64::from(code.escape.1) + 64, |b| u64::from(b.1 + b.2));
+            bits += n * per;
+        }
+        bits
+    };
+    (1..=MAX_K).min_by_key(|&k| cost(k)).unwrap_or(1)
+}
+
 fn decode_scaled(bytes: &[u8], count: usize) -> Result<Vec<(u64, f64)>, ChunkError> {
-    let (&scale, body) = bytes.split_first().ok_or(ChunkError::Truncated)?;
-    if scale > MAX_SCALE {
+    let (&[scale, k_ts, k_value], body) = bytes.split_first_chunk().ok_or(ChunkError::Truncated)?;
+    if scale > MAX_SCALE || !(1..=MAX_K).contains(&k_ts) || !(1..=MAX_K).contains(&k_value) {
         return Err(ChunkError::Corrupt);
     }
+    let (ts_code, value_code) = (tuned(k_ts), tuned(k_value));
     let factor = 10f64.powi(i32::from(scale));
     let mut r = BitReader::new(body);
     let mut out = Vec::with_capacity(count.min(1 << 16));
@@ -88,9 +157,9 @@ fn decode_scaled(bytes: &[u8], count: usize) -> Result<Vec<(u64, f64)>, ChunkErr
     out.push((t, n as f64 / factor));
     let mut delta = 0i64;
     for _ in 1..count {
-        delta = delta.wrapping_add(read_code(&mut r, &DOD)?);
+        delta = delta.wrapping_add(read_code(&mut r, &ts_code)?);
         t = t.wrapping_add(delta as u64);
-        n = n.wrapping_add(read_code(&mut r, &INT)?);
+        n = n.wrapping_add(read_code(&mut r, &value_code)?);
         out.push((t, n as f64 / factor));
     }
     Ok(out)
@@ -122,7 +191,7 @@ fn encode_gorilla(samples: &[(u64, f64)]) -> Vec<u8> {
 
 pub fn decode(bytes: &[u8]) -> Result<Vec<(u64, f64)>, ChunkError> {
     let (&tag, rest) = bytes.split_first().ok_or(ChunkError::Truncated)?;
-    if tag != GORILLA_V1 && tag != SCALED_V1 {
+    if tag != GORILLA_V1 && tag != SCALED_V2 {
         return Err(ChunkError::UnknownFormat(tag));
     }
     let count_bytes: [u8; 4] = rest
@@ -130,7 +199,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(u64, f64)>, ChunkError> {
         .and_then(|b| b.try_into().ok())
         .ok_or(ChunkError::Truncated)?;
     let count = u32::from_le_bytes(count_bytes) as usize;
-    if tag == SCALED_V1 {
+    if tag == SCALED_V2 {
         return if count == 0 {
             Ok(Vec::new())
         } else {
@@ -181,35 +250,24 @@ pub fn count(bytes: &[u8]) -> usize {
 /// A variable-length code for signed integers: `0` for zero, else the
 /// first bucket (prefix, then that many bits) whose range holds the value,
 /// else the escape prefix and 64 bits.
-struct Buckets {
+struct Buckets<const N: usize> {
     /// (prefix, prefix bits, value bits)
-    table: &'static [(u64, u8, u8)],
+    table: [(u64, u8, u8); N],
     escape: (u64, u8),
 }
 
-/// Delta-of-delta of timestamps (Gorilla's buckets).
-const DOD: Buckets = Buckets {
-    table: &[(0b10, 2, 7), (0b110, 3, 9), (0b1110, 4, 12)],
+/// Delta-of-delta of timestamps in the XOR form (Gorilla's buckets).
+const DOD: Buckets<3> = Buckets {
+    table: [(0b10, 2, 7), (0b110, 3, 9), (0b1110, 4, 12)],
     escape: (0b1111, 4),
 };
 
-/// Deltas of scaled integers.
-const INT: Buckets = Buckets {
-    table: &[
-        (0b10, 2, 7),
-        (0b110, 3, 10),
-        (0b1110, 4, 14),
-        (0b11110, 5, 22),
-    ],
-    escape: (0b11111, 5),
-};
-
-fn write_code(w: &mut BitWriter, code: &Buckets, v: i64) {
+fn write_code<const N: usize>(w: &mut BitWriter, code: &Buckets<N>, v: i64) {
     if v == 0 {
         w.write_bit(false);
         return;
     }
-    for &(prefix, prefix_bits, bits) in code.table {
+    for &(prefix, prefix_bits, bits) in &code.table {
         // What `bits` hold in two's complement: -half..=half-1 (the reader
         // sign-extends, so `half` itself would come back as -half).
         let half = 1i64 << (bits - 1);
@@ -223,11 +281,11 @@ fn write_code(w: &mut BitWriter, code: &Buckets, v: i64) {
     w.write(v as u64, 64);
 }
 
-fn read_code(r: &mut BitReader, code: &Buckets) -> Result<i64, ChunkError> {
+fn read_code<const N: usize>(r: &mut BitReader, code: &Buckets<N>) -> Result<i64, ChunkError> {
     if !r.read_bit()? {
         return Ok(0);
     }
-    for &(_, _, bits) in code.table {
+    for &(_, _, bits) in &code.table {
         if !r.read_bit()? {
             let raw = r.read(u32::from(bits))?;
             // Sign-extend from `bits`.
@@ -409,7 +467,7 @@ mod tests {
             })
             .collect();
         let bytes = roundtrip(&cpu);
-        assert_eq!(bytes[0], SCALED_V1);
+        assert_eq!(bytes[0], SCALED_V2);
         assert_eq!(bytes[5], 2, "two decimals");
         assert!(
             bytes.len() < 240 * 3,
@@ -431,7 +489,7 @@ mod tests {
         // Deltas (of timestamps and of scaled values) at each bucket's
         // edges: +-2^(bits-1) and one inside, for every bucket width.
         let mut edges = Vec::new();
-        for bits in [7u32, 9, 10, 12, 14, 22] {
+        for bits in [1u32, 2, 3, 5, 7, 9, 10, 12, 14, 17, 22, 30, 47, 50] {
             let half = 1i64 << (bits - 1);
             edges.extend([half - 1, half, half + 1, -half, -half - 1, -half + 1]);
         }
@@ -447,6 +505,33 @@ mod tests {
         roundtrip(&samples);
         let hundredths: Vec<(u64, f64)> = samples.iter().map(|&(t, v)| (t, v / 100.0)).collect();
         roundtrip(&hundredths);
+    }
+
+    #[test]
+    fn every_tuned_code_writes_its_bucket_edges_back() {
+        for k in 1..=MAX_K {
+            let code = tuned(k);
+            let mut values = vec![0i64, i64::MAX, i64::MIN];
+            for &(_, _, bits) in &code.table {
+                let half = 1i64 << (bits - 1);
+                values.extend([half - 1, half, half + 1, -half, -half - 1, -half + 1]);
+            }
+            let mut w = BitWriter::with_capacity(64);
+            for &v in &values {
+                write_code(&mut w, &code, v);
+            }
+            let bytes = w.finish();
+            let mut r = BitReader::new(&bytes);
+            for &v in &values {
+                assert_eq!(read_code(&mut r, &code), Ok(v), "k {k}");
+            }
+        }
+        // Sized to the data: rates moving by thousands take their bits,
+        // not a fixed bucket's.
+        let rates: Vec<(u64, f64)> = (0..240u64)
+            .map(|i| (i * 1_000, (40_000 + (i * 7_919) % 20_000) as f64))
+            .collect();
+        assert!(roundtrip(&rates).len() < 240 * 5 / 2, "under 20 bits each");
     }
 
     #[test]

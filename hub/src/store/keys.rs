@@ -14,6 +14,23 @@ pub fn chunk(agent: u32, series: u32, start: u64) -> [u8; 17] {
     level(agent, series, super::rollup::RAW, start)
 }
 
+/// Index entries of blocks sit beside the data they replaced, in the same
+/// tree (so that moving data into a block is one atomic batch): level
+/// `BLOCKS + l` indexes the blocks of level `l`.
+pub const BLOCKS: u8 = 0x10;
+/// Level byte of a series' sealed mark: samples before it are in blocks.
+pub const SEALED: u8 = 0xFF;
+
+/// Index key of a block of `level` starting at `start`.
+pub fn block(agent: u32, series: u32, level: u8, start: u64) -> [u8; 17] {
+    self::level(agent, series, BLOCKS + level, start)
+}
+
+/// Key of a series' sealed mark.
+pub fn sealed(agent: u32, series: u32) -> [u8; 9] {
+    level_prefix(agent, series, SEALED)
+}
+
 /// Every key of one series at one level.
 pub fn level_prefix(agent: u32, series: u32, level: u8) -> [u8; 9] {
     let mut key = [0u8; 9];

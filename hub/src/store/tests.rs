@@ -371,3 +371,108 @@ fn the_size_cap_removes_the_oldest_first_and_only_as_much_as_needed() {
     );
     assert!(report.cutoffs[1].is_some(), "{report}");
 }
+
+fn assert_rollups_match(store: &Store, points: &[(u64, f64)]) {
+    for (level, width) in rollup::LEVELS {
+        let got = store
+            .query_rollup("a", "m", level, 0, u64::MAX)
+            .expect("query");
+        let want = expected_rollups(points, width);
+        assert_eq!(got.len(), want.len(), "level {level}");
+        for ((gt, g), (wt, w)) in got.iter().zip(&want) {
+            assert_eq!(gt, wt);
+            let g = &g.agg;
+            assert_eq!((g.min, g.max, g.count), (w.min, w.max, w.count), "{gt}");
+            assert!((g.sum - w.sum).abs() < 1e-6, "bucket {gt}");
+        }
+    }
+}
+
+#[test]
+fn closed_hours_move_to_day_files_and_late_samples_rewrite_them_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 30 hours at 5 s: closed hours and one closed day go to blocks.
+    let points: Vec<(u64, f64)> = (0..21_600u64)
+        .map(|i| (T0 + i * 5_000, ((i * 37) % 10_001) as f64 / 100.0))
+        .collect();
+    let store = Store::open(dir.path()).expect("open");
+    for part in points.chunks(3_000) {
+        store.ingest(&rows("a", "m", part)).expect("ingest");
+    }
+    store.checkpoint().expect("checkpoint");
+    let stats = store.stats().expect("stats");
+    assert!(stats.blocks[0] >= 28, "{stats:?}");
+    assert!(stats.blocks[1] >= 28 && stats.blocks[2] >= 1, "{stats:?}");
+    assert!(
+        stats.chunks <= 15,
+        "only the open hour stays in sled: {stats:?}"
+    );
+    assert_eq!(stats.samples_in_chunks + stats.samples_in_heads, 21_600);
+    assert_eq!(store.query_raw("a", "m", 0, u64::MAX).expect("raw"), points);
+    let window = (T0 + 3_600_000 + 2_000, T0 + 7_300_000);
+    let want: Vec<(u64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|p| (window.0..=window.1).contains(&p.0))
+        .collect();
+    assert_eq!(
+        store.query_raw("a", "m", window.0, window.1).expect("raw"),
+        want
+    );
+    assert_rollups_match(&store, &points);
+
+    // Late: new samples between sealed ones, redelivered ones, and one
+    // older than everything, in one shuffled batch.
+    let mut late: Vec<(u64, f64)> = (0..200u64)
+        .map(|k| (T0 + 2_500 + k * 45_000, k as f64 / 4.0))
+        .collect();
+    late.push((T0 - 5 * 3_600_000, 1.5));
+    late.extend_from_slice(&points[100..400]);
+    late.reverse();
+    let mut all = points.clone();
+    all.extend(late.iter().filter(|l| l.0 % 5_000 != 0 || l.0 < T0));
+    all.sort_by_key(|p| p.0);
+    store.ingest(&rows("a", "m", &late)).expect("late");
+    assert_eq!(store.query_raw("a", "m", 0, u64::MAX).expect("raw"), all);
+    assert_rollups_match(&store, &all);
+
+    // The same again changes nothing, not even the files.
+    let bytes = store.data_bytes().expect("bytes");
+    store.ingest(&rows("a", "m", &late)).expect("again");
+    assert_eq!(store.data_bytes().expect("bytes"), bytes);
+
+    // Unchecked: the log replays the late batch into the blocks again.
+    store.db.flush().expect("flush");
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopen");
+    assert_eq!(store.query_raw("a", "m", 0, u64::MAX).expect("raw"), all);
+    assert_rollups_match(&store, &all);
+    store.checkpoint().expect("checkpoint");
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopen");
+    assert_eq!(store.query_raw("a", "m", 0, u64::MAX).expect("raw"), all);
+    assert_rollups_match(&store, &all);
+}
+
+#[test]
+fn a_damaged_block_is_an_error_not_wrong_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let points: Vec<(u64, f64)> = (0..3_000u64).map(|i| (T0 + i * 5_000, 1.0)).collect();
+    let store = Store::open(dir.path()).expect("open");
+    store.ingest(&rows("a", "m", &points)).expect("ingest");
+    store.checkpoint().expect("checkpoint");
+    drop(store);
+    let day = dir
+        .path()
+        .join("blocks/raw")
+        .join(format!("{}.blk", T0 / 86_400_000));
+    let mut bytes = std::fs::read(&day).expect("day file");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&day, bytes).expect("write");
+    let store = Store::open(dir.path()).expect("reopen");
+    match store.query_raw("a", "m", 0, u64::MAX) {
+        Err(StoreError::Corrupt { tree: "blocks", .. }) => {}
+        other => panic!("want a corrupt block, got {other:?}"),
+    }
+}
