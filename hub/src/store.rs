@@ -16,7 +16,7 @@
 //!
 //! `chunks` holds only what may still change: at each checkpoint, closed
 //! hours and days move into append-only day files under `blocks/`, and
-//! `chunks` keeps their index ([`sealed`], [`blocks`]).
+//! `chunks` keeps their index (modules `sealed` and `blocks`).
 
 pub mod block_format;
 mod blocks;
