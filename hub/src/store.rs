@@ -717,9 +717,10 @@ impl Store {
                     .or_insert_with(|| delta.clone());
             }
         }
+        let floor = inner.floors[usize::from(level.min(2))];
         Ok(buckets
             .into_iter()
-            .filter(|(_, b)| b.agg.count > 0)
+            .filter(|(start, b)| b.agg.count > 0 && *start >= floor)
             .collect())
     }
 
@@ -749,6 +750,9 @@ impl Store {
         let (Some(a), Some(s)) = (inner.agents.get(agent), inner.series.get(series)) else {
             return Ok(Ok(()));
         };
+        // A late sample older than retention may sit in sled until the
+        // next prune: never shown.
+        let from = from.max(inner.floors[0]);
         if let Err(e) = self.for_each_sealed(&inner, (a, s), (from, to), &mut f)? {
             return Ok(Err(e));
         }

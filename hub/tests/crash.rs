@@ -1,6 +1,7 @@
 //! The hub binary killed with SIGKILL in the middle of ingest: after a
 //! restart on the same data directory, every sample it had written before
-//! the kill is there once, and ingest goes on.
+//! the kill is there once, and ingest goes on. Samples are 2 s apart, so
+//! the history spans hours and restarts move closed hours into day files.
 #![expect(clippy::expect_used, reason = "test set-up fails loudly")]
 
 use std::process::{Child, Command, Stdio};
@@ -49,6 +50,9 @@ async fn known(client: &Client) -> bool {
         .is_ok()
 }
 
+/// Time between two samples.
+const STEP: u64 = 2_000;
+
 async fn publish(client: &Client, id: &AgentId, ts: u64) {
     let sample = MetricsSample {
         cpu_pct: Some((ts % 10_000) as f64 / 100.0),
@@ -70,7 +74,7 @@ async fn kill_9_in_the_middle_of_ingest_loses_nothing_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = async_nats::connect(server.url()).await.expect("connect");
     let id = AgentId::parse("crashy").expect("id");
-    let t0 = now_ms() - 3_600_000;
+    let t0 = now_ms() - 6 * 3_600_000;
     let mut next_ts = t0;
 
     for round in 0..3 {
@@ -93,12 +97,12 @@ async fn kill_9_in_the_middle_of_ingest_loses_nothing_written() {
         let before = history(&client, t0).await.unwrap_or_default();
         // Every sample written before the previous kill is still there,
         // once; of those in flight at the kill, some may have made it.
-        let expected: Vec<u64> = (0..(next_ts - t0) / 10).map(|i| t0 + i * 10).collect();
+        let expected: Vec<u64> = (0..(next_ts - t0) / STEP).map(|i| t0 + i * STEP).collect();
         let durable: Vec<u64> = before.iter().copied().filter(|ts| *ts < next_ts).collect();
         assert_eq!(durable, expected, "round {round}: history after restart");
         assert!(before.windows(2).all(|w| w[0] < w[1]), "no duplicates");
         assert!(
-            before.iter().all(|ts| (ts - t0).is_multiple_of(10)),
+            before.iter().all(|ts| (ts - t0).is_multiple_of(STEP)),
             "nothing invented"
         );
 
@@ -106,11 +110,12 @@ async fn kill_9_in_the_middle_of_ingest_loses_nothing_written() {
         // 500 ms), keep publishing, and kill in the middle.
         for _ in 0..2_000 {
             publish(&client, &id, next_ts).await;
-            next_ts += 10;
+            next_ts += STEP;
         }
         client.flush().await.expect("flush");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while history(&client, t0).await.map(|h| h.len()) != Some(((next_ts - t0) / 10) as usize) {
+        while history(&client, t0).await.map(|h| h.len()) != Some(((next_ts - t0) / STEP) as usize)
+        {
             assert!(Instant::now() < deadline, "ingest did not catch up");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -118,7 +123,7 @@ async fn kill_9_in_the_middle_of_ingest_loses_nothing_written() {
         let durable_until = next_ts;
         for _ in 0..500 {
             publish(&client, &id, next_ts).await;
-            next_ts += 10;
+            next_ts += STEP;
         }
         hub.kill().expect("kill -9");
         hub.wait().expect("reap");
@@ -129,4 +134,8 @@ async fn kill_9_in_the_middle_of_ingest_loses_nothing_written() {
         // Those in-flight samples are republished (an agent replaying its
         // spool) in the next round, so duplicates are exercised too.
     }
+    // The restarts' checkpoints moved closed hours out of sled, so the
+    // rounds above read them back from day files.
+    let day_files = std::fs::read_dir(dir.path().join("blocks/raw")).map_or(0, |d| d.count());
+    assert!(day_files > 0, "no raw day files");
 }

@@ -416,8 +416,10 @@ impl Store {
     }
 
     /// Index entries of the blocks of `level` that may hold data in
-    /// `[from, to]`: raw chunks may run past their block's hour, so raw
-    /// reads start at the last block starting at or before `from`.
+    /// `[from, to]`. Raw chunks may run past their block's hour: the chunk
+    /// that holds `from` is in the last block starting at or before it,
+    /// or, if that block's chunks all start after `from`, in the one
+    /// before; raw reads start there.
     pub(super) fn block_range(
         &self,
         agent: u32,
@@ -426,12 +428,16 @@ impl Store {
         (from, to): (Millis, Millis),
     ) -> Result<sled::Iter> {
         let first = if level == rollup::RAW {
-            self.chunks
+            let mut before = self
+                .chunks
                 .range(
                     keys::block(agent, series, level, 0)..=keys::block(agent, series, level, from),
                 )
-                .next_back()
-                .transpose()?
+                .rev()
+                .take(2);
+            let (last, one_before) = (before.next().transpose()?, before.next().transpose()?);
+            one_before
+                .or(last)
                 .map(|(k, _)| k.to_vec())
                 .unwrap_or_else(|| keys::block(agent, series, level, 0).to_vec())
         } else {

@@ -409,16 +409,26 @@ fn closed_hours_move_to_day_files_and_late_samples_rewrite_them_once() {
     );
     assert_eq!(stats.samples_in_chunks + stats.samples_in_heads, 21_600);
     assert_eq!(store.query_raw("a", "m", 0, u64::MAX).expect("raw"), points);
-    let window = (T0 + 3_600_000 + 2_000, T0 + 7_300_000);
-    let want: Vec<(u64, f64)> = points
-        .iter()
-        .copied()
-        .filter(|p| (window.0..=window.1).contains(&p.0))
-        .collect();
-    assert_eq!(
-        store.query_raw("a", "m", window.0, window.1).expect("raw"),
-        want
-    );
+    // Windows inside an hour, and one starting just after an hour
+    // boundary, whose first samples are in a chunk that began in the hour
+    // before (T0 is 20 minutes past an hour; chunks hold 20 minutes).
+    let boundary = T0 + 2_800_000;
+    for window in [
+        (T0 + 3_600_000 + 2_000, T0 + 7_300_000),
+        (boundary + 10_000, boundary + 30_000),
+        (boundary - 3_600_000, boundary + 3_600_000),
+    ] {
+        let want: Vec<(u64, f64)> = points
+            .iter()
+            .copied()
+            .filter(|p| (window.0..=window.1).contains(&p.0))
+            .collect();
+        assert_eq!(
+            store.query_raw("a", "m", window.0, window.1).expect("raw"),
+            want,
+            "{window:?}"
+        );
+    }
     assert_rollups_match(&store, &points);
 
     // Late: new samples between sealed ones, redelivered ones, and one
