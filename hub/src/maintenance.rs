@@ -59,15 +59,18 @@ pub fn stats(dir: &Path, out: &mut impl Write) -> Result<()> {
     };
     writeln!(
         out,
-        "data directory   {}\nhosts            {hosts}\nagents           {}\nseries           {}\nraw samples      {} ({} in sealed and checkpointed chunks, {} chunks)\n1-min buckets    {}\n1-hour buckets   {}\ntests            {tests}\ntest results     {results}\nlog batches      {}\nstored data      {} bytes (what --max-data-mib caps)\nbytes on disk    {}",
+        "data directory   {}\nhosts            {hosts}\nagents           {}\nseries           {}\nraw samples      {} ({} in chunks: {} in sled, {} hourly blocks in day files)\n1-min buckets    {} ({} hourly blocks)\n1-hour buckets   {} ({} daily blocks)\ntests            {tests}\ntest results     {results}\nlog batches      {}\nstored data      {} bytes (what --max-data-mib caps)\nbytes on disk    {}",
         dir.display(),
         s.agents,
         s.series,
         s.samples_in_chunks + s.samples_in_heads,
         s.samples_in_chunks,
         s.chunks,
+        s.blocks[0],
         s.rollup_buckets[0],
+        s.blocks[1],
         s.rollup_buckets[1],
+        s.blocks[2],
         s.wal_batches,
         s.data_bytes,
         s.bytes_on_disk,
@@ -230,13 +233,14 @@ mod tests {
     use super::*;
     use crate::store::SampleRow;
 
+    /// 1,000 samples 10 s apart: closed hours go to day files.
     fn seeded(dir: &Path) {
         let store = Store::open(dir).expect("open");
         let rows: Vec<SampleRow<'_>> = (0..1_000u64)
             .map(|i| SampleRow {
                 agent: "a",
                 series: "cpu_pct",
-                ts: 1_000_000 + i * 1_000,
+                ts: 1_000_000 + i * 10_000,
                 value: i as f64,
             })
             .collect();
@@ -253,7 +257,7 @@ mod tests {
             dir.path(),
             "a",
             "cpu_pct",
-            (1_000_000, 1_002_000),
+            (1_000_000, 1_020_000),
             Format::Csv,
             &mut csv,
         )
@@ -261,7 +265,7 @@ mod tests {
         assert_eq!(n, 3);
         assert_eq!(
             String::from_utf8_lossy(&csv),
-            "ts,agent,series,value\n1000000,a,cpu_pct,0\n1001000,a,cpu_pct,1\n1002000,a,cpu_pct,2\n"
+            "ts,agent,series,value\n1000000,a,cpu_pct,0\n1010000,a,cpu_pct,1\n1020000,a,cpu_pct,2\n"
         );
         let mut json = Vec::new();
         export(
@@ -320,6 +324,7 @@ mod tests {
         seeded(&data);
         let copy = dir.path().join("backup");
         backup(&data, &copy).expect("backup");
+        assert!(copy.join("blocks/raw").is_dir(), "day files are backed up");
         assert!(
             matches!(backup(&data, &copy), Err(MaintenanceError::Refused(_))),
             "not over a backup"
