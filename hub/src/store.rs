@@ -26,7 +26,11 @@ mod keys;
 pub mod rollup;
 mod sealed;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+// Ingest looks up every sample's agent, series and head: a fast hash, as
+// the keys are the store's own (names from validated messages, ids).
+use foldhash::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -394,8 +398,17 @@ impl Store {
         let mut inner = self.lock();
         let mut encoded = Vec::with_capacity(rows.len() * 24);
         let mut ids = Vec::with_capacity(rows.len());
+        // Rows come grouped by message, so by agent.
+        let mut last_agent: Option<(&str, u32)> = None;
         for row in rows {
-            let agent = self.intern(&mut inner, AGENT_PREFIX, row.agent)?;
+            let agent = match last_agent {
+                Some((name, id)) if name == row.agent => id,
+                _ => {
+                    let id = self.intern(&mut inner, AGENT_PREFIX, row.agent)?;
+                    last_agent = Some((row.agent, id));
+                    id
+                }
+            };
             let series = self.intern(&mut inner, SERIES_PREFIX, row.series)?;
             encoded.extend_from_slice(&agent.to_le_bytes());
             encoded.extend_from_slice(&series.to_le_bytes());
