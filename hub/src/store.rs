@@ -25,6 +25,7 @@ pub mod chunk;
 mod keys;
 pub mod rollup;
 mod sealed;
+mod wal;
 
 use std::collections::BTreeMap;
 
@@ -396,7 +397,6 @@ impl Store {
             return Ok(());
         }
         let mut inner = self.lock();
-        let mut encoded = Vec::with_capacity(rows.len() * 24);
         let mut ids = Vec::with_capacity(rows.len());
         // Rows come grouped by message, so by agent.
         let mut last_agent: Option<(&str, u32)> = None;
@@ -410,14 +410,10 @@ impl Store {
                 }
             };
             let series = self.intern(&mut inner, SERIES_PREFIX, row.series)?;
-            encoded.extend_from_slice(&agent.to_le_bytes());
-            encoded.extend_from_slice(&series.to_le_bytes());
-            encoded.extend_from_slice(&row.ts.to_le_bytes());
-            encoded.extend_from_slice(&row.value.to_le_bytes());
             ids.push((agent, series, row.ts, row.value));
         }
         let seq = inner.next_wal_seq;
-        self.wal.insert(keys::u64_key(seq), encoded)?;
+        self.wal.insert(keys::u64_key(seq), wal::encode(&ids))?;
         inner.next_wal_seq += 1;
         let mut late = Vec::new();
         for (agent, series, ts, value) in ids {
@@ -433,22 +429,19 @@ impl Store {
         let mut inner = self.lock();
         let mut batches = 0;
         for item in self.wal.iter() {
-            let (_, value) = item?;
+            let (key, value) = item?;
+            // sled checksums what it stores: a record that does not decode
+            // was written by something else. Said, skipped, not fatal.
+            let Some(rows) = wal::decode(&value) else {
+                tracing::error!(
+                    "skipping undecodable write-ahead log record {}",
+                    keys::u64_from(&key).unwrap_or(0)
+                );
+                continue;
+            };
             let mut late = Vec::new();
-            for row in value.chunks_exact(24) {
-                let agent = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
-                let series = u32::from_le_bytes([row[4], row[5], row[6], row[7]]);
-                let mut ts = [0u8; 8];
-                ts.copy_from_slice(&row[8..16]);
-                let mut v = [0u8; 8];
-                v.copy_from_slice(&row[16..24]);
-                late.extend(self.apply(
-                    &mut inner,
-                    agent,
-                    series,
-                    u64::from_le_bytes(ts),
-                    f64::from_le_bytes(v),
-                )?);
+            for (agent, series, ts, value) in rows {
+                late.extend(self.apply(&mut inner, agent, series, ts, value)?);
             }
             if !late.is_empty() {
                 self.merge_into_blocks(&inner, late)?;
