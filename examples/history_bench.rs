@@ -3,7 +3,7 @@
 //! real nats-server on loopback) for 6 h at 500 points. Also the bytes on
 //! disk once the write-ahead log's space is reclaimed.
 //!
-//! cargo run --release -p swarm-hub --features testkit --example history-bench
+//! cargo run --release -p swarm-hub --features testkit --example history-bench -- [DAYS]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,7 +26,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = now_ms();
-    let start = now - 30 * DAY;
+    // Days of history (30 unless given): a longer run shows what grows
+    // with time and what does not.
+    let days: u64 = std::env::args()
+        .nth(1)
+        .map(|d| d.parse())
+        .transpose()?
+        .unwrap_or(30);
+    let start = now - days * DAY;
     // Ordinary metrics first, for their footprint only: CPU % as agents
     // send it (a walk in steps of 0.01 % with a few ms of timestamp
     // jitter) and a network rate in whole bytes/s (around 50 kB/s, +-20 %
@@ -51,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let n = fill(dir.path(), start, now, series)?;
         println!(
-            "{name}, 30 days at 1 s: data directory {:.2} bytes/sample ({})",
+            "{name}, {days} days at 1 s: data directory {:.2} bytes/sample ({})",
             walkdir_size(dir.path()) as f64 / n as f64,
             breakdown(dir.path(), n)
         );
@@ -101,7 +108,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     month.sort_by(f64::total_cmp);
     println!(
-        "30 days at 500 points: median {:.2} ms, max {:.2} ms",
+        "{days} days at 500 points: median {:.2} ms, max {:.2} ms",
         percentile(&month, 0.5),
         month[month.len() - 1]
     );
@@ -160,7 +167,7 @@ fn rate_like(name: &'static str, mean: u64) -> Series {
     )
 }
 
-/// 30 days of the given series of one host at 1 s into a new store at
+/// Days of the given series of one host at 1 s into a new store at
 /// `dir`, all series each tick, checkpointed as the hub does; returns the
 /// sample count.
 fn fill(
@@ -215,11 +222,12 @@ fn breakdown(dir: &std::path::Path, n: u64) -> String {
         ("1-hour blocks", walkdir_size(&blocks.join("1h"))),
         ("sled", walkdir_size(dir) - walkdir_size(&blocks)),
     ];
-    parts
+    let per_sample = parts
         .iter()
         .map(|(name, bytes)| format!("{name} {:.2}", *bytes as f64 / n as f64))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    format!("{per_sample}; sled {:.1} MB", parts[3].1 as f64 / 1e6)
 }
 
 fn walkdir_size(dir: &std::path::Path) -> u64 {

@@ -23,6 +23,7 @@ mod blocks;
 mod cap;
 pub mod chunk;
 mod keys;
+mod open_chunk;
 pub mod rollup;
 mod sealed;
 mod wal;
@@ -148,17 +149,12 @@ struct Head {
     latency: bool,
     /// Samples before this are in blocks (see `sealed`).
     sealed_through: Millis,
-    /// Rollup contributions of samples not yet written, per (level,
-    /// bucket start). They are written in the same atomic batch as the
-    /// chunk that holds those samples, so that rollups and raw data always
-    /// describe the same samples, also after a crash and a log replay.
-    pending: Pending,
+    /// Rollup contributions of the head's samples, written with them
+    /// ([`open_chunk`]).
+    pending: Contributions,
 }
 
-/// Rollup contributions waiting to be written, per (level, bucket start).
-/// A handful of buckets at most between two writes, nearly always the
-/// newest: a short vector searched from its end beats a map here.
-type Pending = Vec<((u8, Millis), rollup::Bucket)>;
+use open_chunk::Contributions;
 
 /// What inserting a sample changed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -176,7 +172,7 @@ enum Effect {
 /// series' sketch takes new samples only: a sketch cannot take a value
 /// back, so a conflicting duplicate (rare: redeliveries carry the same
 /// value) leaves the first value in it.
-fn add_pending(pending: &mut Pending, ts: Millis, value: f64, effect: Effect, latency: bool) {
+fn add_pending(pending: &mut Contributions, ts: Millis, value: f64, effect: Effect, latency: bool) {
     let agg = match effect {
         Effect::Same => return,
         Effect::New => rollup::Agg::one(value),
@@ -477,11 +473,12 @@ impl Store {
         }
         head.insert(ts, value);
         if head.is_full() {
-            let mut batch = self.head_batch(agent, series, head)?;
+            let batch = self.head_batch(agent, series, head);
             head.sealed_end = head.samples.last().map(|s| s.0);
             head.samples.clear();
+            head.pending.clear();
             head.persisted_start = None;
-            self.chunks.apply_batch(std::mem::take(&mut batch))?;
+            self.chunks.apply_batch(batch)?;
         }
         Ok(None)
     }
@@ -510,7 +507,7 @@ impl Store {
                 dirty: false,
                 latency,
                 sealed_through,
-                pending: Pending::new(),
+                pending: self.contributions(&bytes)?,
             };
             if candidate.is_full() {
                 head.sealed_end = candidate.samples.last().map(|s| s.0);
@@ -552,37 +549,45 @@ impl Store {
             .range(keys::chunk(agent, series, 0)..=keys::chunk(agent, series, ts))
             .next_back()
             .transpose()?;
-        let (key, mut samples) = match found {
-            Some((key, bytes)) => (key.to_vec(), self.decode(inner, agent, series, &bytes)?),
-            None => (keys::chunk(agent, series, ts).to_vec(), Vec::new()),
+        let (key, mut samples, mut contributions) = match found {
+            Some((key, bytes)) => (
+                key.to_vec(),
+                self.decode(inner, agent, series, &bytes)?,
+                self.contributions(&bytes)?,
+            ),
+            None => (
+                keys::chunk(agent, series, ts).to_vec(),
+                Vec::new(),
+                Contributions::new(),
+            ),
         };
         let effect = insert_sorted(&mut samples, ts, value);
         if effect == Effect::Same {
             return Ok(());
         }
-        // The chunk and its rollup contributions in one atomic batch.
-        let mut batch = sled::Batch::default();
-        batch.insert(key, chunk::encode(&samples));
         let latency = inner
             .series
             .names
             .get(&series)
             .is_some_and(|name| rollup::is_latency(name));
-        let mut pending = Pending::new();
-        add_pending(&mut pending, ts, value, effect, latency);
-        self.add_rollups(&mut batch, agent, series, &pending)?;
-        self.chunks.apply_batch(batch)?;
+        add_pending(&mut contributions, ts, value, effect, latency);
+        // The chunk and its rollup contributions in one value.
+        self.chunks.insert(
+            key,
+            open_chunk::encode(&chunk::encode(&samples), &contributions),
+        )?;
         Ok(())
     }
 
-    /// Adds rollup contributions to a batch: each bucket read, merged and
-    /// written back (the caller holds the store lock: one writer).
+    /// Adds rollup contributions (one per bucket) to a batch as bucket
+    /// entries: each read, merged and written back (the caller holds the
+    /// store lock: one writer).
     fn add_rollups(
         &self,
         batch: &mut sled::Batch,
         agent: u32,
         series: u32,
-        pending: &Pending,
+        pending: &Contributions,
     ) -> Result<()> {
         for &((level, start), ref delta) in pending {
             let key = keys::level(agent, series, level, start);
@@ -599,9 +604,9 @@ impl Store {
         Ok(())
     }
 
-    /// The batch that writes a head as a chunk (moving its key if its first
-    /// sample changed) with its pending rollups; clears the pending state.
-    fn head_batch(&self, agent: u32, series: u32, head: &mut Head) -> Result<sled::Batch> {
+    /// The batch that writes a head as a chunk with its rollup
+    /// contributions (moving its key if its first sample changed).
+    fn head_batch(&self, agent: u32, series: u32, head: &mut Head) -> sled::Batch {
         let mut batch = sled::Batch::default();
         if let Some(start) = head.start() {
             if let Some(old) = head.persisted_start.filter(|o| *o != start) {
@@ -609,14 +614,20 @@ impl Store {
             }
             batch.insert(
                 &keys::chunk(agent, series, start),
-                chunk::encode(&head.samples),
+                open_chunk::encode(&chunk::encode(&head.samples), &head.pending),
             );
             head.persisted_start = Some(start);
         }
-        self.add_rollups(&mut batch, agent, series, &head.pending)?;
-        head.pending.clear();
         head.dirty = false;
-        Ok(batch)
+        batch
+    }
+
+    /// The rollup contributions of a chunk value in sled.
+    fn contributions(&self, value: &[u8]) -> Result<Contributions> {
+        open_chunk::contributions(value).ok_or_else(|| StoreError::Corrupt {
+            tree: "chunks",
+            reason: "undecodable rollup contributions".into(),
+        })
     }
 
     fn decode(
@@ -626,11 +637,13 @@ impl Store {
         series: u32,
         bytes: &[u8],
     ) -> Result<Vec<(Millis, f64)>> {
-        chunk::decode(bytes).map_err(|source| StoreError::Chunk {
-            agent: inner.agents.names.get(&agent).cloned().unwrap_or_default(),
-            series: inner.series.names.get(&series).cloned().unwrap_or_default(),
-            source,
-        })
+        let raw = open_chunk::chunk(bytes).ok_or(chunk::ChunkError::Truncated);
+        raw.and_then(chunk::decode)
+            .map_err(|source| StoreError::Chunk {
+                agent: inner.agents.names.get(&agent).cloned().unwrap_or_default(),
+                series: inner.series.names.get(&series).cloned().unwrap_or_default(),
+                source,
+            })
     }
 
     /// Writes every changed head as a chunk, trims the write-ahead log up to
@@ -639,8 +652,8 @@ impl Store {
         let mut inner = self.lock();
         let upto = inner.next_wal_seq;
         for (&(agent, series), head) in inner.heads.iter_mut() {
-            if head.dirty || !head.pending.is_empty() {
-                let batch = self.head_batch(agent, series, head)?;
+            if head.dirty {
+                let batch = self.head_batch(agent, series, head);
                 self.chunks.apply_batch(batch)?;
             }
         }
@@ -713,15 +726,28 @@ impl Store {
                     .or_insert(bucket);
             }
         }
-        if let Some(head) = inner.heads.get(&(a, s)) {
-            let wanted = (level, from)..=(level, to);
-            for &((_, start), ref delta) in head.pending.iter().filter(|(k, _)| wanted.contains(k))
+        // Open chunks carry their samples' contributions; the head's are
+        // read from memory, which is newer than its last checkpoint.
+        let wanted = (level, from)..=(level, to);
+        let mut add = |contributions: &Contributions| {
+            for &((_, start), ref delta) in contributions.iter().filter(|(k, _)| wanted.contains(k))
             {
                 buckets
                     .entry(start)
                     .and_modify(|b| b.merge(delta))
                     .or_insert_with(|| delta.clone());
             }
+        };
+        let head = inner.heads.get(&(a, s));
+        let head_key = head.and_then(|h| h.persisted_start);
+        for item in self.raw_chunks(a, s, from, to)? {
+            let (key, bytes) = item?;
+            if head.is_none() || keys::chunk_start(&key) != head_key {
+                add(&self.contributions(&bytes)?);
+            }
+        }
+        if let Some(head) = head {
+            add(&head.pending);
         }
         let floor = inner.floors[usize::from(level.min(2))];
         Ok(buckets
@@ -811,7 +837,7 @@ impl Store {
         for item in self.raw_chunks(a, s, from, to)? {
             let (key, bytes) = item?;
             if head.is_none() || keys::chunk_start(&key) != head_key {
-                n += chunk::count(&bytes);
+                n += open_chunk::chunk(&bytes).map_or(0, chunk::count);
             }
         }
         if let Some(head) = head {
@@ -841,6 +867,9 @@ impl Store {
             .collect();
         for &(a, s) in &series {
             let mut batch = sled::Batch::default();
+            // Rollups outlive raw data: the contributions of chunks that go
+            // whole become bucket entries.
+            let mut orphaned: BTreeMap<(u8, Millis), rollup::Bucket> = BTreeMap::new();
             let head_key = inner.heads.get(&(a, s)).and_then(|h| h.persisted_start);
             for item in self
                 .chunks
@@ -860,12 +889,18 @@ impl Store {
                 stats.raw_samples += (samples.len() - keep.len()) as u64;
                 stats.bytes_freed += (key.len() + bytes.len()) as u64;
                 batch.remove(key);
+                let contributions = self.contributions(&bytes)?;
                 if let Some(first) = keep.first() {
-                    let (key, value) = (keys::chunk(a, s, first.0), chunk::encode(&keep));
+                    let value = open_chunk::encode(&chunk::encode(&keep), &contributions);
+                    let key = keys::chunk(a, s, first.0);
                     stats.bytes_freed = stats
                         .bytes_freed
                         .saturating_sub((key.len() + value.len()) as u64);
                     batch.insert(&key, value);
+                } else {
+                    for (at, bucket) in contributions {
+                        sealed::merge_bucket(&mut orphaned, at, bucket);
+                    }
                 }
             }
             if let Some(head) = inner.heads.get_mut(&(a, s)) {
@@ -874,6 +909,11 @@ impl Store {
                 if head.samples.len() != before {
                     stats.raw_samples += (before - head.samples.len()) as u64;
                     head.dirty = true;
+                    if head.samples.is_empty() {
+                        for (at, bucket) in std::mem::take(&mut head.pending) {
+                            sealed::merge_bucket(&mut orphaned, at, bucket);
+                        }
+                    }
                     if head.samples.is_empty()
                         && let Some(old) = head.persisted_start.take()
                     {
@@ -885,6 +925,18 @@ impl Store {
                     }
                 }
             }
+            let kept: Contributions = orphaned
+                .into_iter()
+                .filter(|((level, start), _)| {
+                    *start
+                        >= if *level == 1 {
+                            cutoffs.minute
+                        } else {
+                            cutoffs.hour
+                        }
+                })
+                .collect();
+            self.add_rollups(&mut batch, a, s, &kept)?;
             for (level, cutoff) in [(1u8, cutoffs.minute), (2, cutoffs.hour)] {
                 for item in self
                     .chunks
@@ -1043,7 +1095,8 @@ impl Store {
             match keys::level_of(&key) {
                 Some(rollup::RAW) => {
                     stats.chunks += 1;
-                    stats.samples_in_chunks += chunk::count(&bytes) as u64;
+                    stats.samples_in_chunks +=
+                        open_chunk::chunk(&bytes).map_or(0, chunk::count) as u64;
                 }
                 Some(level @ (1 | 2)) => stats.rollup_buckets[usize::from(level) - 1] += 1,
                 Some(keys::BLOCKS) => {

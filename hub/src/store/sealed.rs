@@ -14,8 +14,8 @@ use swarm_common::protocol::Millis;
 
 use super::blocks::{DAY_MS, Location};
 use super::{
-    Cutoffs, Effect, Inner, Pending, PruneStats, Result, Store, StoreError, add_pending,
-    block_format, chunk, insert_sorted, keys, rollup,
+    Contributions, Cutoffs, Effect, Inner, PruneStats, Result, Store, StoreError, add_pending,
+    block_format, chunk, insert_sorted, keys, open_chunk, rollup,
 };
 
 const HOUR_MS: u64 = 3_600_000;
@@ -53,7 +53,7 @@ struct OpenBlock {
     until: Millis,
     chunks: Vec<Vec<(Millis, f64)>>,
     changed: bool,
-    pending: Pending,
+    pending: Contributions,
 }
 
 /// A late sample: (agent, series, ts, value).
@@ -187,12 +187,17 @@ impl Store {
         let horizon = floor_to(open_from, HOUR_MS);
         let mut batch = sled::Batch::default();
         let mut by_hour: BTreeMap<Millis, Vec<sled::IVec>> = BTreeMap::new();
+        // The moved chunks' rollup contributions, merged per bucket.
+        let mut moved_rollups: BTreeMap<(u8, Millis), rollup::Bucket> = BTreeMap::new();
         for item in self
             .chunks
             .range(keys::chunk(agent, series, 0)..keys::chunk(agent, series, horizon))
         {
             let (key, bytes) = item?;
             let start = keys::chunk_start(&key).ok_or_else(|| damaged("chunk key"))?;
+            for (at, bucket) in self.contributions(&bytes)? {
+                merge_bucket(&mut moved_rollups, at, bucket);
+            }
             batch.remove(key);
             by_hour
                 .entry(floor_to(start, HOUR_MS))
@@ -225,7 +230,9 @@ impl Store {
                 }
                 let mut chunks =
                     block_format::decode_chunks(&old).ok_or_else(|| damaged("raw block"))?;
-                chunks.extend(moved.iter().map(|c| c.as_ref()));
+                for value in &moved {
+                    chunks.push(open_chunk::chunk(value).ok_or_else(|| damaged("chunk"))?);
+                }
                 let count = chunks.iter().map(|c| chunk::count(c)).sum();
                 let payload = block_format::encode_chunks(chunks);
                 self.write_block(
@@ -237,10 +244,22 @@ impl Store {
                 )?;
             }
         }
-        let mut moved_buckets = false;
+        // Buckets of closed periods go to blocks; the moved chunks'
+        // contributions to open ones become bucket entries in sled.
+        let mut still_open = Contributions::new();
+        let mut by_period: BTreeMap<(u8, Millis), Vec<(Millis, rollup::Bucket)>> = BTreeMap::new();
+        for ((level, start), bucket) in moved_rollups {
+            if start < rollup_boundary(level, sealed_through) {
+                by_period
+                    .entry((level, floor_to(start, period(level))))
+                    .or_default()
+                    .push((start, bucket));
+            } else {
+                still_open.push(((level, start), bucket));
+            }
+        }
         for (level, _) in rollup::LEVELS {
             let boundary = rollup_boundary(level, sealed_through);
-            let mut by_period: BTreeMap<Millis, Vec<(Millis, rollup::Bucket)>> = BTreeMap::new();
             for item in self.chunks.range(
                 keys::level(agent, series, level, 0)..keys::level(agent, series, level, boundary),
             ) {
@@ -249,22 +268,22 @@ impl Store {
                 let bucket = rollup::Bucket::decode(&bytes).ok_or_else(|| damaged("bucket"))?;
                 batch.remove(key);
                 by_period
-                    .entry(floor_to(start, period(level)))
+                    .entry((level, floor_to(start, period(level))))
                     .or_default()
                     .push((start, bucket));
             }
-            for (start, buckets) in by_period {
-                moved_buckets = true;
-                let mut all = self.buckets_at(agent, series, level, start)?;
-                for (s, b) in buckets {
-                    all.entry(s).and_modify(|old| old.merge(&b)).or_insert(b);
-                }
-                self.write_buckets(&mut batch, (agent, series, level), start, &all)?;
-            }
         }
-        if sealed_through == head.sealed_through && !moved_buckets {
+        if sealed_through == head.sealed_through && by_period.is_empty() {
             return Ok(None);
         }
+        for ((level, start), buckets) in by_period {
+            let mut all = self.buckets_at(agent, series, level, start)?;
+            for (s, b) in buckets {
+                all.entry(s).and_modify(|old| old.merge(&b)).or_insert(b);
+            }
+            self.write_buckets(&mut batch, (agent, series, level), start, &all)?;
+        }
+        self.add_rollups(&mut batch, agent, series, &still_open)?;
         batch.insert(&keys::sealed(agent, series), &keys::u64_key(sealed_through));
         head.sealed_through = sealed_through;
         Ok(Some(batch))
@@ -364,7 +383,7 @@ impl Store {
             until,
             chunks,
             changed: false,
-            pending: Pending::new(),
+            pending: Contributions::new(),
         })
     }
 
@@ -391,7 +410,7 @@ impl Store {
             .heads
             .get(&(agent, series))
             .map_or(0, |h| h.sealed_through);
-        let (sealed, open): (Pending, Pending) = block
+        let (sealed, open): (Contributions, Contributions) = block
             .pending
             .into_iter()
             .partition(|((level, start), _)| *start < rollup_boundary(*level, sealed_through));
@@ -605,6 +624,17 @@ impl Store {
         }
         Ok(total)
     }
+}
+
+/// Adds a bucket into a map of buckets.
+pub(super) fn merge_bucket(
+    into: &mut BTreeMap<(u8, Millis), rollup::Bucket>,
+    at: (u8, Millis),
+    bucket: rollup::Bucket,
+) {
+    into.entry(at)
+        .and_modify(|b| b.merge(&bucket))
+        .or_insert(bucket);
 }
 
 fn floor_key(level: u8) -> [u8; 6] {
