@@ -269,7 +269,16 @@ struct Inner {
 pub struct Store {
     dir: PathBuf,
     db: sled::Db,
+    /// Open chunks (raw, level 0), the head of each series among them.
     chunks: sled::Tree,
+    /// A second sled database (`DIR/index`) for what lives long or must
+    /// change with it: block index entries, sealed marks, rollup buckets of
+    /// open periods, retention floors. Kept apart from the log and the
+    /// open chunks, whose churn otherwise keeps sled from reclaiming the
+    /// space of a long-lived page among them (measured: sled's file grew
+    /// with every month of history, about 1 byte per sample).
+    index_db: sled::Db,
+    index: sled::Tree,
     wal: sled::Tree,
     dict: sled::Tree,
     agent_series: sled::Tree,
@@ -290,6 +299,7 @@ impl Store {
     /// Opens (or creates) the store in `dir` and replays its write-ahead log.
     pub fn open(dir: &Path) -> Result<Self> {
         let db = open_db(dir)?;
+        let index_db = open_db(&dir.join("index"))?;
         let store = Self {
             dir: dir.to_path_buf(),
             chunks: db.open_tree("chunks")?,
@@ -300,6 +310,8 @@ impl Store {
             tests: db.open_tree("tests")?,
             results: db.open_tree("results")?,
             blocks: blocks::BlockFiles::new(dir),
+            index: index_db.open_tree("index")?,
+            index_db,
             db,
             inner: Mutex::new(Inner::default()),
         };
@@ -325,7 +337,7 @@ impl Store {
         let meta = self.db.open_tree("meta")?;
         match meta.get(LAYOUT_KEY)? {
             Some(v) if v.as_ref() == LAYOUT.to_be_bytes() => Ok(()),
-            None if self.chunks.is_empty() && self.dict.is_empty() => {
+            None if self.chunks.is_empty() && self.dict.is_empty() && self.index.is_empty() => {
                 meta.insert(LAYOUT_KEY, &LAYOUT.to_be_bytes())?;
                 Ok(())
             }
@@ -497,8 +509,11 @@ impl Store {
             sealed_through,
             ..Head::default()
         };
-        let prefix = keys::level_prefix(agent, series, rollup::RAW);
-        if let Some((key, bytes)) = self.chunks.scan_prefix(prefix).next_back().transpose()? {
+        // Chunks before the sealed mark were moved by a seal that a crash
+        // interrupted: not the head, never read.
+        let open =
+            keys::chunk(agent, series, sealed_through)..=keys::chunk(agent, series, u64::MAX);
+        if let Some((key, bytes)) = self.chunks.range(open).next_back().transpose()? {
             let samples = self.decode(inner, agent, series, &bytes)?;
             let candidate = Head {
                 samples,
@@ -515,7 +530,7 @@ impl Store {
                 // The sealed chunk before it bounds the late-sample path.
                 let before = self
                     .chunks
-                    .range(keys::chunk(agent, series, 0).to_vec()..key.to_vec())
+                    .range(keys::chunk(agent, series, sealed_through).to_vec()..key.to_vec())
                     .next_back()
                     .transpose()?;
                 let mut candidate = candidate;
@@ -544,9 +559,10 @@ impl Store {
         ts: Millis,
         value: f64,
     ) -> Result<()> {
+        let sealed_through = self.sealed_of(inner, agent, series)?;
         let found = self
             .chunks
-            .range(keys::chunk(agent, series, 0)..=keys::chunk(agent, series, ts))
+            .range(keys::chunk(agent, series, sealed_through)..=keys::chunk(agent, series, ts))
             .next_back()
             .transpose()?;
         let (key, mut samples, mut contributions) = match found {
@@ -591,7 +607,7 @@ impl Store {
     ) -> Result<()> {
         for &((level, start), ref delta) in pending {
             let key = keys::level(agent, series, level, start);
-            let mut bucket = match self.chunks.get(key)? {
+            let mut bucket = match self.index.get(key)? {
                 Some(bytes) => rollup::Bucket::decode(&bytes).ok_or(StoreError::Corrupt {
                     tree: "chunks",
                     reason: "undecodable rollup bucket".into(),
@@ -659,6 +675,9 @@ impl Store {
         }
         self.seal(&mut inner)?;
         drop(inner);
+        // What late samples wrote into blocks is durable before the log
+        // that holds them is trimmed.
+        self.index_db.flush()?;
         let mut trim = sled::Batch::default();
         for item in self.wal.range(..keys::u64_key(upto)) {
             let (key, _) = item?;
@@ -672,6 +691,7 @@ impl Store {
     /// Makes everything written so far durable.
     pub async fn flush(&self) -> Result<()> {
         self.db.flush_async().await?;
+        self.index_db.flush_async().await?;
         Ok(())
     }
 
@@ -713,7 +733,7 @@ impl Store {
         let mut buckets: BTreeMap<Millis, rollup::Bucket> = BTreeMap::new();
         self.sealed_buckets(&inner, (a, s, level), (from, to), &mut buckets)?;
         for item in self
-            .chunks
+            .index
             .range(keys::level(a, s, level, from)..=keys::level(a, s, level, to))
         {
             let (key, bytes) = item?;
@@ -740,7 +760,7 @@ impl Store {
         };
         let head = inner.heads.get(&(a, s));
         let head_key = head.and_then(|h| h.persisted_start);
-        for item in self.raw_chunks(a, s, from, to)? {
+        for item in self.raw_chunks(&inner, a, s, from, to)? {
             let (key, bytes) = item?;
             if head.is_none() || keys::chunk_start(&key) != head_key {
                 add(&self.contributions(&bytes)?);
@@ -756,16 +776,37 @@ impl Store {
             .collect())
     }
 
-    /// Raw chunks that may hold samples in `[from, to]`: the one starting at
-    /// or before `from`, and every one starting inside the window.
-    fn raw_chunks(&self, a: u32, s: u32, from: Millis, to: Millis) -> Result<sled::Iter> {
+    /// A series' sealed mark: its head's, or the stored one.
+    fn sealed_of(&self, inner: &Inner, a: u32, s: u32) -> Result<Millis> {
+        match inner.heads.get(&(a, s)) {
+            Some(head) => Ok(head.sealed_through),
+            None => self.sealed_mark(a, s),
+        }
+    }
+
+    /// Open chunks that may hold samples in `[from, to]`: the one starting
+    /// at or before `from`, and every one starting inside the window; none
+    /// before the sealed mark.
+    fn raw_chunks(
+        &self,
+        inner: &Inner,
+        a: u32,
+        s: u32,
+        from: Millis,
+        to: Millis,
+    ) -> Result<sled::Iter> {
+        let sealed = self.sealed_of(inner, a, s)?;
+        if to < sealed {
+            let none = keys::chunk(a, s, sealed);
+            return Ok(self.chunks.range(none..none));
+        }
         let first = self
             .chunks
-            .range(keys::chunk(a, s, 0)..=keys::chunk(a, s, from))
+            .range(keys::chunk(a, s, sealed)..=keys::chunk(a, s, from.max(sealed)))
             .next_back()
             .transpose()?
             .map(|(k, _)| k.to_vec())
-            .unwrap_or_else(|| keys::chunk(a, s, from).to_vec());
+            .unwrap_or_else(|| keys::chunk(a, s, from.max(sealed)).to_vec());
         Ok(self.chunks.range(first..=keys::chunk(a, s, to).to_vec()))
     }
 
@@ -790,7 +831,7 @@ impl Store {
         }
         let head = inner.heads.get(&(a, s));
         let head_key = head.and_then(|h| h.persisted_start);
-        for item in self.raw_chunks(a, s, from, to)? {
+        for item in self.raw_chunks(&inner, a, s, from, to)? {
             let (key, bytes) = item?;
             if head.is_some() && keys::chunk_start(&key) == head_key {
                 continue;
@@ -834,7 +875,7 @@ impl Store {
         let head = inner.heads.get(&(a, s));
         let head_key = head.and_then(|h| h.persisted_start);
         let mut n = self.sealed_count(a, s, rollup::RAW, (from, to))? as usize;
-        for item in self.raw_chunks(a, s, from, to)? {
+        for item in self.raw_chunks(&inner, a, s, from, to)? {
             let (key, bytes) = item?;
             if head.is_none() || keys::chunk_start(&key) != head_key {
                 n += open_chunk::chunk(&bytes).map_or(0, chunk::count);
@@ -850,9 +891,11 @@ impl Store {
         Ok(n)
     }
 
-    /// Deletes what retention no longer keeps: raw samples older than
+    /// Removes what retention no longer keeps: raw samples older than
     /// `cutoffs.raw`, rollup buckets that start before their level's
-    /// cutoff. Exactly those, nothing else.
+    /// cutoff. Exactly those, nothing else: from then on no read returns
+    /// them, and their space goes with whole day files (open chunks, an
+    /// hour or so per series, go when sealed).
     pub fn prune(&self, cutoffs: &Cutoffs) -> Result<PruneStats> {
         let mut inner = self.lock();
         let mut stats = PruneStats::default();
@@ -865,81 +908,33 @@ impl Store {
                 Some((keys::u32_from(&k)?, keys::series_of(&k)?))
             })
             .collect();
+        let old_floor = inner.floors[0];
         for &(a, s) in &series {
+            // Open chunks are not cut: what they hold below the cutoff is
+            // hidden by the floor from now on, leaves with them when they
+            // are sealed and their blocks expire, and is counted here.
+            // Their rollup contributions stay.
+            if cutoffs.raw > old_floor {
+                let head = inner.heads.get(&(a, s));
+                let head_key = head.and_then(|h| h.persisted_start);
+                let hidden = |ts: &Millis| (old_floor..cutoffs.raw).contains(ts);
+                for item in self.raw_chunks(&inner, a, s, old_floor, cutoffs.raw)? {
+                    let (key, bytes) = item?;
+                    if head.is_none() || keys::chunk_start(&key) != head_key {
+                        let samples = self.decode(&inner, a, s, &bytes)?;
+                        stats.raw_samples += samples.iter().filter(|p| hidden(&p.0)).count() as u64;
+                    }
+                }
+                if let Some(head) = head {
+                    stats.raw_samples +=
+                        head.samples.iter().filter(|p| hidden(&p.0)).count() as u64;
+                }
+            }
+            // Buckets of open periods go exactly.
             let mut batch = sled::Batch::default();
-            // Rollups outlive raw data: the contributions of chunks that go
-            // whole become bucket entries.
-            let mut orphaned: BTreeMap<(u8, Millis), rollup::Bucket> = BTreeMap::new();
-            let head_key = inner.heads.get(&(a, s)).and_then(|h| h.persisted_start);
-            for item in self
-                .chunks
-                .range(keys::chunk(a, s, 0)..keys::chunk(a, s, cutoffs.raw))
-            {
-                let (key, bytes) = item?;
-                let start = keys::chunk_start(&key);
-                if start == head_key {
-                    continue; // the head is trimmed below, in memory
-                }
-                let samples = self.decode(&inner, a, s, &bytes)?;
-                let keep: Vec<(Millis, f64)> = samples
-                    .iter()
-                    .copied()
-                    .filter(|(ts, _)| *ts >= cutoffs.raw)
-                    .collect();
-                stats.raw_samples += (samples.len() - keep.len()) as u64;
-                stats.bytes_freed += (key.len() + bytes.len()) as u64;
-                batch.remove(key);
-                let contributions = self.contributions(&bytes)?;
-                if let Some(first) = keep.first() {
-                    let value = open_chunk::encode(&chunk::encode(&keep), &contributions);
-                    let key = keys::chunk(a, s, first.0);
-                    stats.bytes_freed = stats
-                        .bytes_freed
-                        .saturating_sub((key.len() + value.len()) as u64);
-                    batch.insert(&key, value);
-                } else {
-                    for (at, bucket) in contributions {
-                        sealed::merge_bucket(&mut orphaned, at, bucket);
-                    }
-                }
-            }
-            if let Some(head) = inner.heads.get_mut(&(a, s)) {
-                let before = head.samples.len();
-                head.samples.retain(|(ts, _)| *ts >= cutoffs.raw);
-                if head.samples.len() != before {
-                    stats.raw_samples += (before - head.samples.len()) as u64;
-                    head.dirty = true;
-                    if head.samples.is_empty() {
-                        for (at, bucket) in std::mem::take(&mut head.pending) {
-                            sealed::merge_bucket(&mut orphaned, at, bucket);
-                        }
-                    }
-                    if head.samples.is_empty()
-                        && let Some(old) = head.persisted_start.take()
-                    {
-                        let key = keys::chunk(a, s, old);
-                        if let Some(value) = self.chunks.get(key)? {
-                            stats.bytes_freed += (key.len() + value.len()) as u64;
-                        }
-                        batch.remove(&key);
-                    }
-                }
-            }
-            let kept: Contributions = orphaned
-                .into_iter()
-                .filter(|((level, start), _)| {
-                    *start
-                        >= if *level == 1 {
-                            cutoffs.minute
-                        } else {
-                            cutoffs.hour
-                        }
-                })
-                .collect();
-            self.add_rollups(&mut batch, a, s, &kept)?;
             for (level, cutoff) in [(1u8, cutoffs.minute), (2, cutoffs.hour)] {
                 for item in self
-                    .chunks
+                    .index
                     .range(keys::level(a, s, level, 0)..keys::level(a, s, level, cutoff))
                 {
                     let (key, value) = item?;
@@ -948,14 +943,14 @@ impl Store {
                     stats.rollup_buckets += 1;
                 }
             }
-            self.chunks.apply_batch(batch)?;
+            self.index.apply_batch(batch)?;
         }
         let sealed = self.prune_blocks(&mut inner, &series, cutoffs)?;
         stats.raw_samples += sealed.raw_samples;
         stats.rollup_buckets += sealed.rollup_buckets;
         stats.bytes_freed += sealed.bytes_freed;
         drop(inner);
-        self.db.flush()?;
+        self.index_db.flush()?;
         Ok(stats)
     }
 
@@ -1083,12 +1078,14 @@ impl Store {
             agents: inner.agents.ids.len(),
             series: self.agent_series.len(),
             wal_batches: self.wal.len(),
-            bytes_on_disk: self.db.size_on_disk()? + self.block_bytes(None)?,
+            bytes_on_disk: self.db.size_on_disk()?
+                + self.index_db.size_on_disk()?
+                + self.block_bytes(None)?,
             data_bytes: self.block_bytes(None)?,
             samples_in_heads: inner.heads.values().map(|h| h.samples.len() as u64).sum(),
             ..StoreStats::default()
         };
-        for item in self.chunks.iter() {
+        for item in self.chunks.iter().chain(self.index.iter()) {
             let (key, bytes) = item?;
             stats.data_bytes += (key.len() + bytes.len()) as u64;
             let count = || blocks::Location::decode(&bytes).map_or(0, |l| l.count);

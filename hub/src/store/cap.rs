@@ -48,7 +48,7 @@ impl Store {
     /// its own overhead, and the day files): what the size cap counts.
     pub fn data_bytes(&self) -> Result<u64> {
         let mut total = self.block_bytes(None)?;
-        for item in self.chunks.iter() {
+        for item in self.chunks.iter().chain(self.index.iter()) {
             let (key, value) = item?;
             total += (key.len() + value.len()) as u64;
         }
@@ -65,9 +65,13 @@ impl Store {
             let (Some(a), Some(s)) = (keys::u32_from(&key), keys::series_of(&key)) else {
                 continue;
             };
-            for prefix in [level, keys::BLOCKS + level] {
-                if let Some((first, _)) = self
-                    .chunks
+            let tree = if level == rollup::RAW {
+                &self.chunks
+            } else {
+                &self.index
+            };
+            for (tree, prefix) in [(tree, level), (&self.index, keys::BLOCKS + level)] {
+                if let Some((first, _)) = tree
                     .scan_prefix(keys::level_prefix(a, s, prefix))
                     .next()
                     .transpose()?

@@ -130,7 +130,7 @@ impl Store {
         start: Millis,
     ) -> Result<BTreeMap<Millis, rollup::Bucket>> {
         let key = keys::block(agent, series, level, start);
-        Ok(match self.chunks.get(key)? {
+        Ok(match self.index.get(key)? {
             Some(value) => self
                 .block_buckets(level, &key, &value)?
                 .into_iter()
@@ -142,7 +142,7 @@ impl Store {
     /// Loads the series' sealed mark (0: nothing sealed yet).
     pub(super) fn sealed_mark(&self, agent: u32, series: u32) -> Result<Millis> {
         Ok(self
-            .chunks
+            .index
             .get(keys::sealed(agent, series))?
             .and_then(|v| keys::u64_from(&v))
             .unwrap_or(0))
@@ -152,32 +152,45 @@ impl Store {
     /// start in an hour before the head's, and rollup buckets of closed
     /// hours and days. Called by the checkpoint, after the heads are
     /// written.
+    ///
+    /// Per series, one batch on the index moves the data (block entries,
+    /// buckets, the sealed mark) once the blocks are durable; then one on
+    /// the open chunks removes what moved. A crash between the two leaves
+    /// chunks before the sealed mark, which every reader ignores and the
+    /// next seal removes.
     pub(super) fn seal(&self, inner: &mut Inner) -> Result<()> {
         let series: Vec<(u32, u32)> = inner.heads.keys().copied().collect();
         for group in series.chunks(SEAL_GROUP) {
             let mut batches = Vec::new();
             for &(agent, series) in group {
-                if let Some(batch) = self.seal_series(inner, agent, series)? {
-                    batches.push(batch);
+                if let Some(pair) = self.seal_series(inner, agent, series)? {
+                    batches.push(pair);
                 }
             }
             if batches.is_empty() {
                 continue;
             }
             self.blocks.sync()?;
-            for batch in batches {
-                self.chunks.apply_batch(batch)?;
+            let mut removals = Vec::with_capacity(batches.len());
+            for (index, chunks) in batches {
+                self.index.apply_batch(index)?;
+                removals.push(chunks);
+            }
+            self.index_db.flush()?;
+            for chunks in removals {
+                self.chunks.apply_batch(chunks)?;
             }
         }
         Ok(())
     }
 
+    /// The index batch and the open-chunk batch that seal one series.
     fn seal_series(
         &self,
         inner: &mut Inner,
         agent: u32,
         series: u32,
-    ) -> Result<Option<sled::Batch>> {
+    ) -> Result<Option<(sled::Batch, sled::Batch)>> {
         let Some(head) = inner.heads.get_mut(&(agent, series)) else {
             return Ok(None);
         };
@@ -186,6 +199,8 @@ impl Store {
         };
         let horizon = floor_to(open_from, HOUR_MS);
         let mut batch = sled::Batch::default();
+        let mut removals = sled::Batch::default();
+        let mut removed_any = false;
         let mut by_hour: BTreeMap<Millis, Vec<sled::IVec>> = BTreeMap::new();
         // The moved chunks' rollup contributions, merged per bucket.
         let mut moved_rollups: BTreeMap<(u8, Millis), rollup::Bucket> = BTreeMap::new();
@@ -195,10 +210,14 @@ impl Store {
         {
             let (key, bytes) = item?;
             let start = keys::chunk_start(&key).ok_or_else(|| damaged("chunk key"))?;
+            removals.remove(&key);
+            removed_any = true;
+            if start < head.sealed_through {
+                continue; // moved by a seal that a crash interrupted
+            }
             for (at, bucket) in self.contributions(&bytes)? {
                 merge_bucket(&mut moved_rollups, at, bucket);
             }
-            batch.remove(key);
             by_hour
                 .entry(floor_to(start, HOUR_MS))
                 .or_default()
@@ -225,7 +244,7 @@ impl Store {
                 // A late sample may have made this hour's block already;
                 // its chunks are older than the moved ones.
                 let mut old = Vec::new();
-                if let Some(value) = self.chunks.get(key)? {
+                if let Some(value) = self.index.get(key)? {
                     old = self.read_block(rollup::RAW, &key, &value)?;
                 }
                 let mut chunks =
@@ -245,7 +264,7 @@ impl Store {
             }
         }
         // Buckets of closed periods go to blocks; the moved chunks'
-        // contributions to open ones become bucket entries in sled.
+        // contributions to open ones become bucket entries.
         let mut still_open = Contributions::new();
         let mut by_period: BTreeMap<(u8, Millis), Vec<(Millis, rollup::Bucket)>> = BTreeMap::new();
         for ((level, start), bucket) in moved_rollups {
@@ -260,7 +279,7 @@ impl Store {
         }
         for (level, _) in rollup::LEVELS {
             let boundary = rollup_boundary(level, sealed_through);
-            for item in self.chunks.range(
+            for item in self.index.range(
                 keys::level(agent, series, level, 0)..keys::level(agent, series, level, boundary),
             ) {
                 let (key, bytes) = item?;
@@ -274,7 +293,7 @@ impl Store {
             }
         }
         if sealed_through == head.sealed_through && by_period.is_empty() {
-            return Ok(None);
+            return Ok(removed_any.then(|| (sled::Batch::default(), removals)));
         }
         for ((level, start), buckets) in by_period {
             let mut all = self.buckets_at(agent, series, level, start)?;
@@ -286,7 +305,7 @@ impl Store {
         self.add_rollups(&mut batch, agent, series, &still_open)?;
         batch.insert(&keys::sealed(agent, series), &keys::u64_key(sealed_through));
         head.sealed_through = sealed_through;
-        Ok(Some(batch))
+        Ok(Some((batch, removals)))
     }
 
     /// Writes late samples (older than their series' sealed mark) into the
@@ -346,7 +365,7 @@ impl Store {
         let last = keys::block(agent, series, rollup::RAW, u64::MAX);
         let mut found = None;
         for item in self
-            .chunks
+            .index
             .range(first..=keys::block(agent, series, rollup::RAW, ts))
             .rev()
         {
@@ -362,7 +381,7 @@ impl Store {
             None => {
                 let start = floor_to(ts, HOUR_MS);
                 let key = keys::block(agent, series, rollup::RAW, start);
-                let chunks = match self.chunks.get(key)? {
+                let chunks = match self.index.get(key)? {
                     Some(value) => self.block_chunks(&key, &value)?,
                     None => Vec::new(),
                 };
@@ -370,7 +389,7 @@ impl Store {
             }
         };
         let until = self
-            .chunks
+            .index
             .range(keys::block(agent, series, rollup::RAW, start.saturating_add(1))..=last)
             .next()
             .transpose()?
@@ -430,7 +449,7 @@ impl Store {
         }
         self.add_rollups(&mut batch, agent, series, &open)?;
         self.blocks.sync()?;
-        self.chunks.apply_batch(batch)?;
+        self.index.apply_batch(batch)?;
         Ok(())
     }
 
@@ -448,7 +467,7 @@ impl Store {
     ) -> Result<sled::Iter> {
         let first = if level == rollup::RAW {
             let mut before = self
-                .chunks
+                .index
                 .range(
                     keys::block(agent, series, level, 0)..=keys::block(agent, series, level, from),
                 )
@@ -463,7 +482,7 @@ impl Store {
             keys::block(agent, series, level, floor_to(from, period(level))).to_vec()
         };
         Ok(self
-            .chunks
+            .index
             .range(first..=keys::block(agent, series, level, to).to_vec()))
     }
 
@@ -542,7 +561,7 @@ impl Store {
         cutoffs: &Cutoffs,
     ) -> Result<PruneStats> {
         let mut stats = PruneStats::default();
-        let meta = self.db.open_tree("meta")?;
+        let floors = self.index_db.open_tree("floors")?;
         for (level, cutoff) in [
             (rollup::RAW, cutoffs.raw),
             (1, cutoffs.minute),
@@ -552,14 +571,14 @@ impl Store {
             if cutoff <= old {
                 continue;
             }
-            meta.insert(floor_key(level), &keys::u64_key(cutoff))?;
+            floors.insert([level], &keys::u64_key(cutoff))?;
             inner.floors[usize::from(level)] = cutoff;
             let mut oldest_day: Option<u64> = None;
             for &(agent, series) in series {
                 let mut batch = sled::Batch::default();
                 let below =
                     keys::block(agent, series, level, 0)..keys::block(agent, series, level, cutoff);
-                for item in self.chunks.range(below) {
+                for item in self.index.range(below) {
                     let (key, value) = item?;
                     // What this block holds between the old and the new
                     // floor is what goes now; what lies above keeps it.
@@ -580,9 +599,9 @@ impl Store {
                         batch.remove(key);
                     }
                 }
-                self.chunks.apply_batch(batch)?;
+                self.index.apply_batch(batch)?;
                 if let Some((key, _)) = self
-                    .chunks
+                    .index
                     .scan_prefix(keys::level_prefix(agent, series, keys::BLOCKS + level))
                     .next()
                     .transpose()?
@@ -603,9 +622,9 @@ impl Store {
 
     /// Loads the retention floors.
     pub(super) fn load_floors(&self, inner: &mut Inner) -> Result<()> {
-        let meta = self.db.open_tree("meta")?;
+        let floors = self.index_db.open_tree("floors")?;
         for level in [rollup::RAW, 1, 2] {
-            if let Some(v) = meta.get(floor_key(level))? {
+            if let Some(v) = floors.get([level])? {
                 inner.floors[usize::from(level)] = keys::u64_from(&v).unwrap_or(0);
             }
         }
@@ -635,10 +654,6 @@ pub(super) fn merge_bucket(
     into.entry(at)
         .and_modify(|b| b.merge(&bucket))
         .or_insert(bucket);
-}
-
-fn floor_key(level: u8) -> [u8; 6] {
-    [b'f', b'l', b'o', b'o', b'r', level]
 }
 
 /// Of the given times, how many lie in `[old, new)` and how many at or

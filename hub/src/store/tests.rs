@@ -486,3 +486,55 @@ fn a_damaged_block_is_an_error_not_wrong_data() {
         other => panic!("want a corrupt block, got {other:?}"),
     }
 }
+
+#[test]
+fn chunks_left_behind_by_an_interrupted_seal_are_ignored_then_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let points: Vec<(u64, f64)> = (0..3_000u64)
+        .map(|i| (T0 + i * 5_000, ((i * 7) % 501) as f64 / 10.0))
+        .collect();
+    let store = Store::open(dir.path()).expect("open");
+    store.ingest(&rows("a", "m", &points)).expect("ingest");
+    let open_chunks = |store: &Store| -> Vec<(sled::IVec, sled::IVec)> {
+        store
+            .chunks
+            .iter()
+            .filter_map(|item| item.ok())
+            .filter(|(k, _)| keys::level_of(k) == Some(rollup::RAW))
+            .collect()
+    };
+    let before = open_chunks(&store);
+    store.checkpoint().expect("checkpoint");
+    assert!(
+        open_chunks(&store).len() < before.len(),
+        "hours were sealed"
+    );
+    // A crash after the index moved them but before sled dropped them.
+    for (key, value) in &before {
+        store.chunks.insert(key, value).expect("put back");
+    }
+    let check = |store: &Store| {
+        assert_eq!(store.query_raw("a", "m", 0, u64::MAX).expect("raw"), points);
+        assert_rollups_match(store, &points);
+    };
+    check(&store);
+    store.db.flush().expect("flush");
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopen");
+    check(&store);
+    // The next seal removes them.
+    let more: Vec<(u64, f64)> = (3_000..4_000u64).map(|i| (T0 + i * 5_000, 1.0)).collect();
+    store.ingest(&rows("a", "m", &more)).expect("ingest");
+    store.checkpoint().expect("checkpoint");
+    let sealed = store.sealed_mark(0, 0).expect("mark");
+    assert!(
+        open_chunks(&store)
+            .iter()
+            .all(|(k, _)| keys::chunk_start(k).is_some_and(|s| s >= sealed)),
+        "nothing left before the sealed mark"
+    );
+    let mut all = points.clone();
+    all.extend(&more);
+    assert_eq!(store.query_raw("a", "m", 0, u64::MAX).expect("raw"), all);
+    assert_rollups_match(&store, &all);
+}
