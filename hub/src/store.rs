@@ -991,14 +991,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Total size of the raw data: encoded chunks in sled (before sled's
-    /// own overhead) and raw day files.
+    /// Total size of the raw data: encoded open chunks in sled (without
+    /// their rollup contributions, before sled's own overhead) and raw day
+    /// files.
     pub fn chunk_bytes(&self) -> Result<u64> {
         let mut total = self.block_bytes(Some(rollup::RAW))?;
         for item in self.chunks.iter() {
             let (key, value) = item?;
             if keys::level_of(&key) == Some(rollup::RAW) {
-                total += (key.len() + value.len()) as u64;
+                let chunk = open_chunk::chunk(&value).map_or(0, <[u8]>::len);
+                total += (key.len() + chunk) as u64;
             }
         }
         Ok(total)
