@@ -299,6 +299,7 @@ impl Store {
     /// Opens (or creates) the store in `dir` and replays its write-ahead log.
     pub fn open(dir: &Path) -> Result<Self> {
         let db = open_db(dir)?;
+        check_layout(&db, dir)?;
         let index_db = open_db(&dir.join("index"))?;
         let store = Self {
             dir: dir.to_path_buf(),
@@ -315,7 +316,6 @@ impl Store {
             db,
             inner: Mutex::new(Inner::default()),
         };
-        store.check_layout(dir)?;
         store.load_dictionaries()?;
         store.load_floors(&mut store.lock())?;
         let replayed = store.replay_wal()?;
@@ -329,22 +329,6 @@ impl Store {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// Marks a new store with the layout it is written in, and refuses a
-    /// store written in another.
-    fn check_layout(&self, dir: &Path) -> Result<()> {
-        let meta = self.db.open_tree("meta")?;
-        match meta.get(LAYOUT_KEY)? {
-            Some(v) if v.as_ref() == LAYOUT.to_be_bytes() => Ok(()),
-            None if self.chunks.is_empty() && self.dict.is_empty() && self.index.is_empty() => {
-                meta.insert(LAYOUT_KEY, &LAYOUT.to_be_bytes())?;
-                Ok(())
-            }
-            _ => Err(StoreError::Layout {
-                path: dir.to_owned(),
-            }),
-        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -1111,6 +1095,22 @@ impl Store {
             }
         }
         Ok(stats)
+    }
+}
+
+/// Marks a new store with the layout it is written in, and refuses a store
+/// written in another (before anything else is created beside it).
+fn check_layout(db: &sled::Db, dir: &Path) -> Result<()> {
+    let meta = db.open_tree("meta")?;
+    match meta.get(LAYOUT_KEY)? {
+        Some(v) if v.as_ref() == LAYOUT.to_be_bytes() => Ok(()),
+        None if db.open_tree("chunks")?.is_empty() && db.open_tree("dict")?.is_empty() => {
+            meta.insert(LAYOUT_KEY, &LAYOUT.to_be_bytes())?;
+            Ok(())
+        }
+        _ => Err(StoreError::Layout {
+            path: dir.to_owned(),
+        }),
     }
 }
 
