@@ -325,6 +325,7 @@ mod tests {
         let copy = dir.path().join("backup");
         backup(&data, &copy).expect("backup");
         assert!(copy.join("blocks/raw").is_dir(), "day files are backed up");
+        assert!(copy.join("index").is_dir(), "and their index");
         assert!(
             matches!(backup(&data, &copy), Err(MaintenanceError::Refused(_))),
             "not over a backup"
