@@ -63,8 +63,13 @@ fn maintain(args: &HubArgs, command: &HubCommand) -> anyhow::Result<()> {
             };
             let window =
                 swarm_hub::history::window(&req, now).map_err(|e| anyhow::anyhow!(e.message))?;
-            let n = maintenance::export(dir, agent, series, window, *format, &mut out)?;
-            eprintln!("exported {n} samples");
+            match maintenance::export(dir, agent, series, window, *format, &mut out) {
+                Ok(n) => eprintln!("exported {n} samples"),
+                // The reader has what it wanted (`| head`): not an error.
+                Err(maintenance::MaintenanceError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         HubCommand::Access(command) => access(&args.access, command)?,
         HubCommand::Backup { dir: dest } => {
