@@ -23,10 +23,10 @@ mod blocks;
 mod cap;
 pub mod chunk;
 mod keys;
-mod open_chunk;
+pub mod open_chunk;
 pub mod rollup;
 mod sealed;
-mod wal;
+pub mod wal;
 
 use std::collections::BTreeMap;
 
