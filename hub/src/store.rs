@@ -149,6 +149,9 @@ struct Head {
     latency: bool,
     /// Samples before this are in blocks (see `sealed`).
     sealed_through: Millis,
+    /// The hour the last seal moved everything before: until the head
+    /// reaches a later hour there is nothing new to move.
+    sealed_horizon: Millis,
     /// Rollup contributions of the head's samples, written with them
     /// ([`open_chunk`]).
     pending: Contributions,
@@ -506,6 +509,7 @@ impl Store {
                 dirty: false,
                 latency,
                 sealed_through,
+                sealed_horizon: 0,
                 pending: self.contributions(&bytes)?,
             };
             if candidate.is_full() {

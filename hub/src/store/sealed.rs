@@ -198,6 +198,9 @@ impl Store {
             return Ok(None);
         };
         let horizon = floor_to(open_from, HOUR_MS);
+        if horizon == head.sealed_horizon {
+            return Ok(None);
+        }
         let mut batch = sled::Batch::default();
         let mut removals = sled::Batch::default();
         let mut removed_any = false;
@@ -293,6 +296,7 @@ impl Store {
             }
         }
         if sealed_through == head.sealed_through && by_period.is_empty() {
+            head.sealed_horizon = horizon;
             return Ok(removed_any.then(|| (sled::Batch::default(), removals)));
         }
         for ((level, start), buckets) in by_period {
@@ -305,6 +309,7 @@ impl Store {
         self.add_rollups(&mut batch, agent, series, &still_open)?;
         batch.insert(&keys::sealed(agent, series), &keys::u64_key(sealed_through));
         head.sealed_through = sealed_through;
+        head.sealed_horizon = horizon;
         Ok(Some((batch, removals)))
     }
 
