@@ -1,22 +1,24 @@
-//! The time-series store on sled (layout in `DESIGN.md`, Storage):
+//! The time-series store (layout in `DESIGN.md`, Storage). sled in `DIR`:
 //!
-//! - `chunks`: `agent u32 | series u32 | start u64` -> compressed chunk;
-//! - `wal`: `seq u64` -> one ingest batch, replayed at start-up and trimmed
-//!   at each checkpoint;
+//! - `chunks`: `agent u32 | series u32 | 0 | start u64` -> an open chunk
+//!   with its samples' rollup contributions ([`open_chunk`]);
+//! - `wal`: `seq u64` -> one ingest batch ([`wal`]), replayed at start-up
+//!   and trimmed at each checkpoint;
 //! - `dict`: agent and series names <-> u32 ids; `agent_series`: which
 //!   series an agent has;
 //! - `hosts`: agent id -> [`HostRecord`];
 //! - `tests`: test id -> Test; `results`: `test_id | 0 | ts | agent | 0 |
 //!   seq` -> TestResult (time order within a test).
 //!
+//! A second sled database in `DIR/index` holds, per series, the index of
+//! its blocks, its sealed mark and its open rollup buckets (same key
+//! shape, a level byte of their own), and the retention floors. Closed
+//! hours and days are blocks in day files under `DIR/blocks/` (modules
+//! `sealed` and `blocks`).
+//!
 //! Each series has an open head chunk in memory. Writes are idempotent: a
 //! sample's place is a function of (agent, series, ts), so a replayed or
-//! redelivered sample replaces itself. Rollup buckets sit beside the chunks
-//! in `chunks` under a level byte of their own.
-//!
-//! `chunks` holds only what may still change: at each checkpoint, closed
-//! hours and days move into append-only day files under `blocks/`, and
-//! `chunks` keeps their index (modules `sealed` and `blocks`).
+//! redelivered sample replaces itself.
 
 pub mod block_format;
 mod blocks;

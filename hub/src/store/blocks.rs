@@ -1,4 +1,4 @@
-//! Sealed history in append-only day files, with sled as their index.
+//! Sealed history in append-only day files, indexed in sled.
 //!
 //! sled keeps values at two to three times their size (its log keeps old
 //! versions of pages until it cleans a segment), and a small entry costs

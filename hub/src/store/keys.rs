@@ -14,8 +14,8 @@ pub fn chunk(agent: u32, series: u32, start: u64) -> [u8; 17] {
     level(agent, series, super::rollup::RAW, start)
 }
 
-/// Index entries of blocks sit beside the data they replaced, in the same
-/// tree (so that moving data into a block is one atomic batch): level
+/// In the index tree, beside a series' open rollup buckets (levels 1 and
+/// 2, so that moving buckets into a block is one atomic batch): level
 /// `BLOCKS + l` indexes the blocks of level `l`.
 pub const BLOCKS: u8 = 0x10;
 /// Level byte of a series' sealed mark: samples before it are in blocks.
