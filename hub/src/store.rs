@@ -730,10 +730,7 @@ impl Store {
             if let (Some(start), Some(bucket)) =
                 (keys::chunk_start(&key), rollup::Bucket::decode(&bytes))
             {
-                buckets
-                    .entry(start)
-                    .and_modify(|b| b.merge(&bucket))
-                    .or_insert(bucket);
+                rollup::merge_into(&mut buckets, start, bucket);
             }
         }
         // Open chunks carry their samples' contributions; the head's are

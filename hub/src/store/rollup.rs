@@ -107,6 +107,13 @@ impl Bucket {
     }
 }
 
+/// Adds a bucket into a map of buckets (merged with one at the same key).
+pub fn merge_into<K: Ord>(map: &mut std::collections::BTreeMap<K, Bucket>, key: K, bucket: Bucket) {
+    map.entry(key)
+        .and_modify(|b| b.merge(&bucket))
+        .or_insert(bucket);
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Agg {
     pub min: f64,

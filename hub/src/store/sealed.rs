@@ -121,6 +121,38 @@ impl Store {
         self.write_block(batch, id, start, &payload, list.len())
     }
 
+    /// Writes rollup contributions (one per bucket): those of closed
+    /// periods into their blocks (read, merged, appended again), the others
+    /// into open bucket entries.
+    fn write_rollups(
+        &self,
+        batch: &mut sled::Batch,
+        (agent, series): (u32, u32),
+        sealed_through: Millis,
+        contributions: impl IntoIterator<Item = ((u8, Millis), rollup::Bucket)>,
+    ) -> Result<()> {
+        let mut open = Contributions::new();
+        let mut by_block: BTreeMap<(u8, Millis), Vec<(Millis, rollup::Bucket)>> = BTreeMap::new();
+        for ((level, start), bucket) in contributions {
+            if start < rollup_boundary(level, sealed_through) {
+                by_block
+                    .entry((level, floor_to(start, period(level))))
+                    .or_default()
+                    .push((start, bucket));
+            } else {
+                open.push(((level, start), bucket));
+            }
+        }
+        for ((level, start), buckets) in by_block {
+            let mut all = self.buckets_at(agent, series, level, start)?;
+            for (s, b) in buckets {
+                rollup::merge_into(&mut all, s, b);
+            }
+            self.write_buckets(batch, (agent, series, level), start, &all)?;
+        }
+        self.add_rollups(batch, agent, series, &open)
+    }
+
     /// The buckets of the block of `level` at `start`, if there is one.
     fn buckets_at(
         &self,
@@ -219,7 +251,7 @@ impl Store {
                 continue; // moved by a seal that a crash interrupted
             }
             for (at, bucket) in self.contributions(&bytes)? {
-                merge_bucket(&mut moved_rollups, at, bucket);
+                rollup::merge_into(&mut moved_rollups, at, bucket);
             }
             by_hour
                 .entry(floor_to(start, HOUR_MS))
@@ -266,20 +298,8 @@ impl Store {
                 )?;
             }
         }
-        // Buckets of closed periods go to blocks; the moved chunks'
-        // contributions to open ones become bucket entries.
-        let mut still_open = Contributions::new();
-        let mut by_period: BTreeMap<(u8, Millis), Vec<(Millis, rollup::Bucket)>> = BTreeMap::new();
-        for ((level, start), bucket) in moved_rollups {
-            if start < rollup_boundary(level, sealed_through) {
-                by_period
-                    .entry((level, floor_to(start, period(level))))
-                    .or_default()
-                    .push((start, bucket));
-            } else {
-                still_open.push(((level, start), bucket));
-            }
-        }
+        // Open bucket entries of periods now closed join the moved chunks'
+        // contributions on their way into blocks.
         for (level, _) in rollup::LEVELS {
             let boundary = rollup_boundary(level, sealed_through);
             for item in self.index.range(
@@ -289,24 +309,14 @@ impl Store {
                 let start = keys::chunk_start(&key).ok_or_else(|| damaged("bucket key"))?;
                 let bucket = rollup::Bucket::decode(&bytes).ok_or_else(|| damaged("bucket"))?;
                 batch.remove(key);
-                by_period
-                    .entry((level, floor_to(start, period(level))))
-                    .or_default()
-                    .push((start, bucket));
+                rollup::merge_into(&mut moved_rollups, (level, start), bucket);
             }
         }
-        if sealed_through == head.sealed_through && by_period.is_empty() {
+        if sealed_through == head.sealed_through && moved_rollups.is_empty() {
             head.sealed_horizon = horizon;
             return Ok(removed_any.then(|| (sled::Batch::default(), removals)));
         }
-        for ((level, start), buckets) in by_period {
-            let mut all = self.buckets_at(agent, series, level, start)?;
-            for (s, b) in buckets {
-                all.entry(s).and_modify(|old| old.merge(&b)).or_insert(b);
-            }
-            self.write_buckets(&mut batch, (agent, series, level), start, &all)?;
-        }
-        self.add_rollups(&mut batch, agent, series, &still_open)?;
+        self.write_rollups(&mut batch, (agent, series), sealed_through, moved_rollups)?;
         batch.insert(&keys::sealed(agent, series), &keys::u64_key(sealed_through));
         head.sealed_through = sealed_through;
         head.sealed_horizon = horizon;
@@ -434,25 +444,7 @@ impl Store {
             .heads
             .get(&(agent, series))
             .map_or(0, |h| h.sealed_through);
-        let (sealed, open): (Contributions, Contributions) = block
-            .pending
-            .into_iter()
-            .partition(|((level, start), _)| *start < rollup_boundary(*level, sealed_through));
-        let mut by_block: BTreeMap<(u8, Millis), Vec<(Millis, rollup::Bucket)>> = BTreeMap::new();
-        for ((level, start), delta) in sealed {
-            by_block
-                .entry((level, floor_to(start, period(level))))
-                .or_default()
-                .push((start, delta));
-        }
-        for ((level, start), deltas) in by_block {
-            let mut all = self.buckets_at(agent, series, level, start)?;
-            for (s, d) in deltas {
-                all.entry(s).and_modify(|b| b.merge(&d)).or_insert(d);
-            }
-            self.write_buckets(&mut batch, (agent, series, level), start, &all)?;
-        }
-        self.add_rollups(&mut batch, agent, series, &open)?;
+        self.write_rollups(&mut batch, (agent, series), sealed_through, block.pending)?;
         self.blocks.sync()?;
         self.index.apply_batch(batch)?;
         Ok(())
@@ -530,9 +522,7 @@ impl Store {
             let (key, value) = item?;
             for (start, bucket) in self.block_buckets(level, &key, &value)? {
                 if start >= from.max(floor) && start <= to {
-                    into.entry(start)
-                        .and_modify(|b| b.merge(&bucket))
-                        .or_insert(bucket);
+                    rollup::merge_into(into, start, bucket);
                 }
             }
         }
@@ -648,17 +638,6 @@ impl Store {
         }
         Ok(total)
     }
-}
-
-/// Adds a bucket into a map of buckets.
-pub(super) fn merge_bucket(
-    into: &mut BTreeMap<(u8, Millis), rollup::Bucket>,
-    at: (u8, Millis),
-    bucket: rollup::Bucket,
-) {
-    into.entry(at)
-        .and_modify(|b| b.merge(&bucket))
-        .or_insert(bucket);
 }
 
 /// Of the given times, how many lie in `[old, new)` and how many at or
