@@ -745,15 +745,10 @@ impl Store {
                     .or_insert_with(|| delta.clone());
             }
         };
-        let head = inner.heads.get(&(a, s));
-        let head_key = head.and_then(|h| h.persisted_start);
         for item in self.raw_chunks(&inner, a, s, from, to)? {
-            let (key, bytes) = item?;
-            if head.is_none() || keys::chunk_start(&key) != head_key {
-                add(&self.contributions(&bytes)?);
-            }
+            add(&self.contributions(&item?.1)?);
         }
-        if let Some(head) = head {
+        if let Some(head) = inner.heads.get(&(a, s)) {
             add(&head.pending);
         }
         let floor = inner.floors[usize::from(level.min(2))];
@@ -773,7 +768,8 @@ impl Store {
 
     /// Open chunks that may hold samples in `[from, to]`: the one starting
     /// at or before `from`, and every one starting inside the window; none
-    /// before the sealed mark.
+    /// before the sealed mark, and not the head's stored copy (the head in
+    /// memory is newer).
     fn raw_chunks(
         &self,
         inner: &Inner,
@@ -781,20 +777,31 @@ impl Store {
         s: u32,
         from: Millis,
         to: Millis,
-    ) -> Result<sled::Iter> {
+    ) -> Result<impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> + use<>> {
         let sealed = self.sealed_of(inner, a, s)?;
-        if to < sealed {
+        let head_key = inner
+            .heads
+            .get(&(a, s))
+            .map(|h| h.persisted_start.map(|start| keys::chunk(a, s, start)));
+        let range = if to < sealed {
             let none = keys::chunk(a, s, sealed);
-            return Ok(self.chunks.range(none..none));
-        }
-        let first = self
-            .chunks
-            .range(keys::chunk(a, s, sealed)..=keys::chunk(a, s, from.max(sealed)))
-            .next_back()
-            .transpose()?
-            .map(|(k, _)| k.to_vec())
-            .unwrap_or_else(|| keys::chunk(a, s, from.max(sealed)).to_vec());
-        Ok(self.chunks.range(first..=keys::chunk(a, s, to).to_vec()))
+            self.chunks.range(none..none)
+        } else {
+            let first = self
+                .chunks
+                .range(keys::chunk(a, s, sealed)..=keys::chunk(a, s, from.max(sealed)))
+                .next_back()
+                .transpose()?
+                .map(|(k, _)| k.to_vec())
+                .unwrap_or_else(|| keys::chunk(a, s, from.max(sealed)).to_vec());
+            self.chunks.range(first..=keys::chunk(a, s, to).to_vec())
+        };
+        Ok(range
+            .filter(move |item| match (item, &head_key) {
+                (Ok((key, _)), Some(Some(head))) => key.as_ref() != head.as_slice(),
+                _ => true,
+            })
+            .map(|item| item.map_err(StoreError::from)))
     }
 
     /// Calls `f` with each raw sample in `[from, to]`, in time order, one
@@ -816,14 +823,8 @@ impl Store {
         if let Err(e) = self.for_each_sealed(&inner, (a, s), (from, to), &mut f)? {
             return Ok(Err(e));
         }
-        let head = inner.heads.get(&(a, s));
-        let head_key = head.and_then(|h| h.persisted_start);
         for item in self.raw_chunks(&inner, a, s, from, to)? {
-            let (key, bytes) = item?;
-            if head.is_some() && keys::chunk_start(&key) == head_key {
-                continue;
-            }
-            for (ts, v) in self.decode(&inner, a, s, &bytes)? {
+            for (ts, v) in self.decode(&inner, a, s, &item?.1)? {
                 if (from..=to).contains(&ts)
                     && let Err(e) = f(ts, v)
                 {
@@ -831,6 +832,7 @@ impl Store {
                 }
             }
         }
+        let head = inner.heads.get(&(a, s));
         for &(ts, v) in head.map_or(&[][..], |h| h.samples.as_slice()) {
             if (from..=to).contains(&ts)
                 && let Err(e) = f(ts, v)
@@ -859,16 +861,11 @@ impl Store {
         let (Some(a), Some(s)) = (inner.agents.get(agent), inner.series.get(series)) else {
             return Ok(0);
         };
-        let head = inner.heads.get(&(a, s));
-        let head_key = head.and_then(|h| h.persisted_start);
         let mut n = self.sealed_count(a, s, rollup::RAW, (from, to))? as usize;
         for item in self.raw_chunks(&inner, a, s, from, to)? {
-            let (key, bytes) = item?;
-            if head.is_none() || keys::chunk_start(&key) != head_key {
-                n += open_chunk::chunk(&bytes).map_or(0, chunk::count);
-            }
+            n += open_chunk::chunk(&item?.1).map_or(0, chunk::count);
         }
-        if let Some(head) = head {
+        if let Some(head) = inner.heads.get(&(a, s)) {
             n += head
                 .samples
                 .iter()
@@ -902,17 +899,12 @@ impl Store {
             // are sealed and their blocks expire, and is counted here.
             // Their rollup contributions stay.
             if cutoffs.raw > old_floor {
-                let head = inner.heads.get(&(a, s));
-                let head_key = head.and_then(|h| h.persisted_start);
                 let hidden = |ts: &Millis| (old_floor..cutoffs.raw).contains(ts);
                 for item in self.raw_chunks(&inner, a, s, old_floor, cutoffs.raw)? {
-                    let (key, bytes) = item?;
-                    if head.is_none() || keys::chunk_start(&key) != head_key {
-                        let samples = self.decode(&inner, a, s, &bytes)?;
-                        stats.raw_samples += samples.iter().filter(|p| hidden(&p.0)).count() as u64;
-                    }
+                    let samples = self.decode(&inner, a, s, &item?.1)?;
+                    stats.raw_samples += samples.iter().filter(|p| hidden(&p.0)).count() as u64;
                 }
-                if let Some(head) = head {
+                if let Some(head) = inner.heads.get(&(a, s)) {
                     stats.raw_samples +=
                         head.samples.iter().filter(|p| hidden(&p.0)).count() as u64;
                 }
