@@ -331,8 +331,8 @@ mod tests {
 
     mod stored {
         use super::super::*;
-        use crate::store::SampleRow;
         use crate::store::rollup::Agg;
+        use crate::store::tests::rows;
 
         const H: u64 = 3_600_000;
         // An hour-aligned origin, 10 days of 10 s samples before NOW.
@@ -346,16 +346,7 @@ mod tests {
                 .map(|i| (START + i * 10_000, (i % 360) as f64))
                 .collect();
             for chunk in points.chunks(5_000) {
-                let rows: Vec<SampleRow<'_>> = chunk
-                    .iter()
-                    .map(|&(ts, value)| SampleRow {
-                        agent: "a",
-                        series: "m",
-                        ts,
-                        value,
-                    })
-                    .collect();
-                store.ingest(&rows).expect("ingest");
+                store.ingest(&rows("a", "m", chunk)).expect("ingest");
             }
             // Closed hours and days move into day files, as in a hub.
             store.checkpoint().expect("checkpoint");
@@ -430,16 +421,9 @@ mod tests {
             let points: Vec<(u64, f64)> = (0..(48 * 360u64))
                 .map(|i| (from + i * 10_000, 5.0 + ((i * 7919) % 1000) as f64 / 10.0))
                 .collect();
-            let rows: Vec<SampleRow<'_>> = points
-                .iter()
-                .map(|&(ts, value)| SampleRow {
-                    agent: "a",
-                    series: "test:t1",
-                    ts,
-                    value,
-                })
-                .collect();
-            store.ingest(&rows).expect("ingest");
+            store
+                .ingest(&rows("a", "test:t1", &points))
+                .expect("ingest");
             let mut sorted: Vec<f64> = points.iter().map(|p| p.1).collect();
             sorted.sort_by(f64::total_cmp);
             let c = everything_kept();

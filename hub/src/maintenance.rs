@@ -231,20 +231,17 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SampleRow;
+    use crate::store::tests::rows;
 
     /// 1,000 samples 10 s apart: closed hours go to day files.
     fn seeded(dir: &Path) {
         let store = Store::open(dir).expect("open");
-        let rows: Vec<SampleRow<'_>> = (0..1_000u64)
-            .map(|i| SampleRow {
-                agent: "a",
-                series: "cpu_pct",
-                ts: 1_000_000 + i * 10_000,
-                value: i as f64,
-            })
+        let points: Vec<(u64, f64)> = (0..1_000u64)
+            .map(|i| (1_000_000 + i * 10_000, i as f64))
             .collect();
-        store.ingest(&rows).expect("ingest");
+        store
+            .ingest(&rows("a", "cpu_pct", &points))
+            .expect("ingest");
         store.checkpoint().expect("checkpoint");
     }
 

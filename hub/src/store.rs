@@ -1161,4 +1161,4 @@ fn open_error(dir: &Path, source: sled::Error) -> StoreError {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -2,7 +2,12 @@ use std::collections::BTreeMap;
 
 use super::*;
 
-fn rows<'a>(agent: &'a str, series: &'a str, points: &[(u64, f64)]) -> Vec<SampleRow<'a>> {
+/// One series' points as ingest rows.
+pub(crate) fn rows<'a>(
+    agent: &'a str,
+    series: &'a str,
+    points: &[(u64, f64)],
+) -> Vec<SampleRow<'a>> {
     points
         .iter()
         .map(|&(ts, value)| SampleRow {
