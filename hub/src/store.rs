@@ -284,6 +284,8 @@ pub struct Store {
     /// with every month of history, about 1 byte per sample).
     index_db: sled::Db,
     index: sled::Tree,
+    /// Per level: retention removed what is older (in `index_db`).
+    floors: sled::Tree,
     wal: sled::Tree,
     dict: sled::Tree,
     agent_series: sled::Tree,
@@ -317,6 +319,7 @@ impl Store {
             results: db.open_tree("results")?,
             blocks: blocks::BlockFiles::new(dir),
             index: index_db.open_tree("index")?,
+            floors: index_db.open_tree("floors")?,
             index_db,
             db,
             inner: Mutex::new(Inner::default()),
@@ -1055,14 +1058,13 @@ impl Store {
 
     pub fn stats(&self) -> Result<StoreStats> {
         let inner = self.lock();
+        let block_bytes = self.block_bytes(None)?;
         let mut stats = StoreStats {
             agents: inner.agents.ids.len(),
             series: self.agent_series.len(),
             wal_batches: self.wal.len(),
-            bytes_on_disk: self.db.size_on_disk()?
-                + self.index_db.size_on_disk()?
-                + self.block_bytes(None)?,
-            data_bytes: self.block_bytes(None)?,
+            bytes_on_disk: self.db.size_on_disk()? + self.index_db.size_on_disk()? + block_bytes,
+            data_bytes: block_bytes,
             samples_in_heads: inner.heads.values().map(|h| h.samples.len() as u64).sum(),
             ..StoreStats::default()
         };

@@ -556,7 +556,6 @@ impl Store {
         cutoffs: &Cutoffs,
     ) -> Result<PruneStats> {
         let mut stats = PruneStats::default();
-        let floors = self.index_db.open_tree("floors")?;
         for (level, cutoff) in [
             (rollup::RAW, cutoffs.raw),
             (1, cutoffs.minute),
@@ -566,7 +565,7 @@ impl Store {
             if cutoff <= old {
                 continue;
             }
-            floors.insert([level], &keys::u64_key(cutoff))?;
+            self.floors.insert([level], &keys::u64_key(cutoff))?;
             inner.floors[usize::from(level)] = cutoff;
             let mut oldest_day: Option<u64> = None;
             for &(agent, series) in series {
@@ -617,9 +616,8 @@ impl Store {
 
     /// Loads the retention floors.
     pub(super) fn load_floors(&self, inner: &mut Inner) -> Result<()> {
-        let floors = self.index_db.open_tree("floors")?;
         for level in [rollup::RAW, 1, 2] {
-            if let Some(v) = floors.get([level])? {
+            if let Some(v) = self.floors.get([level])? {
                 inner.floors[usize::from(level)] = keys::u64_from(&v).unwrap_or(0);
             }
         }
