@@ -823,7 +823,7 @@ impl Store {
         // A late sample older than retention may sit in sled until the
         // next prune: never shown.
         let from = from.max(inner.floors[0]);
-        if let Err(e) = self.for_each_sealed(&inner, (a, s), (from, to), &mut f)? {
+        if let Err(e) = self.for_each_sealed((a, s), (from, to), &mut f)? {
             return Ok(Err(e));
         }
         for item in self.raw_chunks(&inner, a, s, from, to)? {

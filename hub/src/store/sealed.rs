@@ -483,16 +483,15 @@ impl Store {
             .range(first..=keys::block(agent, series, level, to).to_vec()))
     }
 
-    /// Calls `f` with each sealed raw sample in `[from, to]` at or after
-    /// the retention floor, in time order, one block in memory at a time.
+    /// Calls `f` with each sealed raw sample in `[from, to]` (the caller
+    /// has raised `from` to the retention floor), in time order, one block
+    /// in memory at a time.
     pub(super) fn for_each_sealed<E>(
         &self,
-        inner: &Inner,
         (agent, series): (u32, u32),
         (from, to): (Millis, Millis),
         f: &mut impl FnMut(Millis, f64) -> Result<(), E>,
     ) -> Result<Result<(), E>> {
-        let from = from.max(inner.floors[0]);
         for item in self.block_range(agent, series, rollup::RAW, (from, to))? {
             let (key, value) = item?;
             for c in self.block_chunks(&key, &value)? {
