@@ -89,6 +89,14 @@ impl AsRef<str> for AgentId {
     }
 }
 
+// Ord is derived from the inner String, so it agrees with str's order:
+// maps keyed by AgentId can be ranged over with a plain &str.
+impl std::borrow::Borrow<str> for AgentId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::str::FromStr for AgentId {
     type Err = AgentIdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

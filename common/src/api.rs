@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec::{self, CodecError};
-use crate::protocol::ApiError;
+use crate::protocol::{ApiError, HostSummary, HostsReply, HostsRequest};
+use crate::subject;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -56,4 +57,25 @@ pub async fn call<Req: Serialize, Rep: DeserializeOwned>(
         reply.headers.as_ref(),
         &reply.payload,
     )??)
+}
+
+/// Every host matching `req`, page by page (`swarm.api.hosts` with
+/// `after`), in agent-id order.
+pub async fn all_hosts(
+    client: &Client,
+    mut req: HostsRequest,
+    timeout: Duration,
+) -> Result<Vec<HostSummary>, CallError> {
+    let mut hosts = Vec::new();
+    loop {
+        let page: HostsReply = call(client, subject::api::HOSTS, &req, timeout).await?;
+        hosts.extend(page.hosts);
+        // A next that does not move forward would loop for ever.
+        match page.next {
+            Some(next) if req.after.as_ref().is_none_or(|after| next > *after) => {
+                req.after = Some(next);
+            }
+            _ => return Ok(hosts),
+        }
+    }
 }

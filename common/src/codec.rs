@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::protocol::{ApiError, ErrorCode, ErrorReply};
+use crate::text;
 
 pub const CONTENT_TYPE: &str = "Content-Type";
 pub const MSGPACK: &str = "application/msgpack";
@@ -105,7 +106,7 @@ impl Encoding {
         let encoded = match result {
             Ok(value) => self.encode(value),
             Err(err) => {
-                headers.insert(SERVICE_ERROR, err.message.as_str());
+                headers.insert(SERVICE_ERROR, text::header_value(&err.message).as_str());
                 headers.insert(SERVICE_ERROR_CODE, err.code.status().to_string().as_str());
                 self.encode(&ErrorReply { error: err.clone() })
             }
@@ -114,7 +115,7 @@ impl Encoding {
             Ok(body) => (body, headers),
             Err(e) => {
                 let err = ApiError::new(ErrorCode::Internal, format!("cannot encode reply: {e}"));
-                headers.insert(SERVICE_ERROR, err.message.as_str());
+                headers.insert(SERVICE_ERROR, text::header_value(&err.message).as_str());
                 headers.insert(SERVICE_ERROR_CODE, "500");
                 let body = self.encode(&ErrorReply { error: err }).unwrap_or_default();
                 (body, headers)
@@ -145,7 +146,7 @@ mod tests {
 
     #[test]
     fn request_encoding_rule() {
-        let msgpack = to_msgpack(&HostsRequest { tag: None }).expect("encodes");
+        let msgpack = to_msgpack(&HostsRequest::default()).expect("encodes");
         assert_eq!(Encoding::of_request(None, &msgpack), Encoding::MsgPack);
         assert_eq!(Encoding::of_request(None, b"{}"), Encoding::Json);
         assert_eq!(Encoding::of_request(None, b""), Encoding::Json);
@@ -165,10 +166,11 @@ mod tests {
     fn msgpack_uses_field_names() {
         let bytes = to_msgpack(&HostsRequest {
             tag: Some("x".into()),
+            ..HostsRequest::default()
         })
         .expect("encodes");
-        // fixmap of 1, fixstr "tag"
-        assert_eq!(&bytes[..5], &[0x81, 0xa3, b't', b'a', b'g']);
+        // fixmap of 4 (every field, absent ones nil), fixstr "tag"
+        assert_eq!(&bytes[..5], &[0x84, 0xa3, b't', b'a', b'g']);
     }
 
     #[test]

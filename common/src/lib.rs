@@ -7,6 +7,7 @@ pub mod api;
 pub mod codec;
 pub mod duration;
 pub mod exit;
+pub mod limits;
 pub mod logging;
 pub mod nats;
 pub mod protocol;
@@ -16,6 +17,7 @@ pub mod shutdown;
 pub mod subject;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod text;
 pub mod time;
 
 pub use agent_id::{AgentId, AgentIdError};

@@ -268,24 +268,89 @@ pub struct HostSummary {
     pub status: HostStatus,
     #[serde(default)]
     pub last_seen: Option<Millis>,
+    /// The merged set: the agent's own tags and the hub's, each once.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The tags the agent announced (its HostInfo `tags`).
+    #[serde(default)]
+    pub agent_tags: Vec<String>,
+    /// The tags the hub keeps for this host (`swarm.api.hosts.tags`).
+    #[serde(default)]
+    pub hub_tags: Vec<String>,
     #[serde(default)]
     pub info: Option<HostInfo>,
     #[serde(default)]
     pub latest: Option<MetricsSample>,
 }
 
-/// `swarm.api.hosts` request.
+/// A host's tags as selectors see them: the agent's, then the hub's that
+/// the agent does not have.
+pub fn merged_tags(agent_tags: &[String], hub_tags: &[String]) -> Vec<String> {
+    let mut tags = agent_tags.to_vec();
+    for tag in hub_tags {
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+    tags
+}
+
+/// Hosts per `swarm.api.hosts` page when the request sets no limit, and
+/// at most.
+pub const DEFAULT_HOSTS_PAGE: u32 = 500;
+pub const MAX_HOSTS_PAGE: u32 = 1_000;
+
+/// `swarm.api.hosts` request: one page of hosts in agent-id order, those
+/// after `after`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostsRequest {
     #[serde(default)]
     pub tag: Option<String>,
+    #[serde(default)]
+    pub status: Option<HostStatus>,
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostsReply {
     pub hosts: Vec<HostSummary>,
+    /// The agent id to send as `after` for the next page; absent on the
+    /// last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// `swarm.api.hosts.remove` request (operator).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRemoveRequest {
+    pub agent: String,
+    /// Also delete the host's history (otherwise it ages out).
+    #[serde(default)]
+    pub purge: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRemoveReply {
+    pub agent: AgentId,
+}
+
+/// `swarm.api.hosts.tags` request (operator): hub-side tags to add and
+/// remove (removals first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostTagsRequest {
+    pub agent: String,
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostTagsReply {
+    pub host: HostSummary,
 }
 
 /// `swarm.api.host` request.
@@ -383,10 +448,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    /// An error whose message is safe to show anywhere: control characters
+    /// escaped, at most [`crate::text::MAX_MESSAGE_BYTES`].
+    pub fn new(code: ErrorCode, message: impl AsRef<str>) -> Self {
         Self {
             code,
-            message: message.into(),
+            message: crate::text::printable(message.as_ref(), crate::text::MAX_MESSAGE_BYTES),
         }
     }
 }

@@ -93,6 +93,15 @@ const READ_API: [&str; 7] = [
     api::TESTS_SUMMARY,
 ];
 
+/// What an operator may call beyond a viewer: the endpoints that change
+/// something.
+const OPERATOR_API: [&str; 4] = [
+    api::TESTS_CREATE,
+    api::TESTS_CANCEL,
+    api::HOSTS_REMOVE,
+    api::HOSTS_TAGS,
+];
+
 /// The permissions of `user` in `role`; `agent` is the agent's id (role
 /// agent only).
 pub fn permissions(role: Role, user: &str, agent: Option<&AgentId>) -> Permissions {
@@ -139,7 +148,7 @@ pub fn permissions(role: Role, user: &str, agent: Option<&AgentId>) -> Permissio
                 format!("$SRV.*.{SERVICE_NAME}.>"),
             ]);
             if role == Role::Operator {
-                publish.extend(owned(&[api::TESTS_CREATE, api::TESTS_CANCEL]));
+                publish.extend(owned(&OPERATOR_API));
             }
             Permissions {
                 publish,

@@ -23,12 +23,8 @@ impl Selectable for HostSummary {
 /// Checks a selector's form; the error names what is wrong.
 pub fn validate(selector: &str) -> Result<(), String> {
     if let Some(tag) = selector.strip_prefix("tag:") {
-        if tag.is_empty() || tag.len() > 128 || tag.chars().any(char::is_control) {
-            return Err(format!(
-                "selector {selector:?}: the tag is empty, too long or has control characters"
-            ));
-        }
-        return Ok(());
+        return crate::limits::check_tag(tag)
+            .map_err(|e| format!("selector {:?}: {e}", crate::text::printable(selector, 80)));
     }
     let ok = !selector.is_empty()
         && selector.len() <= 64
@@ -39,7 +35,8 @@ pub fn validate(selector: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "selector {selector:?} must be an agent id, a glob of [a-z0-9_-*?], tag:<tag> or *"
+            "selector {:?} must be an agent id, a glob of [a-z0-9_-*?], tag:<tag> or *",
+            crate::text::printable(selector, 80)
         ))
     }
 }
@@ -77,6 +74,8 @@ mod tests {
             status: HostStatus::Online,
             last_seen: None,
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            agent_tags: Vec::new(),
+            hub_tags: Vec::new(),
             info: None,
             latest: None,
         }

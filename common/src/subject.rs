@@ -60,6 +60,8 @@ pub const EVERYTHING: &str = "swarm.>";
 /// API endpoints the hub serves (request-reply).
 pub mod api {
     pub const HOSTS: &str = "swarm.api.hosts";
+    pub const HOSTS_REMOVE: &str = "swarm.api.hosts.remove";
+    pub const HOSTS_TAGS: &str = "swarm.api.hosts.tags";
     pub const HOST: &str = "swarm.api.host";
     pub const HISTORY: &str = "swarm.api.history";
     pub const TESTS_CREATE: &str = "swarm.api.tests.create";
@@ -68,6 +70,21 @@ pub mod api {
     pub const TESTS_CANCEL: &str = "swarm.api.tests.cancel";
     pub const TESTS_RESULTS: &str = "swarm.api.tests.results";
     pub const TESTS_SUMMARY: &str = "swarm.api.tests.summary";
+
+    /// Every endpoint, for checks that must cover them all.
+    pub const ALL: [&str; 11] = [
+        HOSTS,
+        HOSTS_REMOVE,
+        HOSTS_TAGS,
+        HOST,
+        HISTORY,
+        TESTS_CREATE,
+        TESTS_LIST,
+        TESTS_GET,
+        TESTS_CANCEL,
+        TESTS_RESULTS,
+        TESTS_SUMMARY,
+    ];
 }
 
 /// Name the hub registers as a NATS micro service.

@@ -146,10 +146,10 @@ fuzz_types! {
         points: vec![(1, 1.0, 2.0, 3.0)], percentiles: Some(vec![(1, 1.0, 2.0, 3.0)]),
         window: Some(WindowPercentiles { count: 1, p50: 1.0, p95: 1.0, p99: 1.0, exact: true, relative_error: 0.0 }),
     };
-    hosts_request: HostsRequest = HostsRequest { tag: Some("dc1".into()) };
+    hosts_request: HostsRequest = HostsRequest { tag: Some("dc1".into()), ..HostsRequest::default() };
     host_request: HostRequest = HostRequest { agent: "web-1".into() };
     results_request: ResultsRequest = ResultsRequest { id: "t".into(), agent: None, since: Some(1), limit: Some(5) };
-    tests_list_request: TestsListRequest = TestsListRequest { status: Some(TestStatus::Running) };
+    tests_list_request: TestsListRequest = TestsListRequest { status: Some(TestStatus::Running), ..TestsListRequest::default() };
     test_id_request: TestIdRequest = TestIdRequest { id: "t".into() };
     error_reply: ErrorReply = ErrorReply { error: ApiError::new(ErrorCode::NotFound, "x") };
     summary_reply: SummaryReply = SummaryReply { summary: Vec::new() };

@@ -1,25 +1,73 @@
 //! The hub's API as a NATS micro service (`swarm-hub`): `swarm.api.*`
 //! request-reply endpoints, each answered in the request's encoding.
 
+use std::collections::HashSet;
+use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use async_nats::Client;
 use async_nats::service::{ServiceExt, endpoint::Endpoint};
+use async_nats::{Client, HeaderMap};
+use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use swarm_common::AgentId;
 use swarm_common::codec::Encoding;
+use swarm_common::limits;
 use swarm_common::protocol::{
-    ApiError, ErrorCode, HistoryReply, HistoryRequest, HostReply, HostRequest, HostsReply,
-    HostsRequest, ResultsReply, ResultsRequest, SummaryReply, TestIdRequest, TestReply, TestSpec,
-    TestsListReply, TestsListRequest,
+    ApiError, DEFAULT_HOSTS_PAGE, ErrorCode, HistoryReply, HistoryRequest, HostRemoveReply,
+    HostRemoveRequest, HostReply, HostRequest, HostTagsReply, HostTagsRequest, HostsReply,
+    HostsRequest, MAX_HOSTS_PAGE, ResultsReply, ResultsRequest, SummaryReply, TestIdRequest,
+    TestReply, TestSpec, TestsListReply, TestsListRequest,
 };
 use swarm_common::subject::{self, api};
 use swarm_common::time::now_ms;
 use tokio::task::JoinSet;
 
+use crate::registry::{PageQuery, RemoveError};
 use crate::{HubState, history};
+
+/// Room kept in a reply for its headers, under the server's
+/// `max_payload` (which counts headers and body together).
+const HEADER_ROOM: usize = 1024;
+/// Room kept for the reply's envelope around a list of items.
+const ENVELOPE_ROOM: usize = 512;
+
+/// What every handler gets: the hub's state, the request's encoding and
+/// the room its reply has.
+pub struct Ctx {
+    state: Arc<HubState>,
+    encoding: Encoding,
+    /// Bytes the reply body may take.
+    reply_bytes: usize,
+}
+
+impl Deref for Ctx {
+    type Target = HubState;
+    fn deref(&self) -> &HubState {
+        &self.state
+    }
+}
+
+impl Ctx {
+    /// How many of `items`, from the first, fit in one reply (at least
+    /// one, so a page always makes progress).
+    fn fitting<T: Serialize>(&self, items: &[T]) -> usize {
+        let budget = self.reply_bytes.saturating_sub(ENVELOPE_ROOM);
+        let mut used = 0;
+        for (i, item) in items.iter().enumerate() {
+            // An item that cannot be encoded fails the whole reply later.
+            used += self.encoding.encode(item).map_or(0, |b| b.len()) + 1;
+            if used > budget {
+                return i.max(1);
+            }
+        }
+        items.len()
+    }
+}
+
+type Handler<Req, Rep> = fn(&Ctx, Req) -> Result<Rep, ApiError>;
 
 /// Registers the service and serves its endpoints until the tasks are
 /// aborted (the set is dropped).
@@ -34,6 +82,7 @@ pub async fn start(
         .stats_handler(move |_endpoint, _stats| stats_state.stats_json())
         .start(subject::SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await?;
+    let reply_bytes = client.server_info().max_payload.saturating_sub(HEADER_ROOM);
     let mut tasks = JoinSet::new();
     let add = |name: &str, subject: &str| {
         service
@@ -41,81 +90,186 @@ pub async fn start(
             .name(name)
             .add(subject.to_owned())
     };
-    tasks.spawn(serve(add("hosts", api::HOSTS).await?, state.clone(), hosts));
-    tasks.spawn(serve(add("host", api::HOST).await?, state.clone(), host));
-    tasks.spawn(serve(
-        add("history", api::HISTORY).await?,
-        state.clone(),
-        history,
-    ));
-    tasks.spawn(serve(
-        add("tests-create", api::TESTS_CREATE).await?,
-        state.clone(),
-        tests_create,
-    ));
-    tasks.spawn(serve(
-        add("tests-list", api::TESTS_LIST).await?,
-        state.clone(),
-        tests_list,
-    ));
-    tasks.spawn(serve(
-        add("tests-get", api::TESTS_GET).await?,
-        state.clone(),
-        tests_get,
-    ));
-    tasks.spawn(serve(
-        add("tests-cancel", api::TESTS_CANCEL).await?,
-        state.clone(),
-        tests_cancel,
-    ));
-    tasks.spawn(serve(
-        add("tests-results", api::TESTS_RESULTS).await?,
-        state.clone(),
-        tests_results,
-    ));
-    tasks.spawn(serve(
-        add("tests-summary", api::TESTS_SUMMARY).await?,
-        state,
-        tests_summary,
-    ));
+    macro_rules! serve {
+        ($name:literal, $subject:expr, $handler:expr) => {
+            tasks.spawn(serve(
+                add($name, $subject).await?,
+                state.clone(),
+                reply_bytes,
+                $handler,
+            ));
+        };
+    }
+    serve!("hosts", api::HOSTS, hosts);
+    serve!("hosts-remove", api::HOSTS_REMOVE, hosts_remove);
+    serve!("hosts-tags", api::HOSTS_TAGS, hosts_tags);
+    serve!("host", api::HOST, host);
+    serve!("history", api::HISTORY, history);
+    serve!("tests-create", api::TESTS_CREATE, tests_create);
+    serve!("tests-list", api::TESTS_LIST, tests_list);
+    serve!("tests-get", api::TESTS_GET, tests_get);
+    serve!("tests-cancel", api::TESTS_CANCEL, tests_cancel);
+    serve!("tests-results", api::TESTS_RESULTS, tests_results);
+    serve!("tests-summary", api::TESTS_SUMMARY, tests_summary);
     Ok((service, tasks))
 }
 
-/// Answers every request of one endpoint with `handler`.
+/// Answers every request of one endpoint with `handler`, on a blocking
+/// thread (handlers read sled). A handler that panics is answered
+/// `internal` and counted; the endpoint goes on serving.
 async fn serve<Req, Rep>(
     mut endpoint: Endpoint,
     state: Arc<HubState>,
-    handler: fn(&HubState, Req) -> Result<Rep, ApiError>,
+    reply_bytes: usize,
+    handler: Handler<Req, Rep>,
 ) where
-    Req: DeserializeOwned,
-    Rep: Serialize,
+    Req: DeserializeOwned + Send + 'static,
+    Rep: Serialize + Send + 'static,
 {
     while let Some(request) = endpoint.next().await {
-        let msg = &request.message;
+        let msg = request.message.clone();
         let encoding = Encoding::of_request(msg.headers.as_ref(), &msg.payload);
-        let result = encoding
-            .decode::<Req>(&msg.payload)
-            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))
-            .and_then(|req| handler(&state, req));
-        if let Err(e) = &result {
-            tracing::debug!(subject = %msg.subject, "API error: {e}");
-        }
-        let (body, headers) = encoding.reply(&result);
+        let ctx = Ctx {
+            state: state.clone(),
+            encoding,
+            reply_bytes,
+        };
+        let subject = msg.subject.clone();
+        let answered =
+            tokio::task::spawn_blocking(move || answer(&ctx, handler, &msg.payload)).await;
+        let (body, headers) = answered.unwrap_or_else(|e| {
+            state.stats.api_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(%subject, "API handler failed: {e}");
+            encoding.reply::<()>(&Err(ApiError::new(
+                ErrorCode::Internal,
+                "the hub failed while answering this request (it goes on serving)",
+            )))
+        });
         // The error body must reach the client too, so errors are sent as
         // an Ok reply carrying the service error headers.
         if let Err(e) = request.respond_with_headers(Ok(body), headers).await {
-            tracing::warn!(subject = %msg.subject, "cannot send API reply: {e}");
+            tracing::warn!(%subject, "cannot send API reply: {e}");
         }
     }
 }
 
-fn hosts(state: &HubState, req: HostsRequest) -> Result<HostsReply, ApiError> {
-    Ok(HostsReply {
-        hosts: state.registry.summaries(req.tag.as_deref(), now_ms()),
-    })
+/// Decodes, handles and encodes one request; a reply that would not fit
+/// the server's `max_payload` becomes an error that does.
+fn answer<Req: DeserializeOwned, Rep: Serialize>(
+    ctx: &Ctx,
+    handler: Handler<Req, Rep>,
+    payload: &[u8],
+) -> (Bytes, HeaderMap) {
+    let result = ctx
+        .encoding
+        .decode::<Req>(payload)
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("cannot decode the request: {e}"),
+            )
+        })
+        .and_then(|req| handler(ctx, req));
+    if let Err(e) = &result {
+        tracing::debug!("API error: {e}");
+    }
+    let (body, headers) = ctx.encoding.reply(&result);
+    if body.len() <= ctx.reply_bytes {
+        return (body, headers);
+    }
+    ctx.stats
+        .api_replies_too_large
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::error!(
+        "an API reply of {} bytes would exceed the server's max_payload",
+        body.len()
+    );
+    ctx.encoding.reply::<()>(&Err(ApiError::new(
+        ErrorCode::Internal,
+        format!(
+            "the reply ({} bytes) would not fit the server's max_payload ({} bytes); ask for less",
+            body.len(),
+            ctx.reply_bytes + HEADER_ROOM
+        ),
+    )))
 }
 
-fn host(state: &HubState, req: HostRequest) -> Result<HostReply, ApiError> {
+/// A request's `limit`: its default when absent, else within 1..=max.
+fn limit_of(limit: Option<u32>, default: u32, max: u32) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit as usize)
+    } else {
+        Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("limit: must be 1..={max}"),
+        ))
+    }
+}
+
+fn hosts(ctx: &Ctx, req: HostsRequest) -> Result<HostsReply, ApiError> {
+    let limit = limit_of(req.limit, DEFAULT_HOSTS_PAGE, MAX_HOSTS_PAGE)?;
+    if let Some(tag) = &req.tag {
+        limits::check_tag(tag).map_err(|e| ApiError::new(ErrorCode::BadRequest, e))?;
+    }
+    let query = PageQuery {
+        tag: req.tag.as_deref(),
+        status: req.status,
+        after: req.after.as_deref(),
+        limit,
+    };
+    let (mut hosts, more) = ctx.registry.page(query, now_ms());
+    let fit = ctx.fitting(&hosts);
+    let cut = fit < hosts.len();
+    hosts.truncate(fit);
+    let next = (more || cut)
+        .then(|| hosts.last().map(|h| h.agent.as_str().to_owned()))
+        .flatten();
+    Ok(HostsReply { hosts, next })
+}
+
+fn hosts_remove(ctx: &Ctx, req: HostRemoveRequest) -> Result<HostRemoveReply, ApiError> {
+    let agent = known_agent(ctx, &req.agent)?;
+    ctx.registry.remove(&agent, now_ms()).map_err(|e| match e {
+        RemoveError::Unknown(_) => no_agent(&req.agent),
+        RemoveError::Online(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
+    })?;
+    // Forgotten for good before the reply says so.
+    ctx.registry.persist(&ctx.store).map_err(internal)?;
+    if req.purge == Some(true) {
+        ctx.store.purge_agent(agent.as_str()).map_err(internal)?;
+    }
+    tracing::info!(%agent, purge = req.purge == Some(true), "host forgotten");
+    Ok(HostRemoveReply { agent })
+}
+
+fn hosts_tags(ctx: &Ctx, req: HostTagsRequest) -> Result<HostTagsReply, ApiError> {
+    let agent = known_agent(ctx, &req.agent)?;
+    let bad = |e: String| ApiError::new(ErrorCode::BadRequest, e);
+    limits::check_tags(&req.add).map_err(|e| bad(format!("add: {e}")))?;
+    limits::check_tags(&req.remove).map_err(|e| bad(format!("remove: {e}")))?;
+    let now = now_ms();
+    let before = ctx
+        .registry
+        .summary(&agent, now)
+        .ok_or_else(|| no_agent(&req.agent))?;
+    let kept = before.hub_tags.iter().filter(|t| !req.remove.contains(t));
+    let after: HashSet<&String> = kept.chain(&req.add).collect();
+    if after.len() > limits::MAX_TAGS {
+        return Err(bad(format!(
+            "a host keeps at most {} hub tags",
+            limits::MAX_TAGS
+        )));
+    }
+    let host = ctx
+        .registry
+        .edit_tags(&agent, &req.add, &req.remove, now)
+        .ok_or_else(|| no_agent(&req.agent))?;
+    ctx.registry.persist(&ctx.store).map_err(internal)?;
+    Ok(HostTagsReply { host })
+}
+
+fn host(state: &Ctx, req: HostRequest) -> Result<HostReply, ApiError> {
     let agent = known_agent(state, &req.agent)?;
     let host = state
         .registry
@@ -125,7 +279,7 @@ fn host(state: &HubState, req: HostRequest) -> Result<HostReply, ApiError> {
     Ok(HostReply { host, series })
 }
 
-fn history(state: &HubState, req: HistoryRequest) -> Result<HistoryReply, ApiError> {
+fn history(state: &Ctx, req: HistoryRequest) -> Result<HistoryReply, ApiError> {
     let agent = known_agent(state, &req.agent)?;
     let now = now_ms();
     let (from, to) = history::window(&req, now)?;
@@ -165,53 +319,59 @@ fn history(state: &HubState, req: HistoryRequest) -> Result<HistoryReply, ApiErr
 /// Results per reply when the request sets no limit, and at most.
 const DEFAULT_RESULTS: u32 = 1_000;
 const MAX_RESULTS: u32 = 10_000;
+/// Tests per `tests.list` page when the request sets no limit, and at most.
+const DEFAULT_TESTS_PAGE: u32 = 500;
+const MAX_TESTS_PAGE: u32 = 1_000;
 
-fn tests_create(state: &HubState, spec: TestSpec) -> Result<TestReply, ApiError> {
+fn tests_create(state: &Ctx, spec: TestSpec) -> Result<TestReply, ApiError> {
     Ok(TestReply {
         test: state.tests.create(state, &spec)?,
     })
 }
 
-fn tests_list(state: &HubState, req: TestsListRequest) -> Result<TestsListReply, ApiError> {
-    Ok(TestsListReply {
-        tests: state.tests.list(&state.store, req.status)?,
-    })
+fn tests_list(state: &Ctx, req: TestsListRequest) -> Result<TestsListReply, ApiError> {
+    let limit = limit_of(req.limit, DEFAULT_TESTS_PAGE, MAX_TESTS_PAGE)?;
+    let mut tests = state.tests.list(&state.store, req.status)?;
+    if let Some(after) = &req.after {
+        tests.retain(|t| t.id.as_str() > after.as_str());
+    }
+    let more = tests.len() > limit;
+    tests.truncate(limit);
+    let fit = state.fitting(&tests);
+    let cut = fit < tests.len();
+    tests.truncate(fit);
+    let next = (more || cut)
+        .then(|| tests.last().map(|t| t.id.clone()))
+        .flatten();
+    Ok(TestsListReply { tests, next })
 }
 
-fn tests_get(state: &HubState, req: TestIdRequest) -> Result<TestReply, ApiError> {
+fn tests_get(state: &Ctx, req: TestIdRequest) -> Result<TestReply, ApiError> {
     Ok(TestReply {
         test: state.tests.get(&state.store, &req.id)?,
     })
 }
 
-fn tests_cancel(state: &HubState, req: TestIdRequest) -> Result<TestReply, ApiError> {
+fn tests_cancel(state: &Ctx, req: TestIdRequest) -> Result<TestReply, ApiError> {
     Ok(TestReply {
         test: state.tests.cancel(state, &req.id)?,
     })
 }
 
-fn tests_results(state: &HubState, req: ResultsRequest) -> Result<ResultsReply, ApiError> {
+fn tests_results(state: &Ctx, req: ResultsRequest) -> Result<ResultsReply, ApiError> {
     state.tests.get(&state.store, &req.id)?;
-    let limit = req.limit.unwrap_or(DEFAULT_RESULTS);
-    if !(1..=MAX_RESULTS).contains(&limit) {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            format!("limit: must be 1..={MAX_RESULTS}"),
-        ));
-    }
-    let results = state
+    let limit = limit_of(req.limit, DEFAULT_RESULTS, MAX_RESULTS)?;
+    let mut results = state
         .store
-        .results(
-            &req.id,
-            req.agent.as_deref(),
-            req.since.unwrap_or(0),
-            limit as usize,
-        )
+        .results(&req.id, req.agent.as_deref(), req.since.unwrap_or(0), limit)
         .map_err(internal)?;
-    Ok(ResultsReply { results })
+    let fit = state.fitting(&results);
+    let more = fit < results.len();
+    results.truncate(fit);
+    Ok(ResultsReply { results, more })
 }
 
-fn tests_summary(state: &HubState, req: TestIdRequest) -> Result<SummaryReply, ApiError> {
+fn tests_summary(state: &Ctx, req: TestIdRequest) -> Result<SummaryReply, ApiError> {
     state.tests.get(&state.store, &req.id)?;
     let results = state
         .store
@@ -223,10 +383,10 @@ fn tests_summary(state: &HubState, req: TestIdRequest) -> Result<SummaryReply, A
 }
 
 /// A syntactically valid agent id the hub has heard of.
-fn known_agent(state: &HubState, raw: &str) -> Result<AgentId, ApiError> {
+fn known_agent(state: &Ctx, raw: &str) -> Result<AgentId, ApiError> {
     let agent = AgentId::parse(raw)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("agent: {e}")))?;
-    if state.registry.summary(&agent, 0).is_none() {
+    if !state.registry.contains(&agent) {
         return Err(no_agent(raw));
     }
     Ok(agent)

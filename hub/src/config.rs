@@ -43,6 +43,14 @@ pub struct HubArgs {
     /// it, it stops storing and acknowledging until there is room again.
     #[arg(long, env = "SWARM_MIN_FREE_MIB", default_value_t = 256, global = true)]
     pub min_free_mib: u64,
+    /// Hosts the hub holds at most: hellos and samples of new agents past
+    /// it are refused and counted (`rejected.agent_limit`).
+    #[arg(long, env = "SWARM_MAX_AGENTS", default_value_t = crate::registry::DEFAULT_MAX_AGENTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_agents: usize,
+    /// Series one agent may have: samples of its new series past it are
+    /// dropped and counted (`rejected.series_limit`), the rest stored.
+    #[arg(long, env = "SWARM_MAX_SERIES_PER_AGENT", default_value_t = crate::store::DEFAULT_MAX_SERIES_PER_AGENT, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_series_per_agent: usize,
     /// Directory of `swarm-hub access` (users, generated auth.conf, secrets).
     #[arg(
         long,
@@ -129,6 +137,13 @@ pub enum AccessCommand {
 }
 
 impl HubArgs {
+    pub fn limits(&self) -> crate::Limits {
+        crate::Limits {
+            max_agents: self.max_agents,
+            max_series_per_agent: self.max_series_per_agent,
+        }
+    }
+
     pub fn retention(&self) -> Retention {
         Retention {
             raw: self.retain_raw,

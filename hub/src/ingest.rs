@@ -12,8 +12,11 @@ use swarm_common::codec::Encoding;
 use swarm_common::protocol::{Bye, HostInfo, MetricsSample, TestResult};
 use swarm_common::subject::{AgentSubject, parse_agent_subject, parse_results_subject};
 use swarm_common::time::now_ms;
+use swarm_common::{limits, text};
 
 use crate::HubState;
+use crate::registry::AgentLimit;
+use crate::run_members::Refusal;
 use crate::store::{SampleRow, rollup};
 use crate::validate::{self, Rejection};
 
@@ -38,16 +41,18 @@ pub struct OwnedRow {
 #[derive(Default)]
 pub struct Batch {
     rows: Vec<OwnedRow>,
+    /// Test results, written with the rows (so acks follow both).
+    results: Vec<TestResult>,
     acks: Vec<Acker>,
 }
 
 impl Batch {
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows.len() + self.results.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.rows.is_empty() && self.results.is_empty()
     }
 
     /// Holds a JetStream ack until the batch is durable.
@@ -82,6 +87,9 @@ impl Batch {
     }
 
     fn write(&mut self, state: &HubState) -> bool {
+        if !self.write_results(state) {
+            return false;
+        }
         if self.rows.is_empty() {
             return true;
         }
@@ -131,6 +139,42 @@ impl Batch {
     }
 }
 
+impl Batch {
+    /// Writes the batch's test results; on failure they wait for the next
+    /// attempt (bounded like rows), or for JetStream's redelivery.
+    fn write_results(&mut self, state: &HubState) -> bool {
+        if self.results.is_empty() {
+            return true;
+        }
+        match state.store.put_results(&self.results) {
+            Ok(()) => {
+                self.results.clear();
+                true
+            }
+            Err(e) => {
+                state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    "cannot store {} test results: {e}; will retry",
+                    self.results.len()
+                );
+                if !self.acks.is_empty() {
+                    self.acks.clear();
+                    self.results.clear();
+                    self.rows.clear();
+                } else if self.results.len() > MAX_PENDING_ROWS {
+                    let excess = self.results.len() - MAX_PENDING_ROWS;
+                    self.results.drain(..excess);
+                    state
+                        .stats
+                        .samples_dropped
+                        .fetch_add(excess as u64, Ordering::Relaxed);
+                }
+                false
+            }
+        }
+    }
+}
+
 /// Handles one agent message; metrics rows go into `batch`.
 pub fn handle(state: &HubState, msg: &Message, batch: &mut Batch) {
     state.stats.messages.fetch_add(1, Ordering::Relaxed);
@@ -153,14 +197,25 @@ fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Reje
     let now = now_ms();
     match kind {
         AgentSubject::Hello => {
+            validate::size("HostInfo", &msg.payload, limits::MAX_RECORD_BYTES)?;
             let info: HostInfo = decode(encoding, &msg.payload)?;
             validate::same_agent(token, info.agent.as_str())?;
-            state.registry.hello(info, now);
+            validate::host_info(&info)?;
+            state
+                .registry
+                .hello(info, now)
+                .map_err(|AgentLimit(max)| Rejection::AgentLimit(max))?;
         }
         AgentSubject::Metrics => {
+            validate::size("MetricsSample", &msg.payload, limits::MAX_SAMPLE_BYTES)?;
             let sample: MetricsSample = decode(encoding, &msg.payload)?;
             validate::same_agent(token, sample.agent.as_str())?;
             validate::sample(&sample, now)?;
+            // Known agents only past the cap: checked before any row.
+            state
+                .registry
+                .admits(&sample.agent)
+                .map_err(|AgentLimit(max)| Rejection::AgentLimit(max))?;
             for (series, value) in sample.series() {
                 batch.rows.push(OwnedRow {
                     agent: sample.agent.as_str().to_owned(),
@@ -169,9 +224,13 @@ fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Reje
                     value,
                 });
             }
-            state.registry.metrics(sample, now);
+            state
+                .registry
+                .metrics(sample, now)
+                .map_err(|AgentLimit(max)| Rejection::AgentLimit(max))?;
         }
         AgentSubject::Bye => {
+            validate::size("bye", &msg.payload, limits::MAX_RECORD_BYTES)?;
             let bye: Bye = decode(encoding, &msg.payload)?;
             validate::same_agent(token, bye.agent.as_str())?;
             state.registry.bye(&bye.agent, now);
@@ -187,6 +246,7 @@ fn accept_result(
     token: &str,
     batch: &mut Batch,
 ) -> Result<(), Rejection> {
+    validate::size("TestResult", &msg.payload, limits::MAX_RECORD_BYTES)?;
     let encoding = Encoding::of_request(msg.headers.as_ref(), &msg.payload);
     let result: TestResult = decode(encoding, &msg.payload)?;
     validate::same_agent(token, result.agent.as_str())?;
@@ -197,17 +257,19 @@ fn accept_result(
         });
     }
     validate::result(&result, now_ms())?;
-    let known =
-        state.tests.is_active(test_id) || state.store.test(test_id).ok().flatten().is_some();
-    if !known {
-        return Err(Rejection::BadValue(format!(
-            "result for unknown test {test_id:?}"
-        )));
-    }
-    if let Err(e) = state.store.put_results(std::slice::from_ref(&result)) {
-        state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-        tracing::error!("cannot store a test result: {e}");
-    }
+    state
+        .tests
+        .check_result(&state.store, test_id, &result.run_id, &result.agent)
+        .map_err(|refusal| match refusal {
+            Refusal::UnknownTest => {
+                Rejection::BadValue(format!("result for unknown test {test_id:?}"))
+            }
+            Refusal::NotInRun => Rejection::NotInRun {
+                test_id: test_id.to_owned(),
+                run_id: text::printable(&result.run_id, 64),
+                agent: result.agent.as_str().to_owned(),
+            },
+        })?;
     // The latency also goes into the agent's history, where rollups keep
     // sketches of it: percentiles over a month stay right.
     if let Some(latency) = result.latency_ms() {
@@ -218,6 +280,7 @@ fn accept_result(
             value: latency,
         });
     }
+    batch.results.push(result);
     Ok(())
 }
 
@@ -225,9 +288,10 @@ fn decode<T: serde::de::DeserializeOwned>(encoding: Encoding, body: &[u8]) -> Re
     if body.is_empty() {
         return Err(Rejection::Undecodable("empty payload".into()));
     }
+    // The decoder's text may quote the input: escaped and cut for the log.
     encoding
         .decode(body)
-        .map_err(|e| Rejection::Undecodable(e.to_string()))
+        .map_err(|e| Rejection::Undecodable(text::printable(&e.to_string(), 200)))
 }
 
 /// Store a checkpoint and host records, off the async threads.

@@ -11,6 +11,7 @@ pub mod history;
 pub mod ingest;
 pub mod maintenance;
 pub mod registry;
+pub mod run_members;
 pub mod scheduler;
 pub mod source;
 pub mod store;
@@ -60,6 +61,11 @@ pub struct HubStats {
     pub samples_dropped: AtomicU64,
     pub store_errors: AtomicU64,
     pub rejections: RejectionCounts,
+    /// API handlers that failed unexpectedly (answered `internal`).
+    pub api_failures: AtomicU64,
+    /// API replies that would not have fit `max_payload` (answered
+    /// `internal` instead).
+    pub api_replies_too_large: AtomicU64,
 }
 
 impl HubStats {
@@ -69,6 +75,8 @@ impl HubStats {
             "samples_stored": self.samples_stored.load(Ordering::Relaxed),
             "samples_dropped": self.samples_dropped.load(Ordering::Relaxed),
             "store_errors": self.store_errors.load(Ordering::Relaxed),
+            "api_failures": self.api_failures.load(Ordering::Relaxed),
+            "api_replies_too_large": self.api_replies_too_large.load(Ordering::Relaxed),
             "rejected": self.rejections.as_json(),
         })
     }
@@ -123,6 +131,22 @@ impl Retention {
     }
 }
 
+/// What one sender can make the hub hold (`PROTOCOL.md`, v2 limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_agents: usize,
+    pub max_series_per_agent: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_agents: registry::DEFAULT_MAX_AGENTS,
+            max_series_per_agent: store::DEFAULT_MAX_SERIES_PER_AGENT,
+        }
+    }
+}
+
 /// How often retention is enforced.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
@@ -144,6 +168,9 @@ impl HubState {
     /// the disk floor, and what the server refused.
     pub fn stats_json(&self) -> serde_json::Value {
         let mut json = self.stats.as_json();
+        // Counted where the cap is applied, in the store.
+        json["rejected"]["series_limit"] = self.store.series_limited().into();
+        json["hosts"] = self.registry.len().into();
         json["disk_low"] = self.disk.is_low().into();
         json["disk_pauses"] = self.disk.pauses.load(Ordering::Relaxed).into();
         if let Some(nats) = self.nats.get() {
@@ -176,6 +203,15 @@ impl Hub {
                 nats: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Applies the per-hub and per-agent caps.
+    pub fn with_limits(self, limits: Limits) -> Self {
+        self.state.registry.set_max_agents(limits.max_agents);
+        self.state
+            .store
+            .set_max_series_per_agent(limits.max_series_per_agent);
+        self
     }
 
     pub fn state(&self) -> Arc<HubState> {

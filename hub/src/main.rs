@@ -22,7 +22,7 @@ async fn run() -> anyhow::Result<()> {
     }
     swarm_common::logging::init(&args.log).map_err(anyhow::Error::msg)?;
     let store = Store::open(&args.data)?;
-    let hub = Hub::with_retention(Arc::new(store), args.retention())?;
+    let hub = Hub::with_retention(Arc::new(store), args.retention())?.with_limits(args.limits());
     let shutdown = swarm_common::shutdown::signal();
     tokio::pin!(shutdown);
     let health = NatsHealth::new();

@@ -1,11 +1,14 @@
-//! The hub's view of hosts: info, last contact, latest sample, and whether
-//! each is online (offline after `bye` or 3 missed intervals).
+//! The hub's view of hosts: info, last contact, latest sample, hub-side
+//! tags, and whether each is online (offline after `bye` or 3 missed
+//! intervals).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use swarm_common::AgentId;
-use swarm_common::protocol::{HostInfo, HostStatus, HostSummary, MetricsSample, Millis};
+use swarm_common::protocol::{self, HostInfo, HostStatus, HostSummary, MetricsSample, Millis};
 
 use crate::store::{HostRecord, Result, Store};
 
@@ -16,15 +19,55 @@ const MISSED_INTERVALS: u64 = 3;
 
 #[derive(Debug, Default)]
 struct Hosts {
-    records: HashMap<AgentId, HostRecord>,
+    /// In agent-id order, so the inventory pages by range.
+    records: BTreeMap<AgentId, HostRecord>,
     /// Changed since the last persist.
     dirty: HashSet<AgentId>,
+    /// Forgotten since the last persist.
+    removed: HashSet<AgentId>,
 }
 
-#[derive(Debug, Default)]
+/// Which hosts one inventory page holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageQuery<'a> {
+    pub tag: Option<&'a str>,
+    pub status: Option<HostStatus>,
+    /// Only hosts whose agent id sorts after this.
+    pub after: Option<&'a str>,
+    pub limit: usize,
+}
+
+/// Why a host could not be forgotten.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoveError {
+    #[error("no host named {0}")]
+    Unknown(AgentId),
+    #[error("host {0} is online; stop its agent first")]
+    Online(AgentId),
+}
+
+/// Hosts the hub holds at most by default (`--max-agents`).
+pub const DEFAULT_MAX_AGENTS: usize = 100_000;
+
+#[derive(Debug)]
 pub struct Registry {
     hosts: Mutex<Hosts>,
+    max_agents: AtomicUsize,
 }
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            hosts: Mutex::default(),
+            max_agents: AtomicUsize::new(DEFAULT_MAX_AGENTS),
+        }
+    }
+}
+
+/// A new agent past `--max-agents`: the cap it met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the hub holds its most hosts ({0})")]
+pub struct AgentLimit(pub usize);
 
 impl Registry {
     /// Loads what the store remembers of hosts.
@@ -40,14 +83,26 @@ impl Registry {
         }
         Ok(Self {
             hosts: Mutex::new(hosts),
+            ..Self::default()
         })
+    }
+
+    /// Caps the hosts held; those already known stay.
+    pub fn set_max_agents(&self, max: usize) {
+        self.max_agents.store(max, Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Hosts> {
         self.hosts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn touch(&self, agent: &AgentId, now: Millis, edit: impl FnOnce(&mut HostRecord)) {
+    fn touch(
+        &self,
+        agent: &AgentId,
+        now: Millis,
+        edit: impl FnOnce(&mut HostRecord),
+    ) -> Result<(), AgentLimit> {
+        self.admits(agent)?;
         let mut hosts = self.lock();
         let record = hosts
             .records
@@ -58,18 +113,30 @@ impl Registry {
             });
         record.last_seen = record.last_seen.max(now);
         edit(record);
+        hosts.removed.remove(agent);
         hosts.dirty.insert(agent.clone());
+        Ok(())
     }
 
-    pub fn hello(&self, info: HostInfo, now: Millis) {
+    /// Whether a message from `agent` may be taken: known, or room for it.
+    pub fn admits(&self, agent: &AgentId) -> Result<(), AgentLimit> {
+        let hosts = self.lock();
+        let max = self.max_agents.load(Ordering::Relaxed);
+        if hosts.records.len() >= max && !hosts.records.contains_key(agent) {
+            return Err(AgentLimit(max));
+        }
+        Ok(())
+    }
+
+    pub fn hello(&self, info: HostInfo, now: Millis) -> Result<(), AgentLimit> {
         let agent = info.agent.clone();
         self.touch(&agent, now, |r| {
             r.info = Some(info);
             r.said_bye = false;
-        });
+        })
     }
 
-    pub fn metrics(&self, sample: MetricsSample, now: Millis) {
+    pub fn metrics(&self, sample: MetricsSample, now: Millis) -> Result<(), AgentLimit> {
         let agent = sample.agent.clone();
         self.touch(&agent, now, |r| {
             r.said_bye = false;
@@ -77,26 +144,34 @@ impl Registry {
             if r.latest.as_ref().is_none_or(|l| l.ts <= sample.ts) {
                 r.latest = Some(sample);
             }
-        });
+        })
     }
 
+    /// A bye from an agent the hub does not know is not a reason to
+    /// start knowing it.
     pub fn bye(&self, agent: &AgentId, now: Millis) {
-        self.touch(agent, now, |r| r.said_bye = true);
+        if self.contains(agent) {
+            let _ = self.touch(agent, now, |r| r.said_bye = true);
+        }
     }
 
-    /// Writes changed records to the store.
+    /// Writes changed records to the store and forgets removed ones.
     pub fn persist(&self, store: &Store) -> Result<()> {
-        let (changed, records): (Vec<AgentId>, Vec<HostRecord>) = {
+        let (changed, removed) = {
             let mut hosts = self.lock();
             let dirty: Vec<AgentId> = hosts.dirty.drain().collect();
-            let records = dirty
-                .iter()
-                .filter_map(|a| hosts.records.get(a).cloned())
+            let changed: Vec<(AgentId, HostRecord)> = dirty
+                .into_iter()
+                .filter_map(|a| hosts.records.get(&a).cloned().map(|r| (a, r)))
                 .collect();
-            (dirty, records)
+            let removed: Vec<AgentId> = hosts.removed.drain().collect();
+            (changed, removed)
         };
-        for (agent, record) in changed.iter().zip(&records) {
+        for (agent, record) in &changed {
             store.put_host(agent.as_str(), record)?;
+        }
+        for agent in &removed {
+            store.remove_host(agent.as_str())?;
         }
         Ok(())
     }
@@ -108,22 +183,99 @@ impl Registry {
             .map(|r| summarise(agent, r, now))
     }
 
+    /// Whether the hub knows this host.
+    pub fn contains(&self, agent: &AgentId) -> bool {
+        self.lock().records.contains_key(agent)
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Every host (with `tag`, only those carrying it), sorted by agent id.
     pub fn summaries(&self, tag: Option<&str>, now: Millis) -> Vec<HostSummary> {
+        self.page(
+            PageQuery {
+                tag,
+                limit: usize::MAX,
+                ..PageQuery::default()
+            },
+            now,
+        )
+        .0
+    }
+
+    /// One page of hosts in agent-id order, and whether more follow.
+    pub fn page(&self, query: PageQuery<'_>, now: Millis) -> (Vec<HostSummary>, bool) {
         let hosts = self.lock();
-        let mut out: Vec<HostSummary> = hosts
+        let start = query.after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut matching = hosts
             .records
-            .iter()
-            .filter(|(_, r)| tag.is_none_or(|t| tags_of(r).iter().any(|x| x == t)))
+            .range::<str, _>((start, Bound::Unbounded))
+            .filter(|(_, r)| {
+                query
+                    .tag
+                    .is_none_or(|t| merged_tags(r).iter().any(|x| x == t))
+            })
+            .filter(|(_, r)| query.status.is_none_or(|s| status(r, now) == s));
+        let page: Vec<HostSummary> = matching
+            .by_ref()
+            .take(query.limit)
             .map(|(a, r)| summarise(a, r, now))
             .collect();
-        out.sort_by(|a, b| a.agent.cmp(&b.agent));
-        out
+        let more = matching.next().is_some();
+        (page, more)
+    }
+
+    /// Forgets an offline host; it is a new host if it comes back.
+    pub fn remove(&self, agent: &AgentId, now: Millis) -> Result<(), RemoveError> {
+        let mut hosts = self.lock();
+        let record = hosts
+            .records
+            .get(agent)
+            .ok_or_else(|| RemoveError::Unknown(agent.clone()))?;
+        if status(record, now) == HostStatus::Online {
+            return Err(RemoveError::Online(agent.clone()));
+        }
+        hosts.records.remove(agent);
+        hosts.dirty.remove(agent);
+        hosts.removed.insert(agent.clone());
+        Ok(())
+    }
+
+    /// Adds and removes hub-side tags (removals first); `None` for a host
+    /// the hub does not know. The caller has checked the tags.
+    pub fn edit_tags(
+        &self,
+        agent: &AgentId,
+        add: &[String],
+        remove: &[String],
+        now: Millis,
+    ) -> Option<HostSummary> {
+        let mut hosts = self.lock();
+        let record = hosts.records.get_mut(agent)?;
+        record.hub_tags.retain(|t| !remove.contains(t));
+        for tag in add {
+            if !record.hub_tags.contains(tag) {
+                record.hub_tags.push(tag.clone());
+            }
+        }
+        let summary = summarise(agent, record, now);
+        hosts.dirty.insert(agent.clone());
+        Some(summary)
     }
 }
 
-fn tags_of(record: &HostRecord) -> &[String] {
+fn agent_tags(record: &HostRecord) -> &[String] {
     record.info.as_ref().map_or(&[], |i| i.tags.as_slice())
+}
+
+fn merged_tags(record: &HostRecord) -> Vec<String> {
+    protocol::merged_tags(agent_tags(record), &record.hub_tags)
 }
 
 /// Online unless the agent said bye or missed 3 intervals.
@@ -148,7 +300,9 @@ fn summarise(agent: &AgentId, record: &HostRecord, now: Millis) -> HostSummary {
         hostname: record.info.as_ref().and_then(|i| i.hostname.clone()),
         status: status(record, now),
         last_seen: Some(record.last_seen),
-        tags: tags_of(record).to_vec(),
+        tags: merged_tags(record),
+        agent_tags: agent_tags(record).to_vec(),
+        hub_tags: record.hub_tags.clone(),
         info: record.info.clone(),
         latest: record.latest.clone(),
     }
@@ -171,23 +325,35 @@ mod tests {
     fn offline_after_bye_at_once_and_after_three_silent_intervals() {
         let registry = Registry::default();
         let a = AgentId::parse("a").expect("valid");
-        registry.hello(info(1_000), 10_000);
+        registry.hello(info(1_000), 10_000).expect("room");
         let status_at = |now| registry.summary(&a, now).map(|s| s.status);
         assert_eq!(status_at(10_000), Some(HostStatus::Online));
         assert_eq!(status_at(13_000), Some(HostStatus::Online));
         assert_eq!(status_at(13_001), Some(HostStatus::Offline));
         registry.bye(&a, 10_500);
         assert_eq!(status_at(10_500), Some(HostStatus::Offline));
-        registry.hello(info(1_000), 11_000);
+        registry.hello(info(1_000), 11_000).expect("room");
         assert_eq!(status_at(11_000), Some(HostStatus::Online));
     }
 
     #[test]
     fn tag_filter() {
         let registry = Registry::default();
-        registry.hello(info(1_000), 1);
+        registry.hello(info(1_000), 1).expect("room");
         assert_eq!(registry.summaries(Some("role=web"), 1).len(), 1);
         assert_eq!(registry.summaries(Some("role=db"), 1).len(), 0);
         assert_eq!(registry.summaries(None, 1).len(), 1);
+    }
+
+    #[test]
+    fn new_agents_past_the_cap_are_refused_known_ones_stay() {
+        let registry = Registry::default();
+        registry.set_max_agents(1);
+        registry.hello(info(1_000), 1).expect("room");
+        let other = HostInfo::new(AgentId::parse("b").expect("valid"));
+        assert_eq!(registry.hello(other, 1), Err(AgentLimit(1)));
+        registry.hello(info(1_000), 2).expect("a known agent stays");
+        registry.bye(&AgentId::parse("c").expect("valid"), 3);
+        assert_eq!(registry.len(), 1, "a bye creates no host");
     }
 }

@@ -20,6 +20,7 @@ use swarm_common::time::now_ms;
 use tokio::sync::Notify;
 
 use crate::HubState;
+use crate::run_members::{Refusal, RunMembers};
 use crate::store::Store;
 use swarm_common::selector;
 
@@ -36,11 +37,12 @@ const DEFAULT_TIMEOUT_MS: u64 = 2_000;
 #[derive(Default)]
 pub struct TestBook {
     active: Mutex<BTreeMap<String, Test>>,
+    members: RunMembers,
     wake: Notify,
     client: OnceLock<Client>,
 }
 
-fn bad(msg: impl Into<String>) -> ApiError {
+fn bad(msg: impl AsRef<str>) -> ApiError {
     ApiError::new(ErrorCode::BadRequest, msg)
 }
 
@@ -187,6 +189,25 @@ impl TestBook {
 
     pub fn is_active(&self, id: &str) -> bool {
         self.lock().contains_key(id)
+    }
+
+    /// Whether `agent` may send results of `run_id` for test `test_id`:
+    /// it is among the agents of that run, the test's current (or last)
+    /// run or the one before.
+    pub fn check_result(
+        &self,
+        store: &Store,
+        test_id: &str,
+        run_id: &str,
+        agent: &swarm_common::AgentId,
+    ) -> Result<(), Refusal> {
+        let current = self.lock().get(test_id).map(|t| t.run_id.clone());
+        self.members.check(test_id, run_id, agent, current, || {
+            if let Some(test) = self.lock().get(test_id) {
+                return Some(test.clone());
+            }
+            store.test(test_id).ok().flatten()
+        })
     }
 
     pub fn create(&self, state: &HubState, spec: &TestSpec) -> Result<Test, ApiError> {

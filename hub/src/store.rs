@@ -37,6 +37,7 @@ use std::collections::BTreeMap;
 use foldhash::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 pub use cap::CapReport;
 use serde::{Deserialize, Serialize};
@@ -98,6 +99,9 @@ pub struct HostRecord {
     /// The agent said `bye` after its last message.
     pub said_bye: bool,
     pub latest: Option<MetricsSample>,
+    /// Tags the hub keeps for this host, merged with the agent's own.
+    #[serde(default)]
+    pub hub_tags: Vec<String>,
 }
 
 /// Counts for `stats` and benchmarks.
@@ -266,6 +270,8 @@ struct Inner {
     agents: Dictionary,
     series: Dictionary,
     heads: HashMap<(u32, u32), Head>,
+    /// Which series each agent has: what the per-agent cap counts.
+    agent_series: HashMap<u32, foldhash::HashSet<u32>>,
     next_wal_seq: u64,
     /// Per level (raw, 1 min, 1 h): retention removed what is older.
     floors: [Millis; 3],
@@ -294,7 +300,14 @@ pub struct Store {
     results: sled::Tree,
     blocks: blocks::BlockFiles,
     inner: Mutex<Inner>,
+    /// Series one agent may have (`--max-series-per-agent`).
+    max_series_per_agent: AtomicUsize,
+    /// Samples of new series dropped because their agent had its most.
+    series_limited: AtomicU64,
 }
+
+/// Series one agent may have by default.
+pub const DEFAULT_MAX_SERIES_PER_AGENT: usize = 1_024;
 
 /// Version of the key and value layout; bumped on incompatible changes.
 const LAYOUT: u32 = 3;
@@ -323,6 +336,8 @@ impl Store {
             index_db,
             db,
             inner: Mutex::new(Inner::default()),
+            max_series_per_agent: AtomicUsize::new(DEFAULT_MAX_SERIES_PER_AGENT),
+            series_limited: AtomicU64::new(0),
         };
         store.load_dictionaries()?;
         store.load_floors(&mut store.lock())?;
@@ -363,6 +378,12 @@ impl Store {
             dict.ids.insert(name.clone(), id);
             dict.names.insert(id, name);
         }
+        for key in self.agent_series.iter().keys() {
+            let key = key?;
+            if let (Some(agent), Some(series)) = (keys::u32_from(&key), keys::series_of(&key)) {
+                inner.agent_series.entry(agent).or_default().insert(series);
+            }
+        }
         inner.next_wal_seq = match self.wal.last()? {
             Some((key, _)) => keys::u64_from(&key).unwrap_or(0) + 1,
             None => 0,
@@ -391,6 +412,35 @@ impl Store {
         Ok(id)
     }
 
+    /// Caps the series each agent may have; those it has stay.
+    pub fn set_max_series_per_agent(&self, max: usize) {
+        self.max_series_per_agent.store(max, Ordering::Relaxed);
+    }
+
+    /// Samples dropped because their agent had its most series.
+    pub fn series_limited(&self) -> u64 {
+        self.series_limited.load(Ordering::Relaxed)
+    }
+
+    /// The series id of a row, or `None` when it would be a new series of
+    /// an agent at its cap (the name is then not even interned, so a flood
+    /// of fresh names grows nothing).
+    fn admit_series(&self, inner: &mut Inner, agent: u32, name: &str) -> Result<Option<u32>> {
+        let has = inner.agent_series.get(&agent);
+        let known = inner
+            .series
+            .get(name)
+            .is_some_and(|s| has.is_some_and(|set| set.contains(&s)));
+        if !known
+            && has.map_or(0, |set| set.len()) >= self.max_series_per_agent.load(Ordering::Relaxed)
+        {
+            return Ok(None);
+        }
+        let series = self.intern(inner, SERIES_PREFIX, name)?;
+        inner.agent_series.entry(agent).or_default().insert(series);
+        Ok(Some(series))
+    }
+
     /// Logs a batch in the write-ahead log, then applies it to the heads.
     pub fn ingest(&self, rows: &[SampleRow<'_>]) -> Result<()> {
         if rows.is_empty() {
@@ -409,8 +459,14 @@ impl Store {
                     id
                 }
             };
-            let series = self.intern(&mut inner, SERIES_PREFIX, row.series)?;
+            let Some(series) = self.admit_series(&mut inner, agent, row.series)? else {
+                self.series_limited.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
             ids.push((agent, series, row.ts, row.value));
+        }
+        if ids.is_empty() {
+            return Ok(());
         }
         let seq = inner.next_wal_seq;
         self.wal.insert(keys::u64_key(seq), wal::encode(&ids))?;
@@ -464,6 +520,8 @@ impl Store {
         if !inner.heads.contains_key(&(agent, series)) {
             let head = self.load_head(inner, agent, series)?;
             inner.heads.insert((agent, series), head);
+            // Replayed rows count against the cap as live ones do.
+            inner.agent_series.entry(agent).or_default().insert(series);
         }
         let Some(head) = inner.heads.get_mut(&(agent, series)) else {
             return Ok(None);
@@ -956,6 +1014,38 @@ impl Store {
     pub fn put_host(&self, agent: &str, record: &HostRecord) -> Result<()> {
         self.hosts
             .insert(agent.as_bytes(), encode_record("hosts", record)?)?;
+        Ok(())
+    }
+
+    /// Deletes an agent's history: its heads, open chunks, block index
+    /// entries, sealed marks, open rollup buckets and series list. Blocks
+    /// in day files that nothing points into any more go when retention
+    /// removes their day.
+    pub fn purge_agent(&self, agent: &str) -> Result<u64> {
+        let mut inner = self.lock();
+        let Some(a) = inner.agents.get(agent) else {
+            return Ok(0);
+        };
+        inner.heads.retain(|(agent, _), _| *agent != a);
+        inner.agent_series.remove(&a);
+        let prefix = a.to_be_bytes();
+        let mut removed = 0;
+        for tree in [&self.chunks, &self.index, &self.agent_series] {
+            let mut batch = sled::Batch::default();
+            for key in tree.scan_prefix(prefix).keys() {
+                batch.remove(key?);
+                removed += 1;
+            }
+            tree.apply_batch(batch)?;
+        }
+        drop(inner);
+        self.index_db.flush()?;
+        self.db.flush()?;
+        Ok(removed)
+    }
+
+    pub fn remove_host(&self, agent: &str) -> Result<()> {
+        self.hosts.remove(agent.as_bytes())?;
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use swarm_common::protocol::{MetricsSample, Millis, TestResult};
+use swarm_common::limits;
+use swarm_common::protocol::{HostInfo, MetricsSample, Millis, TestResult};
 
 /// How far ahead of the hub's clock a sample may be (agent clock skew).
 const MAX_FUTURE_MS: u64 = 5 * 60 * 1000;
@@ -21,6 +22,16 @@ pub enum Rejection {
     SubjectMismatch { token: String, agent: String },
     #[error("bad value: {0}")]
     BadValue(String),
+    #[error("over a per-message limit: {0}")]
+    TooLarge(String),
+    #[error("the hub holds its most hosts ({0}); a new agent is refused")]
+    AgentLimit(usize),
+    #[error("agent {agent} is not in run {run_id:?} of test {test_id}")]
+    NotInRun {
+        test_id: String,
+        run_id: String,
+        agent: String,
+    },
 }
 
 /// Rejection counters, one per reason.
@@ -30,6 +41,9 @@ pub struct RejectionCounts {
     pub bad_subject: AtomicU64,
     pub subject_mismatch: AtomicU64,
     pub bad_value: AtomicU64,
+    pub too_large: AtomicU64,
+    pub agent_limit: AtomicU64,
+    pub not_in_run: AtomicU64,
 }
 
 impl RejectionCounts {
@@ -39,30 +53,56 @@ impl RejectionCounts {
             Rejection::BadSubject { .. } => &self.bad_subject,
             Rejection::SubjectMismatch { .. } => &self.subject_mismatch,
             Rejection::BadValue(_) => &self.bad_value,
+            Rejection::TooLarge(_) => &self.too_large,
+            Rejection::AgentLimit(_) => &self.agent_limit,
+            Rejection::NotInRun { .. } => &self.not_in_run,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn total(&self) -> u64 {
+    /// Every counter with its reason's name, as `$SRV.STATS` shows them.
+    fn by_reason(&self) -> [(&'static str, &AtomicU64); 7] {
         [
-            &self.undecodable,
-            &self.bad_subject,
-            &self.subject_mismatch,
-            &self.bad_value,
+            ("undecodable", &self.undecodable),
+            ("bad_subject", &self.bad_subject),
+            ("subject_mismatch", &self.subject_mismatch),
+            ("bad_value", &self.bad_value),
+            ("too_large", &self.too_large),
+            ("agent_limit", &self.agent_limit),
+            ("not_in_run", &self.not_in_run),
         ]
-        .iter()
-        .map(|c| c.load(Ordering::Relaxed))
-        .sum()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.by_reason()
+            .iter()
+            .map(|(_, c)| c.load(Ordering::Relaxed))
+            .sum()
     }
 
     pub fn as_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "undecodable": self.undecodable.load(Ordering::Relaxed),
-            "bad_subject": self.bad_subject.load(Ordering::Relaxed),
-            "subject_mismatch": self.subject_mismatch.load(Ordering::Relaxed),
-            "bad_value": self.bad_value.load(Ordering::Relaxed),
-        })
+        self.by_reason()
+            .iter()
+            .map(|(name, c)| ((*name).to_owned(), c.load(Ordering::Relaxed).into()))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
     }
+}
+
+/// A payload over its encoded-size limit is refused before it is decoded.
+pub fn size(what: &str, payload: &[u8], max: usize) -> Result<(), Rejection> {
+    if payload.len() > max {
+        return Err(Rejection::TooLarge(format!(
+            "a {what} of {} bytes (at most {max})",
+            payload.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A HostInfo's tags: at most 64, each 1-128 bytes.
+pub fn host_info(info: &HostInfo) -> Result<(), Rejection> {
+    limits::check_tags(&info.tags).map_err(Rejection::TooLarge)
 }
 
 /// The subject's agent token must be the payload's agent id.
@@ -98,6 +138,20 @@ pub fn sample(s: &MetricsSample, now: Millis) -> Result<(), Rejection> {
     {
         return Err(bad(format!(
             "load {load:?} must be finite and not negative"
+        )));
+    }
+    if s.disks.len() > limits::MAX_DISKS {
+        return Err(Rejection::TooLarge(format!(
+            "{} disks (at most {})",
+            s.disks.len(),
+            limits::MAX_DISKS
+        )));
+    }
+    if s.custom.len() > limits::MAX_CUSTOM {
+        return Err(Rejection::TooLarge(format!(
+            "{} custom metrics (at most {})",
+            s.custom.len(),
+            limits::MAX_CUSTOM
         )));
     }
     within("mem_used", s.mem_used, s.mem_total)?;
@@ -139,8 +193,12 @@ pub fn result(r: &TestResult, now: Millis) -> Result<(), Rejection> {
         }
     }
     if let Some(hops) = &r.hops {
-        if hops.len() > 64 {
-            return Err(bad(format!("{} hops is more than 64", hops.len())));
+        if hops.len() > limits::MAX_HOPS {
+            return Err(Rejection::TooLarge(format!(
+                "{} hops (at most {})",
+                hops.len(),
+                limits::MAX_HOPS
+            )));
         }
         for hop in hops {
             if hop.rtt_ms.len() > 64 || !hop.rtt_ms.iter().all(|v| latency_ok(*v)) {

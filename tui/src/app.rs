@@ -14,7 +14,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use swarm_common::AgentId;
 use swarm_common::nats::LinkState;
 use swarm_common::protocol::{
-    HostInfo, HostStatus, HostSummary, MetricsSample, Millis, Test, TestKind, series,
+    self, HostInfo, HostStatus, HostSummary, MetricsSample, Millis, Test, TestKind, series,
 };
 use swarm_common::selector::{self, Selectable};
 
@@ -54,6 +54,10 @@ pub struct HostRow {
     pub said_bye: bool,
     /// Status the hub reported last (it may know more, e.g. after a restart).
     pub hub_status: Option<HostStatus>,
+    /// Tags the hub keeps for this host.
+    pub hub_tags: Vec<String>,
+    /// The agent's and the hub's tags (what selectors and the filter see).
+    tags: Vec<String>,
 }
 
 impl HostRow {
@@ -68,7 +72,21 @@ impl HostRow {
             last_seen: 0,
             said_bye: false,
             hub_status: None,
+            hub_tags: Vec::new(),
+            tags: Vec::new(),
         }
+    }
+
+    /// Takes new info from the agent; its tags join the hub's.
+    pub fn set_info(&mut self, info: HostInfo) {
+        self.tags = protocol::merged_tags(&info.tags, &self.hub_tags);
+        self.info = Some(info);
+    }
+
+    fn set_hub_tags(&mut self, hub_tags: Vec<String>) {
+        self.hub_tags = hub_tags;
+        let agent_tags = self.info.as_ref().map_or(&[][..], |i| i.tags.as_slice());
+        self.tags = protocol::merged_tags(agent_tags, &self.hub_tags);
     }
 
     pub fn interval_ms(&self) -> u64 {
@@ -94,7 +112,7 @@ impl HostRow {
     }
 
     pub fn tags(&self) -> &[String] {
-        self.info.as_ref().map_or(&[], |i| i.tags.as_slice())
+        &self.tags
     }
 
     pub fn cpu(&self) -> Option<f64> {
@@ -382,7 +400,7 @@ impl App {
             Event::Hello(info) => {
                 let now = self.now;
                 let row = self.row(&info.agent);
-                row.info = Some(*info);
+                row.set_info(*info);
                 row.last_seen = now;
                 row.said_bye = false;
                 true
@@ -460,9 +478,12 @@ impl App {
         for summary in hosts {
             let row = self.row(&summary.agent);
             row.hub_status = Some(summary.status);
-            if row.info.is_none() {
-                row.info = summary.info;
+            if row.info.is_none()
+                && let Some(info) = summary.info
+            {
+                row.set_info(info);
             }
+            row.set_hub_tags(summary.hub_tags);
             if row.latest.is_none()
                 && let Some(latest) = summary.latest
             {

@@ -11,10 +11,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::StreamExt;
-use swarm_common::api::{CallError, call};
+use swarm_common::api::{CallError, all_hosts, call};
 use swarm_common::codec::Encoding;
 use swarm_common::nats::{self, NatsArgs, NatsHealth};
-use swarm_common::protocol::{ErrorCode, HostStatus, HostsReply, HostsRequest};
+use swarm_common::protocol::{
+    ErrorCode, HostRemoveReply, HostRemoveRequest, HostStatus, HostTagsReply, HostTagsRequest,
+    HostsReply, HostsRequest,
+};
 use swarm_common::{AgentId, subject};
 
 use crate::format;
@@ -47,11 +50,16 @@ pub struct TuiArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SubCommand {
-    /// List hosts as the hub knows them.
+    /// List hosts as the hub knows them (every page), or change one.
     Hosts {
-        /// Only hosts with this tag.
+        #[command(subcommand)]
+        action: Option<HostsAction>,
+        /// Only hosts with this tag (the agent's or the hub's).
         #[arg(long)]
         tag: Option<String>,
+        /// Only hosts in this state.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<HostStatus>,
         /// One JSON document instead of a table.
         #[arg(long)]
         json: bool,
@@ -67,6 +75,41 @@ pub enum SubCommand {
     /// Network tests: create, list, show, cancel.
     #[command(subcommand)]
     Test(nettest::TestCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum HostsAction {
+    /// Forget an offline host; its history ages out by retention, or goes
+    /// at once with --purge. If its agent comes back it is a new host.
+    Remove {
+        agent: String,
+        /// Delete its history now.
+        #[arg(long)]
+        purge: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add or remove tags the hub keeps for a host (merged with the
+    /// agent's own; `tag:` selectors match both).
+    Tag {
+        agent: String,
+        /// A tag to add (repeat for more).
+        #[arg(long)]
+        add: Vec<String>,
+        /// A tag to remove (repeat for more).
+        #[arg(long)]
+        remove: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_status(raw: &str) -> Result<HostStatus, String> {
+    match raw {
+        "online" => Ok(HostStatus::Online),
+        "offline" => Ok(HostStatus::Offline),
+        _ => Err("must be online or offline".into()),
+    }
 }
 
 impl TuiArgs {
@@ -132,25 +175,87 @@ pub async fn run(args: &TuiArgs, command: &SubCommand) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::internal(e.to_string()))?;
     match command {
-        SubCommand::Hosts { tag, json } => {
-            let reply: HostsReply = call(
-                &client,
-                subject::api::HOSTS,
-                &HostsRequest { tag: tag.clone() },
-                args.timeout,
-            )
-            .await?;
+        SubCommand::Hosts {
+            action: None,
+            tag,
+            status,
+            json,
+        } => {
+            let req = HostsRequest {
+                tag: tag.clone(),
+                status: *status,
+                ..HostsRequest::default()
+            };
+            let hosts = all_hosts(&client, req, args.timeout).await?;
+            let reply = HostsReply { hosts, next: None };
             if *json {
-                let text = serde_json::to_string_pretty(&reply)
-                    .map_err(|e| Failure::internal(e.to_string()))?;
-                println!("{text}");
+                print_json(&reply)?;
             } else {
                 print_hosts(&reply);
             }
         }
+        SubCommand::Hosts {
+            action: Some(action),
+            ..
+        } => hosts_action(&client, args.timeout, action).await?,
         SubCommand::Tail { subject, count } => tail(&client, subject, *count).await?,
         SubCommand::Test(command) => nettest::run(&client, args.timeout, command).await?,
     }
+    Ok(())
+}
+
+async fn hosts_action(
+    client: &async_nats::Client,
+    timeout: Duration,
+    action: &HostsAction,
+) -> Result<(), Failure> {
+    match action {
+        HostsAction::Remove { agent, purge, json } => {
+            let req = HostRemoveRequest {
+                agent: agent.clone(),
+                purge: Some(*purge),
+            };
+            let reply: HostRemoveReply =
+                call(client, subject::api::HOSTS_REMOVE, &req, timeout).await?;
+            if *json {
+                print_json(&reply)?;
+            } else if *purge {
+                println!("forgot {} and deleted its history", reply.agent);
+            } else {
+                println!("forgot {} (its history ages out)", reply.agent);
+            }
+        }
+        HostsAction::Tag {
+            agent,
+            add,
+            remove,
+            json,
+        } => {
+            let req = HostTagsRequest {
+                agent: agent.clone(),
+                add: add.clone(),
+                remove: remove.clone(),
+            };
+            let reply: HostTagsReply =
+                call(client, subject::api::HOSTS_TAGS, &req, timeout).await?;
+            if *json {
+                print_json(&reply)?;
+            } else {
+                println!(
+                    "{}: hub tags [{}]; all tags [{}]",
+                    reply.host.agent,
+                    reply.host.hub_tags.join(", "),
+                    reply.host.tags.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::internal(e.to_string()))?;
+    println!("{text}");
     Ok(())
 }
 

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use async_nats::{Client, Message};
 use futures::StreamExt;
-use swarm_common::api::{CallError, call};
+use swarm_common::api::{CallError, all_hosts, call};
 use swarm_common::codec::Encoding;
 use swarm_common::nats::{self, NatsArgs, NatsHealth};
 use swarm_common::protocol::{
-    Bye, ErrorCode, HistoryReply, HistoryRequest, HostInfo, HostsReply, HostsRequest,
-    MetricsSample, ResultsReply, ResultsRequest, SummaryReply, TestIdRequest, TestReply,
-    TestsListReply, TestsListRequest,
+    Bye, ErrorCode, HistoryReply, HistoryRequest, HostInfo, HostsRequest, MetricsSample,
+    ResultsReply, ResultsRequest, SummaryReply, TestIdRequest, TestReply, TestsListReply,
+    TestsListRequest,
 };
 use swarm_common::subject::{self, AgentSubject, parse_agent_subject};
 use tokio::sync::mpsc;
@@ -261,15 +261,8 @@ fn spawn_tests(client: &Client, events: &mpsc::Sender<Event>) {
 fn spawn_hosts(client: &Client, events: &mpsc::Sender<Event>) {
     let (client, events) = (client.clone(), events.clone());
     tokio::spawn(async move {
-        let event = match call::<_, HostsReply>(
-            &client,
-            subject::api::HOSTS,
-            &HostsRequest::default(),
-            API_TIMEOUT,
-        )
-        .await
-        {
-            Ok(reply) => Event::HubHosts(reply.hosts),
+        let event = match all_hosts(&client, HostsRequest::default(), API_TIMEOUT).await {
+            Ok(hosts) => Event::HubHosts(hosts),
             Err(e) => Event::HubDown(e.to_string()),
         };
         let _ = events.send(event).await;

@@ -349,11 +349,20 @@ pub struct ProbeCaps {
 pub struct TestsListRequest {
     #[serde(default)]
     pub status: Option<TestStatus>,
+    /// Tests created after this test id (ids sort by creation time).
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestsListReply {
     pub tests: Vec<Test>,
+    /// The test id to send as `after` for the next page; absent on the
+    /// last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -380,6 +389,11 @@ pub struct ResultsRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultsReply {
     pub results: Vec<TestResult>,
+    /// More results follow that did not fit this reply: ask again with
+    /// `since` set to the last result's `ts` (results at that same `ts`
+    /// come again; they are the same results).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

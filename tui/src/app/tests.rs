@@ -175,6 +175,8 @@ fn connection_states_and_hub_inventory() {
         status: HostStatus::Offline,
         last_seen: Some(NOW - 100_000),
         tags: vec![],
+        agent_tags: vec![],
+        hub_tags: vec![],
         info: Some(fixtures::info("old-1", &[])),
         latest: Some(fixtures::sample("old-1", NOW - 100_000, 5.0, 5.0, 5.0)),
     };

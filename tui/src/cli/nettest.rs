@@ -126,7 +126,10 @@ pub async fn run(client: &Client, timeout: Duration, command: &TestCommand) -> R
             let reply: TestsListReply = call(
                 client,
                 api::TESTS_LIST,
-                &TestsListRequest { status: *status },
+                &TestsListRequest {
+                    status: *status,
+                    ..TestsListRequest::default()
+                },
                 timeout,
             )
             .await?;
