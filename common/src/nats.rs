@@ -195,11 +195,16 @@ impl NatsHealth {
     }
 }
 
-/// Reconnect backoff: exponential from 250 ms to 15 s, with ±25% jitter so a
+/// Longest wait between reconnect attempts, before jitter: near the 2 s
+/// NATS clients use by default, so every binary is back within about 3 s
+/// of the bus coming back, however long it was gone.
+pub const MAX_BACKOFF_MS: u64 = 2_000;
+
+/// Reconnect backoff: exponential from 250 ms to 2 s, with ±25% jitter so a
 /// fleet does not reconnect in lockstep.
 pub fn backoff(attempt: usize) -> Duration {
     let exp = attempt.min(6) as u32;
-    let base_ms = (250u64 << exp).min(15_000);
+    let base_ms = (250u64 << exp).min(MAX_BACKOFF_MS);
     let jitter = rand::random_range(0.75..1.25);
     Duration::from_millis((base_ms as f64 * jitter) as u64)
 }
@@ -349,7 +354,7 @@ mod tests {
             let d = backoff(attempt);
             assert!(d >= Duration::from_millis(187), "attempt {attempt}: {d:?}");
             assert!(
-                d <= Duration::from_millis(18_750),
+                d <= Duration::from_millis(2_500),
                 "attempt {attempt}: {d:?}"
             );
         }

@@ -175,6 +175,7 @@ impl HubState {
         json["disk_pauses"] = self.disk.pauses.load(Ordering::Relaxed).into();
         if let Some(nats) = self.nats.get() {
             json["permission_violations"] = nats.permission_violations().into();
+            json["slow_consumer_events"] = nats.slow_consumer_events().into();
         }
         json
     }

@@ -74,18 +74,24 @@ impl Source {
 
 async fn durable(client: &Client) -> Result<Source, async_nats::Error> {
     let js = jetstream::new(client.clone());
-    let stream = js
-        .get_or_create_stream(stream::Config {
-            name: STREAM.to_owned(),
-            subjects: SUBJECTS.iter().map(|s| (*s).to_owned()).collect(),
-            // Acknowledged messages leave the stream; the rest wait for the
-            // hub, bounded.
-            retention: stream::RetentionPolicy::WorkQueue,
-            max_bytes: 1 << 30,
-            max_age: std::time::Duration::from_secs(7 * 86_400),
-            ..Default::default()
-        })
-        .await?;
+    // Updated when it exists, so a stream made by an older hub gets the
+    // current limits and discard policy.
+    js.create_or_update_stream(stream::Config {
+        name: STREAM.to_owned(),
+        subjects: SUBJECTS.iter().map(|s| (*s).to_owned()).collect(),
+        // Acknowledged messages leave the stream; the rest wait for the
+        // hub, bounded.
+        retention: stream::RetentionPolicy::WorkQueue,
+        max_bytes: 1 << 30,
+        // Full: refuse new messages, so publishers (agents waiting for
+        // their publish ack) keep them in their spools, rather than
+        // dropping the oldest, which nobody holds any more.
+        discard: stream::DiscardPolicy::New,
+        max_age: std::time::Duration::from_secs(7 * 86_400),
+        ..Default::default()
+    })
+    .await?;
+    let stream = js.get_stream(STREAM).await?;
     let consumer: jetstream::consumer::PullConsumer = stream
         .get_or_create_consumer(
             CONSUMER,
