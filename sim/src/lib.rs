@@ -3,6 +3,10 @@
 //! and limit tests of the hub and the console.
 
 pub mod fleet;
+pub mod runs;
 pub mod schedule;
 pub mod seed;
+pub mod stats;
 pub mod walk;
+
+pub use stats::{SimStats, Summary};
