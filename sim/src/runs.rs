@@ -144,12 +144,32 @@ struct Running {
     abort: AbortHandle,
 }
 
-/// The runs in progress on every virtual agent, keyed by (agent, test id).
+/// Runs in progress by agent and test id. An entry leaves when its run
+/// ends, is cancelled or replaced, or its agent goes away.
+#[derive(Default)]
+struct Table {
+    by_agent: HashMap<u32, HashMap<String, Running>>,
+    total: usize,
+}
+
+impl Table {
+    fn remove(&mut self, agent: u32, test_id: &str) -> Option<Running> {
+        let runs = self.by_agent.get_mut(&agent)?;
+        let removed = runs.remove(test_id)?;
+        if runs.is_empty() {
+            self.by_agent.remove(&agent);
+        }
+        self.total -= 1;
+        Some(removed)
+    }
+}
+
+/// The runs in progress on every virtual agent.
 pub struct Runs {
     client: Client,
     stats: Arc<SimStats>,
     seed: u64,
-    running: Mutex<HashMap<(u32, String), Running>>,
+    table: Mutex<Table>,
 }
 
 impl Runs {
@@ -158,19 +178,17 @@ impl Runs {
             client,
             stats,
             seed,
-            running: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table::default()),
         })
     }
 
-    fn running(&self) -> MutexGuard<'_, HashMap<(u32, String), Running>> {
-        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs in progress.
     pub fn active(&self) -> usize {
-        let mut running = self.running();
-        running.retain(|_, r| !r.abort.is_finished());
-        running.len()
+        self.table().total
     }
 
     /// Checks `run` and starts it on `host`, or says why not.
@@ -178,37 +196,40 @@ impl Runs {
         if let Err(why) = check(&run, now_ms()) {
             return Ack::no(why);
         }
-        let key = (host.n, run.test_id.clone());
-        let mut running = self.running();
-        if let Some(r) = running.get(&key)
+        let mut table = self.table();
+        let on_agent = table.by_agent.get(&host.n);
+        if let Some(r) = on_agent.and_then(|runs| runs.get(&run.test_id))
             && r.run_id == run.run_id
             && !r.abort.is_finished()
         {
             return Ack::yes(); // the same request again
         }
-        if running.len() >= MAX_RUNS {
-            running.retain(|_, r| !r.abort.is_finished());
+        let replaces = on_agent.is_some_and(|runs| runs.contains_key(&run.test_id));
+        if !replaces {
+            if table.total >= MAX_RUNS {
+                return Ack::no(format!("the simulator already runs {MAX_RUNS} tests"));
+            }
+            if on_agent.is_some_and(|runs| runs.len() >= MAX_RUNS_PER_AGENT) {
+                return Ack::no(format!(
+                    "this agent already runs {MAX_RUNS_PER_AGENT} tests"
+                ));
+            }
         }
-        if running.len() >= MAX_RUNS {
-            return Ack::no(format!("the simulator already runs {MAX_RUNS} tests"));
-        }
-        let on_agent = running.keys().filter(|(n, _)| *n == host.n).count();
-        if on_agent >= MAX_RUNS_PER_AGENT {
-            return Ack::no(format!(
-                "this agent already runs {MAX_RUNS_PER_AGENT} tests"
-            ));
-        }
+        let (agent, test_id, run_id) = (host.n, run.test_id.clone(), run.run_id.clone());
         let this = self.clone();
-        let run_id = run.run_id.clone();
         let task = tokio::spawn(async move { this.execute(host, run).await });
-        if let Some(previous) = running.insert(
-            key,
-            Running {
-                run_id,
-                abort: task.abort_handle(),
-            },
-        ) {
-            previous.abort.abort();
+        let running = Running {
+            run_id,
+            abort: task.abort_handle(),
+        };
+        match table
+            .by_agent
+            .entry(agent)
+            .or_default()
+            .insert(test_id, running)
+        {
+            Some(previous) => previous.abort.abort(),
+            None => table.total += 1,
         }
         self.stats.runs_started.fetch_add(1, Ordering::Relaxed);
         Ack::yes()
@@ -216,7 +237,7 @@ impl Runs {
 
     /// Stops a run; stopping one that is not running is no error.
     pub fn cancel(&self, agent: u32, test_id: &str) -> Ack {
-        if let Some(r) = self.running().remove(&(agent, test_id.to_owned())) {
+        if let Some(r) = self.table().remove(agent, test_id) {
             r.abort.abort();
         }
         Ack::yes()
@@ -224,20 +245,26 @@ impl Runs {
 
     /// Stops every run of one agent (it went away).
     pub fn stop_agent(&self, agent: u32) {
-        self.running().retain(|(n, _), r| {
-            let keep = *n != agent;
-            if !keep {
+        let mut table = self.table();
+        if let Some(runs) = table.by_agent.remove(&agent) {
+            table.total -= runs.len();
+            for r in runs.into_values() {
                 r.abort.abort();
             }
-            keep
-        });
+        }
     }
 
     /// Stops every run.
     pub fn stop_all(&self) {
-        for (_, r) in self.running().drain() {
+        let mut table = self.table();
+        for r in table
+            .by_agent
+            .drain()
+            .flat_map(|(_, runs)| runs.into_values())
+        {
             r.abort.abort();
         }
+        table.total = 0;
     }
 
     async fn execute(self: Arc<Self>, host: Arc<Host>, run: TestRun) {
@@ -272,10 +299,14 @@ impl Runs {
                 Err(e) => self.stats.count_error(&e.to_string()),
             }
         }
-        let mut running = self.running();
-        let key = (host.n, run.test_id.clone());
-        if running.get(&key).is_some_and(|r| r.run_id == run.run_id) {
-            running.remove(&key);
+        let mut table = self.table();
+        let ours = table
+            .by_agent
+            .get(&host.n)
+            .and_then(|runs| runs.get(&run.test_id))
+            .is_some_and(|r| r.run_id == run.run_id);
+        if ours {
+            table.remove(host.n, &run.test_id);
         }
     }
 }
