@@ -143,11 +143,10 @@ impl Sim {
             client: client.clone(),
         });
         tracing::info!(
-            "{} agents {}-{}..{} publishing every {} (seed {})",
+            "{} agents {}..{} publishing every {} (seed {})",
             config.agents,
-            config.prefix,
-            "0".repeat(width),
-            config.agents - 1,
+            shared.hosts.first().map_or("", |h| h.id.as_str()),
+            shared.hosts.last().map_or("", |h| h.id.as_str()),
             swarm_common::duration::short(config.interval),
             config.seed
         );
