@@ -33,6 +33,10 @@ pub fn agent_cancel(agent: &AgentId) -> String {
     format!("{PREFIX}.agent.{agent}.cancel")
 }
 
+/// `swarm.agent.*.*`: every agent's requests (run, cancel, info), for one
+/// process that answers for many agents (the simulator).
+pub const AGENT_REQUESTS_ALL: &str = "swarm.agent.*.*";
+
 /// `swarm.results.<test_id>.<agent>`; test ids are hub-made `[a-z0-9]`.
 pub fn results(test_id: &str, agent: &AgentId) -> String {
     format!("{PREFIX}.results.{test_id}.{agent}")
