@@ -60,28 +60,65 @@ impl Batch {
         self.acks.push(acker);
     }
 
-    /// Writes the batch to the store; with JetStream, flushes it to disk
-    /// and only then acknowledges its messages. On failure nothing is
+    /// Writes the batch to the store, and the host records that changed by
+    /// hello, bye or a new host; with JetStream, flushes them to disk and
+    /// only then acknowledges their messages. On failure nothing is
     /// acknowledged (JetStream redelivers); without JetStream the rows stay
     /// for the next attempt (bounded: the oldest beyond the cap are dropped
-    /// and counted).
-    pub async fn commit(&mut self, state: &HubState) {
-        if self.write(state) && !self.acks.is_empty() {
-            match state.store.flush().await {
-                Ok(()) => {
-                    for acker in self.acks.drain(..) {
-                        if let Err(e) = acker.ack().await {
-                            tracing::warn!("cannot acknowledge a message: {e}");
-                        }
-                    }
+    /// and counted). The writing runs on a blocking thread, so the API and
+    /// other tasks go on meanwhile.
+    pub async fn commit(&mut self, state: &Arc<HubState>) {
+        let mut work = std::mem::take(self);
+        let shared = state.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let durable = work.write_durably(&shared);
+            (work, durable)
+        })
+        .await;
+        let durable = match written {
+            Ok((work, durable)) => {
+                *self = work;
+                durable
+            }
+            Err(e) => {
+                // The batch is lost with the task; its messages were not
+                // acknowledged, so JetStream sends them again.
+                state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("the ingest write failed: {e}");
+                false
+            }
+        };
+        if durable {
+            for acker in self.acks.drain(..) {
+                if let Err(e) = acker.ack().await {
+                    tracing::warn!("cannot acknowledge a message: {e}");
                 }
-                Err(e) => {
-                    state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(
-                        "cannot flush the store: {e}; not acknowledging, JetStream will redeliver"
-                    );
-                    self.acks.clear();
-                }
+            }
+        }
+    }
+
+    /// Writes rows, results and urgent host records; true when what the
+    /// held acks stand for is on disk.
+    fn write_durably(&mut self, state: &HubState) -> bool {
+        let wrote = self.write(state);
+        if let Err(e) = state.registry.persist_urgent(&state.store) {
+            state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("cannot write host records: {e}; not acknowledging");
+            self.acks.clear();
+            return false;
+        }
+        if !wrote || self.acks.is_empty() {
+            return false;
+        }
+        match state.store.flush_sync() {
+            Ok(()) => true,
+            Err(e) => {
+                state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    "cannot flush the store: {e}; not acknowledging, JetStream will redeliver"
+                );
+                self.acks.clear();
+                false
             }
         }
     }

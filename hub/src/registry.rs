@@ -25,6 +25,10 @@ struct Hosts {
     dirty: HashSet<AgentId>,
     /// Forgotten since the last persist.
     removed: HashSet<AgentId>,
+    /// Changed by what must be on disk before its message is acknowledged
+    /// (hello, bye, a new host); a new latest sample can wait for the
+    /// checkpoint.
+    urgent: HashSet<AgentId>,
 }
 
 /// Which hosts one inventory page holds.
@@ -100,10 +104,14 @@ impl Registry {
         &self,
         agent: &AgentId,
         now: Millis,
+        urgent: bool,
         edit: impl FnOnce(&mut HostRecord),
     ) -> Result<(), AgentLimit> {
         self.admits(agent)?;
         let mut hosts = self.lock();
+        if urgent || !hosts.records.contains_key(agent) {
+            hosts.urgent.insert(agent.clone());
+        }
         let record = hosts
             .records
             .entry(agent.clone())
@@ -130,7 +138,7 @@ impl Registry {
 
     pub fn hello(&self, info: HostInfo, now: Millis) -> Result<(), AgentLimit> {
         let agent = info.agent.clone();
-        self.touch(&agent, now, |r| {
+        self.touch(&agent, now, true, |r| {
             r.info = Some(info);
             r.said_bye = false;
         })
@@ -138,7 +146,7 @@ impl Registry {
 
     pub fn metrics(&self, sample: MetricsSample, now: Millis) -> Result<(), AgentLimit> {
         let agent = sample.agent.clone();
-        self.touch(&agent, now, |r| {
+        self.touch(&agent, now, false, |r| {
             r.said_bye = false;
             // A replayed old sample must not replace a newer latest.
             if r.latest.as_ref().is_none_or(|l| l.ts <= sample.ts) {
@@ -151,7 +159,7 @@ impl Registry {
     /// start knowing it.
     pub fn bye(&self, agent: &AgentId, now: Millis) {
         if self.contains(agent) {
-            let _ = self.touch(agent, now, |r| r.said_bye = true);
+            let _ = self.touch(agent, now, true, |r| r.said_bye = true);
         }
     }
 
@@ -172,6 +180,33 @@ impl Registry {
         }
         for agent in &removed {
             store.remove_host(agent.as_str())?;
+        }
+        Ok(())
+    }
+
+    /// Writes the records changed by hello, bye or a new host.
+    pub fn persist_urgent(&self, store: &Store) -> Result<()> {
+        let records: Vec<(AgentId, HostRecord)> = {
+            let mut hosts = self.lock();
+            let urgent: Vec<AgentId> = hosts.urgent.drain().collect();
+            urgent
+                .into_iter()
+                .filter_map(|a| {
+                    let record = hosts.records.get(&a).cloned()?;
+                    hosts.dirty.remove(&a);
+                    Some((a, record))
+                })
+                .collect()
+        };
+        for (i, (agent, record)) in records.iter().enumerate() {
+            if let Err(e) = store.put_host(agent.as_str(), record) {
+                // Not lost: the checkpoint tries these again.
+                let mut hosts = self.lock();
+                hosts
+                    .dirty
+                    .extend(records[i..].iter().map(|(a, _)| a.clone()));
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -243,6 +278,7 @@ impl Registry {
         }
         hosts.records.remove(agent);
         hosts.dirty.remove(agent);
+        hosts.urgent.remove(agent);
         hosts.removed.insert(agent.clone());
         Ok(())
     }

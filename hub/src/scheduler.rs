@@ -32,6 +32,10 @@ const MAX_INTERVAL_MS: u64 = 3_600_000;
 const MAX_DURATION_MS: u64 = 7 * 86_400_000;
 const MAX_TIMEOUT_MS: u64 = 60_000;
 const DEFAULT_TIMEOUT_MS: u64 = 2_000;
+/// Longest repeat period, and how far ahead a test may start: a year, so
+/// that slot arithmetic never overflows.
+const MAX_REPEAT_MS: u64 = 365 * 86_400_000;
+const MAX_SELECTORS: usize = 64;
 
 /// Tests not yet final, kept in memory; every change is written to sled.
 #[derive(Default)]
@@ -112,11 +116,22 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
         )));
     }
     if let Some(every) = spec.repeat_every_ms
-        && every < duration_ms
+        && !(duration_ms..=MAX_REPEAT_MS).contains(&every)
     {
         return Err(bad(format!(
-            "repeat_every_ms: must be at least duration_ms ({duration_ms}) so runs do not overlap"
+            "repeat_every_ms: must be at least duration_ms ({duration_ms}) so runs do not overlap, and at most {MAX_REPEAT_MS} (a year)"
         )));
+    }
+    if spec
+        .start_at
+        .is_some_and(|at| at > now.saturating_add(MAX_REPEAT_MS))
+    {
+        return Err(bad(format!(
+            "start_at: at most a year ahead ({MAX_REPEAT_MS} ms)"
+        )));
+    }
+    if spec.agents.len() > MAX_SELECTORS {
+        return Err(bad(format!("agents: at most {MAX_SELECTORS} selectors")));
     }
     let timeout_ms = spec.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS.max(
         if spec.kind == TestKind::Traceroute {
@@ -164,8 +179,10 @@ pub fn next_slot(start_at: Millis, every: u64, now: Millis) -> Millis {
     if now < start_at {
         return start_at;
     }
+    // Saturating: a test stored by an older hub may hold any period.
+    let every = every.max(1);
     let k = (now - start_at) / every + 1;
-    start_at + k * every
+    start_at.saturating_add(k.saturating_mul(every))
 }
 
 impl TestBook {
@@ -536,6 +553,11 @@ mod tests {
             ("interval_ms", |s| s.interval_ms = Some(5)),
             ("duration_ms", |s| s.duration_ms = Some(10)),
             ("repeat_every_ms", |s| s.repeat_every_ms = Some(1_000)),
+            ("repeat_every_ms", |s| {
+                s.repeat_every_ms = Some(u64::MAX - 1)
+            }),
+            ("start_at", |s| s.start_at = Some(u64::MAX)),
+            ("agents", |s| s.agents = vec!["*".into(); 65]),
             ("timeout_ms", |s| s.timeout_ms = Some(0)),
             ("interval_ms", |s| {
                 s.kind = TestKind::Traceroute;
@@ -559,6 +581,8 @@ mod tests {
         assert_eq!(next_slot(1_000, 100, 1_000), 1_100);
         // Hub down from 1_050 to 1_975: the next slot is after now, not 1_100.
         assert_eq!(next_slot(1_000, 100, 1_975), 2_000);
+        assert_eq!(next_slot(1_000, u64::MAX, 2_000), u64::MAX, "saturates");
+        assert_eq!(next_slot(1_000, 0, 2_000), 2_001, "a zero period is 1 ms");
     }
 
     #[test]

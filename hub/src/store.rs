@@ -740,6 +740,13 @@ impl Store {
     }
 
     /// Makes everything written so far durable.
+    /// [`Store::flush`] for a blocking thread.
+    pub fn flush_sync(&self) -> Result<()> {
+        self.db.flush()?;
+        self.index_db.flush()?;
+        Ok(())
+    }
+
     pub async fn flush(&self) -> Result<()> {
         self.db.flush_async().await?;
         self.index_db.flush_async().await?;

@@ -236,3 +236,27 @@ async fn hub_tags_merge_and_forgotten_hosts_are_gone() {
     assert_eq!(all[0].hub_tags, ["rack=7", "role=web"]);
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hello_is_on_disk_with_its_batch_not_at_the_next_checkpoint() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = TestHub::start(&server.url(), dir.path()).await;
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    publish_hellos(&client, 1, 500).await;
+    // Checkpoints come every 10 s; the batch that takes the hello commits
+    // within 100 ms and writes its host record with it.
+    let deadline = std::time::Instant::now() + swarm_hub::CHECKPOINT_EVERY / 2;
+    let on_disk = loop {
+        let hosts = hub.state.store.hosts().expect("hosts");
+        if hosts.iter().any(|(a, _)| a == "h-00000") {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(on_disk, "the host record was written with its batch");
+    hub.stop().await;
+}
