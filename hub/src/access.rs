@@ -138,6 +138,7 @@ impl Access {
             _ => (name.to_owned(), None),
         };
         roles::check_user_name(&user).map_err(AccessError::Refused)?;
+        check_not_reserved(role, &user)?;
         let mut inventory = self.load()?;
         if inventory.users.iter().any(|u| u.name == user) {
             return Err(AccessError::Refused(format!(
@@ -169,6 +170,11 @@ impl Access {
 
     /// Removes a user and its secret files.
     pub fn revoke(&self, name: &str) -> Result<UserEntry> {
+        if RESERVED.contains(&name) {
+            return Err(AccessError::Refused(format!(
+                "{name} is not a user: its name is reserved for the TLS files"
+            )));
+        }
         let mut inventory = self.load()?;
         let Some(at) = inventory.users.iter().position(|u| u.name == name) else {
             return Err(AccessError::Refused(format!("no user {name}")));
@@ -284,6 +290,27 @@ fn validity(params: &mut CertificateParams) {
     params.not_after = now + time::Duration::days(CERT_DAYS);
 }
 
+/// Names whose files are the CA's and the server's own (`tls/ca.pem`,
+/// `tls/server-key.pem`): a user by that name would overwrite them, and
+/// revoking it would delete them.
+const RESERVED: [&str; 2] = ["ca", "server"];
+
+/// Refuses names that clash: the CA's and server's files, and `agent-*`
+/// for anyone but an agent (it is the agents' namespace).
+fn check_not_reserved(role: Role, user: &str) -> Result<()> {
+    if RESERVED.contains(&user) {
+        return Err(AccessError::Refused(format!(
+            "user name {user} is reserved (the TLS files of the CA and the server use it)"
+        )));
+    }
+    if role != Role::Agent && user.starts_with("agent-") {
+        return Err(AccessError::Refused(format!(
+            "user name {user}: agent-* names are for agents (swarm-hub access add-agent)"
+        )));
+    }
+    Ok(())
+}
+
 /// The `authorization` block for `nats.conf` to include.
 pub fn render(users: &[UserEntry]) -> String {
     let mut out = String::from(
@@ -385,6 +412,20 @@ mod tests {
             .collect();
         assert_eq!(names, ["alice"]);
         assert!(access.revoke("nobody").is_err());
+    }
+
+    #[test]
+    fn reserved_names_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let access = Access::new(dir.path());
+        for (role, name) in [
+            (Role::Operator, "ca"),
+            (Role::Viewer, "server"),
+            (Role::Viewer, "agent-web-1"),
+        ] {
+            assert!(access.add(role, name, false).is_err(), "{name}");
+        }
+        assert!(access.revoke("ca").is_err());
     }
 
     #[test]
