@@ -3,7 +3,7 @@
 //! logged; it never stops ingest.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::Message;
@@ -217,7 +217,59 @@ pub fn handle(state: &HubState, msg: &Message, batch: &mut Batch) {
     state.stats.messages.fetch_add(1, Ordering::Relaxed);
     if let Err(rejection) = accept(state, msg, batch) {
         state.stats.rejections.count(&rejection);
-        tracing::warn!(subject = %msg.subject, "rejected: {rejection}");
+        match REJECTION_LOG.take(now_ms()) {
+            LogTurn::Log { unlogged } if unlogged > 0 => tracing::warn!(
+                subject = %msg.subject,
+                "rejected: {rejection} ({unlogged} more rejections were counted, not logged)"
+            ),
+            LogTurn::Log { .. } => tracing::warn!(subject = %msg.subject, "rejected: {rejection}"),
+            LogTurn::Quiet => {}
+        }
+    }
+}
+
+/// Rejections logged per window; a flood of bad messages is counted in
+/// full but logs only this many lines every [`LOG_WINDOW_MS`].
+const LOG_PER_WINDOW: u64 = 20;
+const LOG_WINDOW_MS: u64 = 10_000;
+
+static REJECTION_LOG: LogBudget = LogBudget::new();
+
+enum LogTurn {
+    Log { unlogged: u64 },
+    Quiet,
+}
+
+/// A log line budget per time window (lock-free; approximate at window
+/// edges, which is all a log needs).
+struct LogBudget {
+    window: AtomicU64,
+    used: AtomicU64,
+    unlogged: AtomicU64,
+}
+
+impl LogBudget {
+    const fn new() -> Self {
+        Self {
+            window: AtomicU64::new(0),
+            used: AtomicU64::new(0),
+            unlogged: AtomicU64::new(0),
+        }
+    }
+
+    fn take(&self, now: u64) -> LogTurn {
+        let window = now / LOG_WINDOW_MS;
+        if self.window.swap(window, Ordering::Relaxed) != window {
+            self.used.store(0, Ordering::Relaxed);
+        }
+        if self.used.fetch_add(1, Ordering::Relaxed) < LOG_PER_WINDOW {
+            LogTurn::Log {
+                unlogged: self.unlogged.swap(0, Ordering::Relaxed),
+            }
+        } else {
+            self.unlogged.fetch_add(1, Ordering::Relaxed);
+            LogTurn::Quiet
+        }
     }
 }
 
@@ -367,5 +419,23 @@ pub async fn prune(state: &Arc<HubState>) {
         }
         Ok(Err(e)) => tracing::error!("retention failed: {e}"),
         Err(e) => tracing::error!("retention task failed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_rejections_logs_a_few_lines_per_window() {
+        let budget = LogBudget::new();
+        let logged = (0..1_000)
+            .filter(|_| matches!(budget.take(5), LogTurn::Log { .. }))
+            .count();
+        assert_eq!(logged as u64, LOG_PER_WINDOW);
+        match budget.take(LOG_WINDOW_MS + 5) {
+            LogTurn::Log { unlogged } => assert_eq!(unlogged, 1_000 - LOG_PER_WINDOW),
+            LogTurn::Quiet => panic!("a new window logs again"),
+        }
     }
 }
