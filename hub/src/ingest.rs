@@ -14,11 +14,11 @@ use swarm_common::subject::{AgentSubject, parse_agent_subject, parse_results_sub
 use swarm_common::time::now_ms;
 use swarm_common::{limits, text};
 
-use crate::HubState;
 use crate::registry::AgentLimit;
 use crate::run_members::Refusal;
 use crate::store::{SampleRow, rollup};
 use crate::validate::{self, Rejection};
+use crate::{HubState, watchdog};
 
 /// Rows held back while the store refuses writes (a full disk); past this,
 /// the oldest are dropped and counted.
@@ -71,6 +71,9 @@ impl Batch {
         let mut work = std::mem::take(self);
         let shared = state.clone();
         let written = tokio::task::spawn_blocking(move || {
+            let _running = shared
+                .watchdog
+                .running("an ingest write", watchdog::COMMIT_LIMIT);
             let durable = work.write_durably(&shared);
             (work, durable)
         })
@@ -387,6 +390,9 @@ fn decode<T: serde::de::DeserializeOwned>(encoding: Encoding, body: &[u8]) -> Re
 pub async fn checkpoint(state: &Arc<HubState>) {
     let state = state.clone();
     let result = tokio::task::spawn_blocking(move || {
+        let _running = state
+            .watchdog
+            .running("a checkpoint", watchdog::CHECKPOINT_LIMIT);
         state.registry.persist(&state.store)?;
         state.store.checkpoint()
     })
@@ -402,8 +408,11 @@ pub async fn checkpoint(state: &Arc<HubState>) {
 /// what they removed.
 pub async fn prune(state: &Arc<HubState>) {
     let state = state.clone();
-    let result =
-        tokio::task::spawn_blocking(move || state.retention.enforce(&state.store, now_ms())).await;
+    let result = tokio::task::spawn_blocking(move || {
+        let _running = state.watchdog.running("retention", watchdog::PRUNE_LIMIT);
+        state.retention.enforce(&state.store, now_ms())
+    })
+    .await;
     match result {
         Ok(Ok((removed, capped))) => {
             if removed.raw_samples + removed.rollup_buckets > 0 {

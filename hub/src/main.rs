@@ -9,6 +9,7 @@ use swarm_hub::access::{Access, Secret, UserEntry};
 use swarm_hub::config::{AccessCommand, HubArgs, HubCommand};
 use swarm_hub::maintenance;
 use swarm_hub::store::Store;
+use swarm_hub::watchdog::{self, Watchdog};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -21,7 +22,13 @@ async fn run() -> anyhow::Result<()> {
         return maintain(&args, command);
     }
     swarm_common::logging::init(&args.log).map_err(anyhow::Error::msg)?;
-    let store = Store::open(&args.data)?;
+    // Opening replays the write-ahead log and checkpoints: watched too.
+    let opening = Watchdog::start();
+    let store = {
+        let _running = opening.running("opening the store", watchdog::CHECKPOINT_LIMIT);
+        Store::open(&args.data)?
+    };
+    drop(opening);
     let hub = Hub::with_retention(Arc::new(store), args.retention())?.with_limits(args.limits());
     let shutdown = swarm_common::shutdown::signal();
     tokio::pin!(shutdown);

@@ -535,12 +535,11 @@ impl Store {
         }
         head.insert(ts, value);
         if head.is_full() {
-            let batch = self.head_batch(agent, series, head);
+            self.write_head(agent, series, head)?;
             head.sealed_end = head.samples.last().map(|s| s.0);
             head.samples.clear();
             head.pending.clear();
             head.persisted_start = None;
-            self.chunks.apply_batch(batch)?;
         }
         Ok(None)
     }
@@ -673,20 +672,31 @@ impl Store {
 
     /// The batch that writes a head as a chunk with its rollup
     /// contributions (moving its key if its first sample changed).
-    fn head_batch(&self, agent: u32, series: u32, head: &mut Head) -> sled::Batch {
-        let mut batch = sled::Batch::default();
-        if let Some(start) = head.start() {
-            if let Some(old) = head.persisted_start.filter(|o| *o != start) {
-                batch.remove(&keys::chunk(agent, series, old));
-            }
-            batch.insert(
-                &keys::chunk(agent, series, start),
-                open_chunk::encode(&chunk::encode(&head.samples), &head.pending),
-            );
-            head.persisted_start = Some(start);
-        }
+    /// Writes a head chunk with its rollup contributions. A head whose
+    /// start moved (a late sample before its first) replaces its old key
+    /// in one batch; otherwise it is one insert. Most checkpoints write
+    /// every head: single inserts keep them off sled's batch lock, which
+    /// a stream of batches holds against its own log flusher (seen as a
+    /// hang under 10,000 hosts).
+    fn write_head(&self, agent: u32, series: u32, head: &mut Head) -> Result<()> {
         head.dirty = false;
-        batch
+        let Some(start) = head.start() else {
+            return Ok(());
+        };
+        let key = keys::chunk(agent, series, start);
+        let value = open_chunk::encode(&chunk::encode(&head.samples), &head.pending);
+        match head.persisted_start.replace(start).filter(|o| *o != start) {
+            Some(old) => {
+                let mut batch = sled::Batch::default();
+                batch.remove(&keys::chunk(agent, series, old));
+                batch.insert(&key, value);
+                self.chunks.apply_batch(batch)?;
+            }
+            None => {
+                self.chunks.insert(key, value)?;
+            }
+        }
+        Ok(())
     }
 
     /// The rollup contributions of a chunk value in sled.
@@ -720,8 +730,7 @@ impl Store {
         let upto = inner.next_wal_seq;
         for (&(agent, series), head) in inner.heads.iter_mut() {
             if head.dirty {
-                let batch = self.head_batch(agent, series, head);
-                self.chunks.apply_batch(batch)?;
+                self.write_head(agent, series, head)?;
             }
         }
         self.seal(&mut inner)?;
@@ -739,7 +748,6 @@ impl Store {
         Ok(())
     }
 
-    /// Makes everything written so far durable.
     /// [`Store::flush`] for a blocking thread.
     pub fn flush_sync(&self) -> Result<()> {
         self.db.flush()?;
@@ -747,6 +755,7 @@ impl Store {
         Ok(())
     }
 
+    /// Makes everything written so far durable.
     pub async fn flush(&self) -> Result<()> {
         self.db.flush_async().await?;
         self.index_db.flush_async().await?;
