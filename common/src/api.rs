@@ -8,7 +8,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec::{self, CodecError};
-use crate::protocol::{ApiError, HostSummary, HostsReply, HostsRequest};
+use crate::protocol::{
+    AgentSummary, ApiError, HostSummary, HostsReply, HostsRequest, SummaryReply, SummaryRequest,
+    Test, TestsListReply, TestsListRequest,
+};
 use crate::subject;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,23 +62,69 @@ pub async fn call<Req: Serialize, Rep: DeserializeOwned>(
     )??)
 }
 
-/// Every host matching `req`, page by page (`swarm.api.hosts` with
-/// `after`), in agent-id order.
-pub async fn all_hosts(
+/// A request for one page of a list, after a cursor.
+pub trait PageRequest: Serialize {
+    fn after(&self) -> Option<&str>;
+    fn set_after(&mut self, after: String);
+}
+
+/// A reply holding one page: its items, and the cursor of the next page.
+pub trait Page: DeserializeOwned {
+    type Item;
+    fn into_parts(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+/// Every item of a paged list (`swarm.api.hosts`, `tests.list`,
+/// `tests.summary`), page by page, in the list's order.
+pub async fn all_pages<Req: PageRequest, Rep: Page>(
     client: &Client,
-    mut req: HostsRequest,
+    subject: &str,
+    mut req: Req,
     timeout: Duration,
-) -> Result<Vec<HostSummary>, CallError> {
-    let mut hosts = Vec::new();
+) -> Result<Vec<Rep::Item>, CallError> {
+    let mut items = Vec::new();
     loop {
-        let page: HostsReply = call(client, subject::api::HOSTS, &req, timeout).await?;
-        hosts.extend(page.hosts);
+        let page: Rep = call(client, subject, &req, timeout).await?;
+        let (got, next) = page.into_parts();
+        items.extend(got);
         // A next that does not move forward would loop for ever.
-        match page.next {
-            Some(next) if req.after.as_ref().is_none_or(|after| next > *after) => {
-                req.after = Some(next);
+        match next {
+            Some(next) if req.after().is_none_or(|after| next.as_str() > after) => {
+                req.set_after(next);
             }
-            _ => return Ok(hosts),
+            _ => return Ok(items),
         }
     }
 }
+
+/// Every host matching `req`, in agent-id order.
+pub async fn all_hosts(
+    client: &Client,
+    req: HostsRequest,
+    timeout: Duration,
+) -> Result<Vec<HostSummary>, CallError> {
+    all_pages::<_, HostsReply>(client, subject::api::HOSTS, req, timeout).await
+}
+
+macro_rules! paged {
+    ($req:ty, $rep:ty, $field:ident, $item:ty) => {
+        impl PageRequest for $req {
+            fn after(&self) -> Option<&str> {
+                self.after.as_deref()
+            }
+            fn set_after(&mut self, after: String) {
+                self.after = Some(after);
+            }
+        }
+        impl Page for $rep {
+            type Item = $item;
+            fn into_parts(self) -> (Vec<$item>, Option<String>) {
+                (self.$field, self.next)
+            }
+        }
+    };
+}
+
+paged!(HostsRequest, HostsReply, hosts, HostSummary);
+paged!(TestsListRequest, TestsListReply, tests, Test);
+paged!(SummaryRequest, SummaryReply, summary, AgentSummary);

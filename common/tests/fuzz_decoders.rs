@@ -152,5 +152,5 @@ fuzz_types! {
     tests_list_request: TestsListRequest = TestsListRequest { status: Some(TestStatus::Running), ..TestsListRequest::default() };
     test_id_request: TestIdRequest = TestIdRequest { id: "t".into() };
     error_reply: ErrorReply = ErrorReply { error: ApiError::new(ErrorCode::NotFound, "x") };
-    summary_reply: SummaryReply = SummaryReply { summary: Vec::new() };
+    summary_reply: SummaryReply = SummaryReply { summary: Vec::new(), next: None };
 }

@@ -18,8 +18,8 @@ use swarm_common::limits;
 use swarm_common::protocol::{
     ApiError, DEFAULT_HOSTS_PAGE, ErrorCode, HistoryReply, HistoryRequest, HostRemoveReply,
     HostRemoveRequest, HostReply, HostRequest, HostTagsReply, HostTagsRequest, HostsReply,
-    HostsRequest, MAX_HOSTS_PAGE, ResultsReply, ResultsRequest, SummaryReply, TestIdRequest,
-    TestReply, TestSpec, TestsListReply, TestsListRequest,
+    HostsRequest, MAX_HOSTS_PAGE, ResultsReply, ResultsRequest, SummaryReply, SummaryRequest,
+    TestIdRequest, TestReply, TestSpec, TestsListReply, TestsListRequest,
 };
 use swarm_common::subject::{self, api};
 use swarm_common::time::now_ms;
@@ -64,6 +64,25 @@ impl Ctx {
             }
         }
         items.len()
+    }
+}
+
+impl Ctx {
+    /// History points a reply has room for: a point is at most about 96
+    /// bytes in JSON and 48 in MessagePack, and a latency series sends
+    /// its percentiles per point too. `max_points` is lowered to this, so
+    /// the hub picks a coarser step rather than fail.
+    fn points_that_fit(&self, series: &str) -> u32 {
+        let per_point = match self.encoding {
+            Encoding::Json => 96,
+            Encoding::MsgPack => 48,
+        } * if crate::store::rollup::is_latency(series) {
+            2
+        } else {
+            1
+        };
+        let room = self.reply_bytes.saturating_sub(2 * ENVELOPE_ROOM);
+        u32::try_from(room / per_point).unwrap_or(u32::MAX).max(1)
     }
 }
 
@@ -283,7 +302,7 @@ fn history(state: &Ctx, req: HistoryRequest) -> Result<HistoryReply, ApiError> {
     let agent = known_agent(state, &req.agent)?;
     let now = now_ms();
     let (from, to) = history::window(&req, now)?;
-    let max_points = history::max_points(&req)?;
+    let max_points = history::max_points(&req)?.min(state.points_that_fit(&req.series));
     let known = state.store.series_of(agent.as_str()).map_err(internal)?;
     if !known.contains(&req.series) {
         return Err(ApiError::new(
@@ -322,6 +341,10 @@ const MAX_RESULTS: u32 = 10_000;
 /// Tests per `tests.list` page when the request sets no limit, and at most.
 const DEFAULT_TESTS_PAGE: u32 = 500;
 const MAX_TESTS_PAGE: u32 = 1_000;
+/// Agents per `tests.summary` page when the request sets no limit, and at
+/// most.
+const DEFAULT_SUMMARY_PAGE: u32 = 1_000;
+const MAX_SUMMARY_PAGE: u32 = 10_000;
 
 fn tests_create(state: &Ctx, spec: TestSpec) -> Result<TestReply, ApiError> {
     Ok(TestReply {
@@ -371,15 +394,27 @@ fn tests_results(state: &Ctx, req: ResultsRequest) -> Result<ResultsReply, ApiEr
     Ok(ResultsReply { results, more })
 }
 
-fn tests_summary(state: &Ctx, req: TestIdRequest) -> Result<SummaryReply, ApiError> {
+fn tests_summary(state: &Ctx, req: SummaryRequest) -> Result<SummaryReply, ApiError> {
+    let limit = limit_of(req.limit, DEFAULT_SUMMARY_PAGE, MAX_SUMMARY_PAGE)?;
     state.tests.get(&state.store, &req.id)?;
     let results = state
         .store
         .results(&req.id, None, 0, usize::MAX)
         .map_err(internal)?;
-    Ok(SummaryReply {
-        summary: crate::summary::summarise(&results),
-    })
+    // In agent-id order: the page is the agents after `after`.
+    let mut summary = crate::summary::summarise(&results);
+    if let Some(after) = &req.after {
+        summary.retain(|s| s.agent.as_str() > after.as_str());
+    }
+    let more = summary.len() > limit;
+    summary.truncate(limit);
+    let fit = state.fitting(&summary);
+    let cut = fit < summary.len();
+    summary.truncate(fit);
+    let next = (more || cut)
+        .then(|| summary.last().map(|s| s.agent.as_str().to_owned()))
+        .flatten();
+    Ok(SummaryReply { summary, next })
 }
 
 /// A syntactically valid agent id the hub has heard of.

@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_nats::Client;
 use swarm_common::codec::{self, Encoding};
 use swarm_common::protocol::{
-    Ack, AgentRunState, ApiError, CancelRun, ErrorCode, HostStatus, Millis, Test, TestAgent,
-    TestKind, TestRun, TestSpec, TestStatus,
+    Ack, AgentRunState, ApiError, CancelRun, ErrorCode, Millis, Test, TestAgent, TestKind, TestRun,
+    TestSpec, TestStatus,
 };
 use swarm_common::subject;
 use swarm_common::time::now_ms;
@@ -403,16 +403,14 @@ impl TestBook {
     }
 }
 
-fn online_hosts(state: &HubState, now: Millis) -> Vec<swarm_common::protocol::HostSummary> {
-    let mut hosts = state.registry.summaries(None, now);
-    hosts.retain(|h| h.status == HostStatus::Online);
-    hosts
+fn online_hosts(state: &HubState, now: Millis) -> Vec<crate::registry::Member> {
+    state.registry.online(now)
 }
 
 /// Starts a run against the agents online now; returns what to dispatch.
 fn start_run(
     test: &mut Test,
-    online: &[swarm_common::protocol::HostSummary],
+    online: &[crate::registry::Member],
     now: Millis,
 ) -> Vec<(String, TestRun, swarm_common::AgentId)> {
     let matched = selector::resolve(&test.selectors, online);

@@ -284,3 +284,94 @@ async fn new_agents_past_the_hub_cap_are_refused() {
     let _ = stop.send(());
     task.await.expect("hub stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lists_come_in_pages_and_history_fits_max_payload() {
+    use swarm_common::AgentId;
+    use swarm_common::api::{all_pages, call};
+    use swarm_common::protocol::*;
+    use swarm_common::time::now_ms;
+    use swarm_hub::testing::wait_for;
+
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = TestHub::start(&server.url(), dir.path()).await;
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let max_payload = client.server_info().max_payload;
+
+    // 20,000 samples in the last hour: raw, they would not fit in JSON.
+    let a = AgentId::parse("dense").expect("id");
+    publish(&client, subject::hello(&a), &HostInfo::new(a.clone())).await;
+    let start = now_ms() - 3_500_000;
+    for i in 0..20_000u64 {
+        let mut sample = MetricsSample::new(a.clone(), start + i * 175);
+        sample.cpu_pct = Some(12.345_678_901_234 + (i % 7) as f64);
+        swarm_common::nats::publish_msgpack(&client, subject::metrics(&a), &sample)
+            .await
+            .expect("publish");
+    }
+    client.flush().await.expect("flush");
+    wait_for(|| async { stats(&hub)["samples_stored"].as_u64() >= Some(20_000) }).await;
+    let body = br#"{"agent":"dense","series":"cpu_pct","from":-3600000,"max_points":20000}"#;
+    let reply = ask(&client, subject::api::HISTORY, body.to_vec()).await;
+    assert!(
+        reply.payload.len() <= max_payload,
+        "{}",
+        reply.payload.len()
+    );
+    let history: HistoryReply = codec::decode_reply(reply.headers.as_ref(), &reply.payload)
+        .expect("decodes")
+        .expect("history answers");
+    assert!(history.step_ms > 0, "a coarser step instead of a failure");
+    assert!(!history.points.is_empty() && history.points.len() <= 20_000);
+
+    // A test summary comes in pages of agents.
+    let agents: Vec<AgentId> = (0..3)
+        .map(|i| AgentId::parse(&format!("p{i}")).expect("id"))
+        .collect();
+    for agent in &agents {
+        publish(
+            &client,
+            subject::hello(agent),
+            &HostInfo::new(agent.clone()),
+        )
+        .await;
+    }
+    let spec = TestSpec::new(TestKind::Ping, "127.0.0.1", vec!["p*".into()]);
+    let created: TestReply = call(&client, subject::api::TESTS_CREATE, &spec, TIMEOUT)
+        .await
+        .expect("created");
+    let id = created.test.id;
+    let get = TestIdRequest { id: id.clone() };
+    let running = || async {
+        let got: TestReply = call(&client, subject::api::TESTS_GET, &get, TIMEOUT)
+            .await
+            .expect("get");
+        got.test
+    };
+    wait_for(|| async { running().await.agents.len() == 3 }).await;
+    let run = TestRun::of(&running().await, now_ms() + 60_000);
+    for agent in &agents {
+        let mut result = TestResult::new(&run, agent.clone(), now_ms());
+        result.rtt_ms = Some(1.0);
+        publish(&client, subject::results(&id, agent), &result).await;
+    }
+    let by_page = SummaryRequest {
+        id: id.clone(),
+        after: None,
+        limit: Some(2),
+    };
+    wait_for(|| async {
+        let page: SummaryReply = call(&client, subject::api::TESTS_SUMMARY, &by_page, TIMEOUT)
+            .await
+            .expect("summary");
+        page.summary.len() == 2 && page.next.as_deref() == Some("p1")
+    })
+    .await;
+    let all = all_pages::<_, SummaryReply>(&client, subject::api::TESTS_SUMMARY, by_page, TIMEOUT)
+        .await
+        .expect("every page");
+    let names: Vec<&str> = all.iter().map(|s| s.agent.as_str()).collect();
+    assert_eq!(names, ["p0", "p1", "p2"]);
+    hub.stop().await;
+}

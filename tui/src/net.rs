@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use async_nats::{Client, Message};
 use futures::StreamExt;
-use swarm_common::api::{CallError, all_hosts, call};
+use swarm_common::api::{CallError, all_hosts, all_pages, call};
 use swarm_common::codec::Encoding;
 use swarm_common::nats::{self, NatsArgs, NatsHealth};
 use swarm_common::protocol::{
     Bye, ErrorCode, HistoryReply, HistoryRequest, HostInfo, HostsRequest, MetricsSample,
-    ResultsReply, ResultsRequest, SummaryReply, TestIdRequest, TestReply, TestsListReply,
-    TestsListRequest,
+    ResultsReply, ResultsRequest, SummaryReply, SummaryRequest, TestIdRequest, TestReply,
+    TestsListReply, TestsListRequest,
 };
 use swarm_common::subject::{self, AgentSubject, parse_agent_subject};
 use tokio::sync::mpsc;
@@ -225,7 +225,15 @@ fn spawn_test_detail(client: &Client, events: &mpsc::Sender<Event>, id: String, 
         };
         let (test, summary, results) = tokio::join!(
             call::<_, TestReply>(&client, subject::api::TESTS_GET, &by_id, API_TIMEOUT),
-            call::<_, SummaryReply>(&client, subject::api::TESTS_SUMMARY, &by_id, API_TIMEOUT),
+            all_pages::<_, SummaryReply>(
+                &client,
+                subject::api::TESTS_SUMMARY,
+                SummaryRequest {
+                    id: id.clone(),
+                    ..SummaryRequest::default()
+                },
+                API_TIMEOUT
+            ),
             call::<_, ResultsReply>(
                 &client,
                 subject::api::TESTS_RESULTS,
@@ -236,7 +244,7 @@ fn spawn_test_detail(client: &Client, events: &mpsc::Sender<Event>, id: String, 
         let event = Event::TestUpdate {
             id,
             test: test.map(|r| r.test).map_err(|e| e.to_string()),
-            summary: summary.ok().map(|r| r.summary),
+            summary: summary.ok(),
             results: results.map(|r| r.results).unwrap_or_default(),
         };
         let _ = events.send(event).await;
@@ -247,13 +255,12 @@ fn spawn_tests(client: &Client, events: &mpsc::Sender<Event>) {
     let (client, events) = (client.clone(), events.clone());
     tokio::spawn(async move {
         let req = TestsListRequest::default();
-        let event =
-            match call::<_, TestsListReply>(&client, subject::api::TESTS_LIST, &req, API_TIMEOUT)
-                .await
-            {
-                Ok(reply) => Event::Tests(reply.tests),
-                Err(e) => Event::HubDown(e.to_string()),
-            };
+        let listed =
+            all_pages::<_, TestsListReply>(&client, subject::api::TESTS_LIST, req, API_TIMEOUT);
+        let event = match listed.await {
+            Ok(tests) => Event::Tests(tests),
+            Err(e) => Event::HubDown(e.to_string()),
+        };
         let _ = events.send(event).await;
     });
 }

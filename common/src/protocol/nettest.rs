@@ -396,7 +396,22 @@ pub struct ResultsReply {
     pub more: bool,
 }
 
+/// `swarm.api.tests.summary` request: one page of per-agent summaries in
+/// agent-id order, those after `after`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRequest {
+    pub id: String,
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryReply {
     pub summary: Vec<AgentSummary>,
+    /// The agent id to send as `after` for the next page; absent on the
+    /// last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::Client;
-use swarm_common::api::call;
+use swarm_common::api::{all_pages, call};
 use swarm_common::protocol::{
-    AgentSummary, ResultsReply, ResultsRequest, SummaryReply, Test, TestIdRequest, TestKind,
-    TestReply, TestResult, TestSpec, TestStatus, TestsListReply, TestsListRequest,
+    AgentSummary, ResultsReply, ResultsRequest, SummaryReply, SummaryRequest, Test, TestIdRequest,
+    TestKind, TestReply, TestResult, TestSpec, TestStatus, TestsListReply, TestsListRequest,
 };
 use swarm_common::subject::api;
 use swarm_common::time::now_ms;
@@ -123,16 +123,13 @@ pub async fn run(client: &Client, timeout: Duration, command: &TestCommand) -> R
             }
         }
         TestCommand::List { status, json } => {
-            let reply: TestsListReply = call(
-                client,
-                api::TESTS_LIST,
-                &TestsListRequest {
-                    status: *status,
-                    ..TestsListRequest::default()
-                },
-                timeout,
-            )
-            .await?;
+            let req = TestsListRequest {
+                status: *status,
+                ..TestsListRequest::default()
+            };
+            let tests =
+                all_pages::<_, TestsListReply>(client, api::TESTS_LIST, req, timeout).await?;
+            let reply = TestsListReply { tests, next: None };
             if *json {
                 print_json(&reply)?;
             } else {
@@ -190,7 +187,15 @@ async fn show(
     let mut since = 0u64;
     loop {
         let test: TestReply = call(client, api::TESTS_GET, &req, timeout).await?;
-        let summary: SummaryReply = call(client, api::TESTS_SUMMARY, &req, timeout).await?;
+        let by_id = SummaryRequest {
+            id: id.to_owned(),
+            ..SummaryRequest::default()
+        };
+        let summary = SummaryReply {
+            summary: all_pages::<_, SummaryReply>(client, api::TESTS_SUMMARY, by_id, timeout)
+                .await?,
+            next: None,
+        };
         let latest = latest_results(client, timeout, &test.test, since).await?;
         if json {
             if follow {
