@@ -24,6 +24,14 @@ const HOUR_MS: u64 = 3_600_000;
 const SEAL_GROUP: usize = 256;
 
 /// The span of one block of a level.
+/// What sealing one series writes, and the head's new marks (sealed
+/// through, horizon) once its index batch is in.
+struct SealPlan {
+    index: sled::Batch,
+    chunks: sled::Batch,
+    marks: Option<(Millis, Millis)>,
+}
+
 pub fn period(level: u8) -> u64 {
     if level == 2 { DAY_MS } else { HOUR_MS }
 }
@@ -195,8 +203,8 @@ impl Store {
         for group in series.chunks(SEAL_GROUP) {
             let mut batches = Vec::new();
             for &(agent, series) in group {
-                if let Some(pair) = self.seal_series(inner, agent, series)? {
-                    batches.push(pair);
+                if let Some(plan) = self.seal_series(inner, agent, series)? {
+                    batches.push(((agent, series), plan));
                 }
             }
             if batches.is_empty() {
@@ -204,9 +212,17 @@ impl Store {
             }
             self.blocks.sync()?;
             let mut removals = Vec::with_capacity(batches.len());
-            for (index, chunks) in batches {
-                self.index.apply_batch(index)?;
-                removals.push(chunks);
+            for ((agent, series), plan) in batches {
+                self.index.apply_batch(plan.index)?;
+                // The series' new mark is in the index now; only now may
+                // readers and the next seal go by it. A failure before
+                // this leaves the series as it was.
+                if let (Some(marks), Some(head)) =
+                    (plan.marks, inner.heads.get_mut(&(agent, series)))
+                {
+                    (head.sealed_through, head.sealed_horizon) = marks;
+                }
+                removals.push(plan.chunks);
             }
             self.index_db.flush()?;
             for chunks in removals {
@@ -216,13 +232,9 @@ impl Store {
         Ok(())
     }
 
-    /// The index batch and the open-chunk batch that seal one series.
-    fn seal_series(
-        &self,
-        inner: &mut Inner,
-        agent: u32,
-        series: u32,
-    ) -> Result<Option<(sled::Batch, sled::Batch)>> {
+    /// The index batch and the open-chunk batch that seal one series, and
+    /// the marks its head takes once the index batch is applied.
+    fn seal_series(&self, inner: &mut Inner, agent: u32, series: u32) -> Result<Option<SealPlan>> {
         let Some(head) = inner.heads.get_mut(&(agent, series)) else {
             return Ok(None);
         };
@@ -314,13 +326,19 @@ impl Store {
         }
         if sealed_through == head.sealed_through && moved_rollups.is_empty() {
             head.sealed_horizon = horizon;
-            return Ok(removed_any.then(|| (sled::Batch::default(), removals)));
+            return Ok(removed_any.then(|| SealPlan {
+                index: sled::Batch::default(),
+                chunks: removals,
+                marks: None,
+            }));
         }
         self.write_rollups(&mut batch, (agent, series), sealed_through, moved_rollups)?;
         batch.insert(&keys::sealed(agent, series), &keys::u64_key(sealed_through));
-        head.sealed_through = sealed_through;
-        head.sealed_horizon = horizon;
-        Ok(Some((batch, removals)))
+        Ok(Some(SealPlan {
+            index: batch,
+            chunks: removals,
+            marks: Some((sealed_through, horizon)),
+        }))
     }
 
     /// Writes late samples (older than their series' sealed mark) into the

@@ -543,3 +543,47 @@ fn chunks_left_behind_by_an_interrupted_seal_are_ignored_then_removed() {
     assert_eq!(store.query_raw("a", "m", 0, u64::MAX).expect("raw"), all);
     assert_rollups_match(&store, &all);
 }
+
+#[test]
+fn a_seal_that_fails_part_way_leaves_every_series_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let hour = 3_600_000;
+    // Nine series with a closed hour each: eight on one day, the ninth on
+    // the next, whose day file cannot be written (a directory in its
+    // place). Seal groups take them in any order, so most orders seal
+    // some series before the one that fails.
+    let day_one = T0 - T0 % blocks::DAY_MS + hour;
+    let day_two = day_one + blocks::DAY_MS;
+    let mut all = BTreeMap::new();
+    for s in 0..9 {
+        let base = if s == 8 { day_two } else { day_one };
+        let mut points: Vec<(u64, f64)> = (0..300).map(|i| (base + i * 1_000, i as f64)).collect();
+        points.extend((0..10).map(|i| (base + 3 * hour + i * 1_000, 1.0)));
+        let name = format!("s{s}");
+        store.ingest(&rows("a", &name, &points)).expect("ingest");
+        all.insert(name, points);
+    }
+    let blocked = dir
+        .path()
+        .join("blocks/raw")
+        .join(format!("{}.blk", day_two / blocks::DAY_MS));
+    std::fs::create_dir_all(&blocked).expect("a directory where the day file goes");
+    assert!(store.checkpoint().is_err(), "the seal cannot write day two");
+    for (name, points) in &all {
+        let got = store.query_raw("a", name, 0, u64::MAX).expect("query");
+        assert_eq!(&got, points, "{name} after the failed seal");
+    }
+    std::fs::remove_dir(&blocked).expect("the disk has room again");
+    store.checkpoint().expect("the next seal goes through");
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopen");
+    for (name, points) in &all {
+        let got = store.query_raw("a", name, 0, u64::MAX).expect("query");
+        assert_eq!(&got, points, "{name} after the seal and a restart");
+    }
+    assert!(
+        store.stats().expect("stats").blocks[0] >= 9,
+        "every hour went into blocks"
+    );
+}
