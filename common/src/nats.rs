@@ -45,6 +45,10 @@ pub struct NatsArgs {
     /// agent's `_INBOX.agent-<id>` for agents, else `_INBOX`.
     #[arg(long, env = "SWARM_INBOX_PREFIX", global = true)]
     pub inbox_prefix: Option<String>,
+    /// Connect only over TLS: a server that does not offer it is refused,
+    /// so no password or data ever crosses the network in the clear.
+    #[arg(long, env = "SWARM_REQUIRE_TLS", global = true)]
+    pub require_tls: bool,
 }
 
 impl Default for NatsArgs {
@@ -65,6 +69,7 @@ impl NatsArgs {
             tls_cert: None,
             tls_key: None,
             inbox_prefix: None,
+            require_tls: false,
         }
     }
 
@@ -227,7 +232,18 @@ pub async fn options(
     };
     if let Some(user) = &args.user {
         let password = password(args, user)?;
+        if !args.require_tls
+            && args.tls_ca.is_none()
+            && !args.servers.iter().all(|s| is_loopback(s))
+        {
+            tracing::warn!(
+                "sending the password of {user} without TLS; set --tls-ca (and --require-tls) so it cannot be read on the way"
+            );
+        }
         opts = opts.user_and_password(user.clone(), password);
+    }
+    if args.require_tls {
+        opts = opts.require_tls(true);
     }
     if let Some(ca) = &args.tls_ca {
         opts = opts.add_root_certificates(ca.clone()).require_tls(true);
@@ -249,6 +265,21 @@ pub async fn options(
             let health = health.clone();
             async move { health.on_event(event) }
         }))
+}
+
+/// Whether a server URL names this machine (`127.0.0.0/8`, `::1`,
+/// `localhost`), where a plaintext password does not cross a network.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(v6, |(h, _)| h),
+        None => host_port.split(':').next().unwrap_or(host_port),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn password(args: &NatsArgs, user: &str) -> Result<String, NatsError> {
@@ -347,6 +378,25 @@ pub async fn publish_msgpack<T: serde::Serialize + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_servers() {
+        for url in [
+            "nats://127.0.0.1:4222",
+            "localhost:4222",
+            "nats://u@[::1]:4222",
+            "127.9.9.9",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in [
+            "nats://10.0.0.5:4222",
+            "tls://bus.example.net:4222",
+            "nats://[2001:db8::1]:4222",
+        ] {
+            assert!(!is_loopback(url), "{url}");
+        }
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

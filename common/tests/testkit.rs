@@ -17,3 +17,16 @@ async fn server_starts_answers_and_restarts() {
     let again = async_nats::connect(server.url()).await.expect("reconnect");
     again.flush().await.expect("flush");
 }
+
+/// `--require-tls` refuses a server that offers no TLS instead of talking
+/// to it in the clear.
+#[tokio::test]
+async fn require_tls_refuses_a_plaintext_server() {
+    use swarm_common::nats::{NatsArgs, NatsHealth, connect_once};
+    let server = NatsServer::start();
+    let mut args = NatsArgs::for_url(&server.url());
+    assert!(connect_once(&args, "t", NatsHealth::new()).await.is_ok());
+    args.require_tls = true;
+    let refused = connect_once(&args, "t", NatsHealth::new()).await;
+    assert!(refused.is_err(), "connected in the clear");
+}
