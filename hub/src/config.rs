@@ -51,6 +51,17 @@ pub struct HubArgs {
     /// dropped and counted (`rejected.series_limit`), the rest stored.
     #[arg(long, env = "SWARM_MAX_SERIES_PER_AGENT", default_value_t = crate::store::DEFAULT_MAX_SERIES_PER_AGENT, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_series_per_agent: usize,
+    /// Targets network tests may probe: networks (`10.0.0.0/8`),
+    /// addresses and host-name globs (`*.example.net`), comma separated.
+    /// Empty: any target.
+    #[arg(long, env = "SWARM_TEST_TARGETS", value_delimiter = ',')]
+    pub test_targets: Vec<String>,
+    /// Tests active (scheduled or running) at once, at most.
+    #[arg(long, env = "SWARM_MAX_ACTIVE_TESTS", default_value_t = crate::test_policy::DEFAULT_MAX_ACTIVE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_active_tests: usize,
+    /// Active tests one agent takes part in, at most.
+    #[arg(long, env = "SWARM_MAX_TESTS_PER_AGENT", default_value_t = crate::test_policy::DEFAULT_MAX_PER_AGENT, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_tests_per_agent: usize,
     /// Directory of `swarm-hub access` (users, generated auth.conf, secrets).
     #[arg(
         long,
@@ -137,11 +148,18 @@ pub enum AccessCommand {
 }
 
 impl HubArgs {
-    pub fn limits(&self) -> crate::Limits {
-        crate::Limits {
+    /// The caps of the command line; a bad `--test-targets` entry is an
+    /// error that names it.
+    pub fn limits(&self) -> Result<crate::Limits, String> {
+        let mut tests =
+            crate::test_policy::TestPolicy::default().with_targets(&self.test_targets)?;
+        tests.max_active = self.max_active_tests;
+        tests.max_per_agent = self.max_tests_per_agent;
+        Ok(crate::Limits {
             max_agents: self.max_agents,
             max_series_per_agent: self.max_series_per_agent,
-        }
+            tests,
+        })
     }
 
     pub fn retention(&self) -> Retention {

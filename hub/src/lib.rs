@@ -16,6 +16,7 @@ pub mod scheduler;
 pub mod source;
 pub mod store;
 pub mod summary;
+pub mod test_policy;
 #[cfg(feature = "testkit")]
 pub mod testing;
 pub mod validate;
@@ -136,11 +137,13 @@ impl Retention {
     }
 }
 
-/// What one sender can make the hub hold (`PROTOCOL.md`, v2 limits).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What one sender can make the hub hold (`PROTOCOL.md`, v2 limits), and
+/// what tests it accepts.
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub max_agents: usize,
     pub max_series_per_agent: usize,
+    pub tests: test_policy::TestPolicy,
 }
 
 impl Default for Limits {
@@ -148,6 +151,7 @@ impl Default for Limits {
         Self {
             max_agents: registry::DEFAULT_MAX_AGENTS,
             max_series_per_agent: store::DEFAULT_MAX_SERIES_PER_AGENT,
+            tests: test_policy::TestPolicy::default(),
         }
     }
 }
@@ -220,6 +224,7 @@ impl Hub {
         self.state
             .store
             .set_max_series_per_agent(limits.max_series_per_agent);
+        self.state.tests.set_policy(limits.tests);
         self
     }
 

@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use crate::HubState;
 use crate::run_members::{Refusal, RunMembers};
 use crate::store::Store;
+use crate::test_policy::TestPolicy;
 use swarm_common::selector;
 
 /// How long an agent has to accept a run or a cancel.
@@ -42,6 +43,7 @@ const MAX_SELECTORS: usize = 64;
 pub struct TestBook {
     active: Mutex<BTreeMap<String, Test>>,
     members: RunMembers,
+    policy: std::sync::RwLock<TestPolicy>,
     wake: Notify,
     client: OnceLock<Client>,
 }
@@ -204,6 +206,11 @@ impl TestBook {
         self.active.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Sets which targets and how many tests the book accepts.
+    pub fn set_policy(&self, policy: TestPolicy) {
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
     pub fn is_active(&self, id: &str) -> bool {
         self.lock().contains_key(id)
     }
@@ -231,7 +238,8 @@ impl TestBook {
         let now = now_ms();
         let test = validate(spec, now)?;
         let online = online_hosts(state, now);
-        if selector::resolve(&test.selectors, &online).is_empty() {
+        let matched = selector::resolve(&test.selectors, &online);
+        if matched.is_empty() {
             return Err(ApiError::new(
                 ErrorCode::NotFound,
                 format!(
@@ -240,8 +248,15 @@ impl TestBook {
                 ),
             ));
         }
+        let agents: Vec<&swarm_common::AgentId> = matched.iter().map(|m| &m.agent).collect();
+        let mut active = self.lock();
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(&test, active.values(), &agents)?;
         state.store.put_test(&test).map_err(internal)?;
-        self.lock().insert(test.id.clone(), test.clone());
+        active.insert(test.id.clone(), test.clone());
+        drop(active);
         self.wake.notify_one();
         tracing::info!(test = %test.id, kind = test.kind.as_str(), target = %test.target, "test created");
         Ok(test)

@@ -246,6 +246,35 @@ async fn over_limit_messages_are_counted_rejections() {
     hub.stop().await;
 }
 
+/// A hub with other limits, in this process, until the sender fires.
+async fn hub_with(
+    url: &str,
+    dir: &std::path::Path,
+    limits: swarm_hub::Limits,
+) -> (
+    std::sync::Arc<swarm_hub::HubState>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let store = std::sync::Arc::new(swarm_hub::store::Store::open(dir).expect("store"));
+    let hub = swarm_hub::Hub::new(store).expect("hub").with_limits(limits);
+    let state = hub.state();
+    let client = async_nats::connect(url).await.expect("connect");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        hub.run(client, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("hub runs");
+    });
+    let probe = async_nats::connect(url).await.expect("connect");
+    swarm_common::testkit::request_until_answered(&probe, subject::api::HOSTS, b"{}")
+        .await
+        .expect("the hub answers");
+    (state, stop, task)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_agents_past_the_hub_cap_are_refused() {
     use swarm_common::AgentId;
@@ -254,33 +283,76 @@ async fn new_agents_past_the_hub_cap_are_refused() {
 
     let server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = std::sync::Arc::new(swarm_hub::store::Store::open(dir.path()).expect("store"));
-    let hub = swarm_hub::Hub::new(store)
-        .expect("hub")
-        .with_limits(swarm_hub::Limits {
-            max_agents: 3,
-            ..swarm_hub::Limits::default()
-        });
-    let state = hub.state();
+    let limits = swarm_hub::Limits {
+        max_agents: 3,
+        ..swarm_hub::Limits::default()
+    };
+    let (state, stop, task) = hub_with(&server.url(), dir.path(), limits).await;
     let client = async_nats::connect(server.url()).await.expect("connect");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn({
-        let client = client.clone();
-        async move {
-            hub.run(client, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("hub runs");
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(500)).await;
     for i in 0..10 {
         let info = HostInfo::new(AgentId::parse(&format!("n{i}")).expect("id"));
         publish(&client, subject::hello(&info.agent), &info).await;
     }
     wait_for(|| async { state.stats_json()["rejected"]["agent_limit"].as_u64() == Some(7) }).await;
     assert_eq!(state.registry.len(), 3);
+    let _ = stop.send(());
+    task.await.expect("hub stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tests_are_held_to_the_target_list_and_the_caps() {
+    use swarm_common::AgentId;
+    use swarm_common::api::{CallError, call};
+    use swarm_common::protocol::*;
+    use swarm_hub::testing::wait_for;
+
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut tests = swarm_hub::test_policy::TestPolicy::default()
+        .with_targets(&["127.0.0.0/8".into(), "*.test".into()])
+        .expect("targets");
+    tests.max_per_agent = 1;
+    let limits = swarm_hub::Limits {
+        tests,
+        ..swarm_hub::Limits::default()
+    };
+    let (state, stop, task) = hub_with(&server.url(), dir.path(), limits).await;
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let a = AgentId::parse("a").expect("id");
+    publish(&client, subject::hello(&a), &HostInfo::new(a.clone())).await;
+    wait_for(|| async { state.registry.len() == 1 }).await;
+    let create = |target: &str| {
+        let spec = TestSpec::new(TestKind::Ping, target, vec!["a".into()]);
+        let client = client.clone();
+        async move { call::<_, TestReply>(&client, subject::api::TESTS_CREATE, &spec, TIMEOUT).await }
+    };
+    let code = |r: Result<TestReply, CallError>| match r {
+        Err(CallError::Api(e)) => Some(e.code),
+        _ => None,
+    };
+    assert_eq!(
+        code(create("10.0.0.5").await),
+        Some(ErrorCode::BadRequest),
+        "not listed"
+    );
+    assert_eq!(
+        code(create("db.example.com").await),
+        Some(ErrorCode::BadRequest)
+    );
+    let first = create("127.0.0.1").await.expect("a listed target");
+    // The run takes agent a; a second test on it is past its cap.
+    let get = TestIdRequest { id: first.test.id };
+    wait_for(|| async {
+        let got: TestReply = call(&client, subject::api::TESTS_GET, &get, TIMEOUT)
+            .await
+            .expect("get");
+        !got.test.agents.is_empty()
+    })
+    .await;
+    assert_eq!(
+        code(create("host.test").await),
+        Some(ErrorCode::Unavailable)
+    );
     let _ = stop.send(());
     task.await.expect("hub stops");
 }
