@@ -239,6 +239,13 @@ impl Head {
 
 /// Inserts into time-ordered samples; a sample at an existing ts replaces it.
 fn insert_sorted(samples: &mut Vec<(Millis, f64)>, ts: Millis, value: f64) -> Effect {
+    // Samples nearly always come in order: one look at the last instead
+    // of a search, whose dependent loads miss the cache one after another
+    // (heads are spread over the heap; this was a quarter of ingest time).
+    if samples.last().is_none_or(|last| last.0 < ts) {
+        samples.push((ts, value));
+        return Effect::New;
+    }
     match samples.binary_search_by_key(&ts, |s| s.0) {
         Ok(i) if samples[i].1.to_bits() == value.to_bits() => Effect::Same,
         Ok(i) => {
