@@ -34,6 +34,9 @@ pub struct HubArgs {
     /// How long 1-hour rollups are kept.
     #[arg(long = "retain-1h", env = "SWARM_RETAIN_1H", default_value = "400d", global = true, value_parser = duration::parse_positive)]
     pub retain_hour: Duration,
+    /// How long test results are kept.
+    #[arg(long, env = "SWARM_RETAIN_RESULTS", default_value = "30d", global = true, value_parser = duration::parse_positive)]
+    pub retain_results: Duration,
     /// Cap on stored data in MiB (samples and rollups): over it, the oldest
     /// data goes first (raw, then 1-minute, then 1-hour), and the log says
     /// so. sled needs about twice this on disk. No cap by default.
@@ -167,6 +170,7 @@ impl HubArgs {
             raw: self.retain_raw,
             minute: self.retain_minute,
             hour: self.retain_hour,
+            results: self.retain_results,
             max_bytes: self.max_data_mib.map(|m| m.saturating_mul(1024 * 1024)),
             min_free_bytes: self.min_free_mib.saturating_mul(1024 * 1024),
         }

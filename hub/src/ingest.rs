@@ -415,11 +415,12 @@ pub async fn prune(state: &Arc<HubState>) {
     .await;
     match result {
         Ok(Ok((removed, capped))) => {
-            if removed.raw_samples + removed.rollup_buckets > 0 {
+            if removed.raw_samples + removed.rollup_buckets + removed.results > 0 {
                 tracing::info!(
-                    "retention removed {} raw samples and {} rollup buckets",
+                    "retention removed {} raw samples, {} rollup buckets and {} test results",
                     removed.raw_samples,
-                    removed.rollup_buckets
+                    removed.rollup_buckets,
+                    removed.results
                 );
             }
             if let Some(report) = capped {

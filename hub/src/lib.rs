@@ -94,6 +94,9 @@ pub struct Retention {
     pub raw: Duration,
     pub minute: Duration,
     pub hour: Duration,
+    /// How long test results are kept (their latency series age out with
+    /// the other series).
+    pub results: Duration,
     /// Cap on stored data (samples and rollups, keys and values).
     pub max_bytes: Option<u64>,
     /// Free space the hub always leaves on the data directory's disk.
@@ -106,6 +109,7 @@ impl Default for Retention {
             raw: Duration::from_secs(48 * 3600),
             minute: Duration::from_secs(30 * 86_400),
             hour: Duration::from_secs(400 * 86_400),
+            results: Duration::from_secs(30 * 86_400),
             max_bytes: None,
             min_free_bytes: 256 << 20,
         }
@@ -128,7 +132,9 @@ impl Retention {
         store: &Store,
         now: swarm_common::protocol::Millis,
     ) -> Result<(store::PruneStats, Option<store::CapReport>), store::StoreError> {
-        let removed = store.prune(&self.cutoffs(now))?;
+        let mut removed = store.prune(&self.cutoffs(now))?;
+        removed.results =
+            store.prune_results(now.saturating_sub(self.results.as_millis() as u64))?;
         let capped = match self.max_bytes {
             Some(cap) => store.prune_to_size(cap, now)?,
             None => None,

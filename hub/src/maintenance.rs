@@ -86,8 +86,8 @@ pub fn prune(dir: &Path, retention: &Retention, out: &mut impl Write) -> Result<
         .unwrap_or_default();
     writeln!(
         out,
-        "removed {} raw samples and {} rollup buckets{capped}",
-        removed.raw_samples, removed.rollup_buckets
+        "removed {} raw samples, {} rollup buckets and {} test results{capped}",
+        removed.raw_samples, removed.rollup_buckets, removed.results
     )
     .map_err(|source| MaintenanceError::Io {
         what: "cannot write to",

@@ -137,6 +137,8 @@ pub struct Cutoffs {
 pub struct PruneStats {
     pub raw_samples: u64,
     pub rollup_buckets: u64,
+    /// Test results (retention only).
+    pub results: u64,
     /// Stored data freed (keys and values, as `data_bytes` counts them).
     pub bytes_freed: u64,
 }
@@ -995,6 +997,7 @@ impl Store {
             }
             // Buckets of open periods go exactly.
             let mut batch = sled::Batch::default();
+            let mut removed = 0;
             for (level, cutoff) in [(1u8, cutoffs.minute), (2, cutoffs.hour)] {
                 for item in self
                     .index
@@ -1003,10 +1006,15 @@ impl Store {
                     let (key, value) = item?;
                     stats.bytes_freed += (key.len() + value.len()) as u64;
                     batch.remove(key);
-                    stats.rollup_buckets += 1;
+                    removed += 1;
                 }
             }
-            self.index.apply_batch(batch)?;
+            // A batch takes sled's global write lock: none for nothing
+            // (most series have nothing to remove at most prunes).
+            if removed > 0 {
+                stats.rollup_buckets += removed;
+                self.index.apply_batch(batch)?;
+            }
         }
         let sealed = self.prune_blocks(&mut inner, &series, cutoffs)?;
         stats.raw_samples += sealed.raw_samples;
@@ -1138,6 +1146,34 @@ impl Store {
         }
         self.results.apply_batch(batch)?;
         Ok(())
+    }
+
+    /// Deletes every test result older than `before`, of every test, a
+    /// bounded batch at a time; returns how many went.
+    pub fn prune_results(&self, before: Millis) -> Result<u64> {
+        const BATCH: usize = 10_000;
+        let mut removed = 0u64;
+        for id in self.tests.iter().keys() {
+            let id = id?;
+            let Ok(id) = std::str::from_utf8(&id) else {
+                continue;
+            };
+            let range = keys::result(id, 0, "", 0)..keys::result(id, before, "", 0);
+            loop {
+                let mut batch = sled::Batch::default();
+                let mut n = 0;
+                for key in self.results.range(range.clone()).keys().take(BATCH) {
+                    batch.remove(key?);
+                    n += 1;
+                }
+                if n == 0 {
+                    break;
+                }
+                self.results.apply_batch(batch)?;
+                removed += n as u64;
+            }
+        }
+        Ok(removed)
     }
 
     /// Results of a test in time order, from `since` (inclusive), at most

@@ -587,3 +587,38 @@ fn a_seal_that_fails_part_way_leaves_every_series_as_it_was() {
         "every hour went into blocks"
     );
 }
+
+#[test]
+fn results_older_than_retention_go_of_every_test() {
+    use swarm_common::protocol::{TestKind, TestRun};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let mut results = Vec::new();
+    for test_id in ["t1", "t2"] {
+        let spec =
+            swarm_common::protocol::TestSpec::new(TestKind::Ping, "127.0.0.1", vec!["*".into()]);
+        let mut test = crate::scheduler::validate(&spec, T0).expect("valid");
+        test.id = test_id.into();
+        store.put_test(&test).expect("test");
+        let run = TestRun::of(&test, T0 + 1_000_000);
+        for i in 0..25_000u64 {
+            let mut r = swarm_common::protocol::TestResult::new(
+                &run,
+                swarm_common::AgentId::parse("a").expect("id"),
+                T0 + i,
+            );
+            r.seq = Some(i as u32);
+            results.push(r);
+        }
+    }
+    store.put_results(&results).expect("results");
+    assert_eq!(store.prune_results(T0 + 20_000).expect("prune"), 40_000);
+    for test_id in ["t1", "t2"] {
+        let left = store
+            .results(test_id, None, 0, usize::MAX)
+            .expect("results");
+        assert_eq!(left.len(), 5_000, "{test_id}");
+        assert_eq!(left[0].ts, T0 + 20_000);
+    }
+    assert_eq!(store.prune_results(T0 + 20_000).expect("again"), 0);
+}
