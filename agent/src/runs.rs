@@ -20,8 +20,6 @@ use crate::probe::caps::Caps;
 use crate::probe::ping::{Echo, Pingers};
 use crate::probe::{self, tcp, trace};
 
-/// Shortest interval a run may ask for.
-const MIN_INTERVAL_MS: u64 = 100;
 const DEFAULT_TIMEOUT_MS: u64 = 2_000;
 /// At most this many runs at once on one agent.
 const MAX_RUNS: usize = 1_000;
@@ -142,24 +140,7 @@ impl Runner {
     }
 
     fn check(&self, run: &TestRun) -> Result<(), String> {
-        if run.test_id.is_empty()
-            || run.test_id.len() > 32
-            || !run
-                .test_id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
-            return Err(format!("test_id {:?} is not [a-z0-9]{{1,32}}", run.test_id));
-        }
-        if run.until <= now_ms() {
-            return Err("the run's `until` has already passed".into());
-        }
-        if run.interval_ms < MIN_INTERVAL_MS {
-            return Err(format!("interval_ms must be at least {MIN_INTERVAL_MS}"));
-        }
-        if run.kind == TestKind::Tcp && run.port.is_none_or(|p| p == 0) {
-            return Err("a tcp test needs a port".into());
-        }
+        run.check(now_ms())?;
         if self.active() >= MAX_RUNS {
             return Err(format!("this agent already runs {MAX_RUNS} tests"));
         }

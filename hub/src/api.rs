@@ -51,6 +51,40 @@ impl Deref for Ctx {
 }
 
 impl Ctx {
+    /// The page of `items` (in `key` order) after `after`: at most
+    /// `limit`, cut to fit the reply, and the cursor of the next page.
+    fn page<T: Serialize>(
+        &self,
+        mut items: Vec<T>,
+        after: Option<&str>,
+        limit: usize,
+        key: impl Fn(&T) -> &str,
+    ) -> (Vec<T>, Option<String>) {
+        if let Some(after) = after {
+            items.retain(|t| key(t) > after);
+        }
+        let more = items.len() > limit;
+        items.truncate(limit);
+        self.cut_page(items, more, key)
+    }
+
+    /// Cuts a page to what fits the reply; `more` says that items follow
+    /// it anyway. Returns the page and the cursor of the next one.
+    fn cut_page<T: Serialize>(
+        &self,
+        mut items: Vec<T>,
+        more: bool,
+        key: impl Fn(&T) -> &str,
+    ) -> (Vec<T>, Option<String>) {
+        let fit = self.fitting(&items);
+        let cut = fit < items.len();
+        items.truncate(fit);
+        let next = (more || cut)
+            .then(|| items.last().map(|t| key(t).to_owned()))
+            .flatten();
+        (items, next)
+    }
+
     /// How many of `items`, from the first, fit in one reply (at least
     /// one, so a page always makes progress).
     fn fitting<T: Serialize>(&self, items: &[T]) -> usize {
@@ -237,13 +271,8 @@ fn hosts(ctx: &Ctx, req: HostsRequest) -> Result<HostsReply, ApiError> {
         after: req.after.as_deref(),
         limit,
     };
-    let (mut hosts, more) = ctx.registry.page(query, now_ms());
-    let fit = ctx.fitting(&hosts);
-    let cut = fit < hosts.len();
-    hosts.truncate(fit);
-    let next = (more || cut)
-        .then(|| hosts.last().map(|h| h.agent.as_str().to_owned()))
-        .flatten();
+    let (hosts, more) = ctx.registry.page(query, now_ms());
+    let (hosts, next) = ctx.cut_page(hosts, more, |h| h.agent.as_str());
     Ok(HostsReply { hosts, next })
 }
 
@@ -354,18 +383,8 @@ fn tests_create(state: &Ctx, spec: TestSpec) -> Result<TestReply, ApiError> {
 
 fn tests_list(state: &Ctx, req: TestsListRequest) -> Result<TestsListReply, ApiError> {
     let limit = limit_of(req.limit, DEFAULT_TESTS_PAGE, MAX_TESTS_PAGE)?;
-    let mut tests = state.tests.list(&state.store, req.status)?;
-    if let Some(after) = &req.after {
-        tests.retain(|t| t.id.as_str() > after.as_str());
-    }
-    let more = tests.len() > limit;
-    tests.truncate(limit);
-    let fit = state.fitting(&tests);
-    let cut = fit < tests.len();
-    tests.truncate(fit);
-    let next = (more || cut)
-        .then(|| tests.last().map(|t| t.id.clone()))
-        .flatten();
+    let tests = state.tests.list(&state.store, req.status)?;
+    let (tests, next) = state.page(tests, req.after.as_deref(), limit, |t| t.id.as_str());
     Ok(TestsListReply { tests, next })
 }
 
@@ -402,18 +421,8 @@ fn tests_summary(state: &Ctx, req: SummaryRequest) -> Result<SummaryReply, ApiEr
         .results(&req.id, None, 0, usize::MAX)
         .map_err(internal)?;
     // In agent-id order: the page is the agents after `after`.
-    let mut summary = crate::summary::summarise(&results);
-    if let Some(after) = &req.after {
-        summary.retain(|s| s.agent.as_str() > after.as_str());
-    }
-    let more = summary.len() > limit;
-    summary.truncate(limit);
-    let fit = state.fitting(&summary);
-    let cut = fit < summary.len();
-    summary.truncate(fit);
-    let next = (more || cut)
-        .then(|| summary.last().map(|s| s.agent.as_str().to_owned()))
-        .flatten();
+    let summary = crate::summary::summarise(&results);
+    let (summary, next) = state.page(summary, req.after.as_deref(), limit, |s| s.agent.as_str());
     Ok(SummaryReply { summary, next })
 }
 

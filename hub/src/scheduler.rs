@@ -28,7 +28,8 @@ use swarm_common::selector;
 /// How long an agent has to accept a run or a cancel.
 pub const DISPATCH_TIMEOUT: Duration = Duration::from_secs(3);
 const TICK: Duration = Duration::from_millis(200);
-const MIN_INTERVAL_MS: u64 = 100;
+/// The agents' own floor: a run they would refuse is refused here first.
+const MIN_INTERVAL_MS: u64 = swarm_common::protocol::MIN_RUN_INTERVAL_MS;
 const MAX_INTERVAL_MS: u64 = 3_600_000;
 const MAX_DURATION_MS: u64 = 7 * 86_400_000;
 const MAX_TIMEOUT_MS: u64 = 60_000;

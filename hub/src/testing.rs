@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::store::Store;
-use crate::{Hub, HubState, Retention};
+use crate::{Hub, HubState, Limits, Retention};
 
 /// A hub running in this process until [`TestHub::stop`].
 pub struct TestHub {
@@ -31,8 +31,20 @@ impl TestHub {
 
     /// The same, with other retention and disk limits.
     pub async fn start_with(url: &str, dir: &Path, retention: Retention) -> Self {
+        Self::start_limited(url, dir, retention, Limits::default()).await
+    }
+
+    /// The same, with other limits too.
+    pub async fn start_limited(
+        url: &str,
+        dir: &Path,
+        retention: Retention,
+        limits: Limits,
+    ) -> Self {
         let store = Arc::new(Store::open(dir).expect("open store"));
-        let hub = Hub::with_retention(store, retention).expect("hub");
+        let hub = Hub::with_retention(store, retention)
+            .expect("hub")
+            .with_limits(limits);
         let state = hub.state();
         let client = async_nats::connect(url).await.expect("connect");
         let (stop, stopped) = oneshot::channel::<()>();

@@ -246,35 +246,6 @@ async fn over_limit_messages_are_counted_rejections() {
     hub.stop().await;
 }
 
-/// A hub with other limits, in this process, until the sender fires.
-async fn hub_with(
-    url: &str,
-    dir: &std::path::Path,
-    limits: swarm_hub::Limits,
-) -> (
-    std::sync::Arc<swarm_hub::HubState>,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let store = std::sync::Arc::new(swarm_hub::store::Store::open(dir).expect("store"));
-    let hub = swarm_hub::Hub::new(store).expect("hub").with_limits(limits);
-    let state = hub.state();
-    let client = async_nats::connect(url).await.expect("connect");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        hub.run(client, async {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("hub runs");
-    });
-    let probe = async_nats::connect(url).await.expect("connect");
-    swarm_common::testkit::request_until_answered(&probe, subject::api::HOSTS, b"{}")
-        .await
-        .expect("the hub answers");
-    (state, stop, task)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_agents_past_the_hub_cap_are_refused() {
     use swarm_common::AgentId;
@@ -287,7 +258,8 @@ async fn new_agents_past_the_hub_cap_are_refused() {
         max_agents: 3,
         ..swarm_hub::Limits::default()
     };
-    let (state, stop, task) = hub_with(&server.url(), dir.path(), limits).await;
+    let hub = TestHub::start_limited(&server.url(), dir.path(), Default::default(), limits).await;
+    let state = hub.state.clone();
     let client = async_nats::connect(server.url()).await.expect("connect");
     for i in 0..10 {
         let info = HostInfo::new(AgentId::parse(&format!("n{i}")).expect("id"));
@@ -295,8 +267,7 @@ async fn new_agents_past_the_hub_cap_are_refused() {
     }
     wait_for(|| async { state.stats_json()["rejected"]["agent_limit"].as_u64() == Some(7) }).await;
     assert_eq!(state.registry.len(), 3);
-    let _ = stop.send(());
-    task.await.expect("hub stops");
+    hub.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,7 +287,8 @@ async fn tests_are_held_to_the_target_list_and_the_caps() {
         tests,
         ..swarm_hub::Limits::default()
     };
-    let (state, stop, task) = hub_with(&server.url(), dir.path(), limits).await;
+    let hub = TestHub::start_limited(&server.url(), dir.path(), Default::default(), limits).await;
+    let state = hub.state.clone();
     let client = async_nats::connect(server.url()).await.expect("connect");
     let a = AgentId::parse("a").expect("id");
     publish(&client, subject::hello(&a), &HostInfo::new(a.clone())).await;
@@ -353,8 +325,7 @@ async fn tests_are_held_to_the_target_list_and_the_caps() {
         code(create("host.test").await),
         Some(ErrorCode::Unavailable)
     );
-    let _ = stop.send(());
-    task.await.expect("hub stops");
+    hub.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

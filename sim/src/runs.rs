@@ -22,36 +22,14 @@ use crate::fleet::Host;
 use crate::seed::mix;
 use crate::stats::SimStats;
 
-/// Shortest interval a run may ask for (as on a real agent).
-const MIN_INTERVAL_MS: u64 = 100;
 /// At most this many runs at once on one virtual agent.
 const MAX_RUNS_PER_AGENT: usize = 100;
 /// At most this many runs at once in the whole simulator.
 pub const MAX_RUNS: usize = 100_000;
 
-/// Why a run is refused, in the words a real agent uses.
+/// Why a run is refused, in the words a real agent uses (its own rule).
 pub fn check(run: &TestRun, now: Millis) -> Result<(), String> {
-    // The agent's rule for hub-made test ids; it makes the id safe as a
-    // subject token.
-    if run.test_id.is_empty()
-        || run.test_id.len() > 32
-        || !run
-            .test_id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    {
-        return Err(format!("test_id {:?} is not [a-z0-9]{{1,32}}", run.test_id));
-    }
-    if run.until <= now {
-        return Err("the run's `until` has already passed".into());
-    }
-    if run.interval_ms < MIN_INTERVAL_MS {
-        return Err(format!("interval_ms must be at least {MIN_INTERVAL_MS}"));
-    }
-    if run.kind == TestKind::Tcp && run.port.is_none_or(|p| p == 0) {
-        return Err("a tcp test needs a port".into());
-    }
-    Ok(())
+    run.check(now)
 }
 
 /// The address a target "resolves" to: itself if it is an IP, else a

@@ -278,6 +278,41 @@ impl TestRun {
     }
 }
 
+/// Shortest probe interval a run may ask for.
+pub const MIN_RUN_INTERVAL_MS: u64 = 100;
+
+impl TestRun {
+    /// Why an agent refuses this run as given (before asking whether it
+    /// can probe at all): a test id that is not a safe subject token, an
+    /// end already past, too short an interval, a tcp test without port.
+    pub fn check(&self, now: Millis) -> Result<(), String> {
+        if self.test_id.is_empty()
+            || self.test_id.len() > 32
+            || !self
+                .test_id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(format!(
+                "test_id {:?} is not [a-z0-9]{{1,32}}",
+                self.test_id
+            ));
+        }
+        if self.until <= now {
+            return Err("the run's `until` has already passed".into());
+        }
+        if self.interval_ms < MIN_RUN_INTERVAL_MS {
+            return Err(format!(
+                "interval_ms must be at least {MIN_RUN_INTERVAL_MS}"
+            ));
+        }
+        if self.kind == TestKind::Tcp && self.port.is_none_or(|p| p == 0) {
+            return Err("a tcp test needs a port".into());
+        }
+        Ok(())
+    }
+}
+
 impl TestResult {
     /// A result with only the identifying fields set.
     pub fn new(run: &TestRun, agent: AgentId, ts: Millis) -> Self {
