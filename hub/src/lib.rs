@@ -188,6 +188,7 @@ impl HubState {
         // Counted where the cap is applied, in the store.
         json["rejected"]["series_limit"] = self.store.series_limited().into();
         json["hosts"] = self.registry.len().into();
+        json["quarantined_blocks"] = self.store.quarantined().into();
         json["disk_low"] = self.disk.is_low().into();
         json["disk_pauses"] = self.disk.pauses.load(Ordering::Relaxed).into();
         if let Some(nats) = self.nats.get() {

@@ -313,6 +313,10 @@ pub struct Store {
     max_series_per_agent: AtomicUsize,
     /// Samples of new series dropped because their agent had its most.
     series_limited: AtomicU64,
+    /// Index entries of damaged blocks, set aside (in `index_db`): the
+    /// day file keeps their bytes; the series goes on without them.
+    quarantine: sled::Tree,
+    quarantined: AtomicU64,
 }
 
 /// Series one agent may have by default.
@@ -342,11 +346,13 @@ impl Store {
             blocks: blocks::BlockFiles::new(dir),
             index: index_db.open_tree("index")?,
             floors: index_db.open_tree("floors")?,
+            quarantine: index_db.open_tree("quarantine")?,
             index_db,
             db,
             inner: Mutex::new(Inner::default()),
             max_series_per_agent: AtomicUsize::new(DEFAULT_MAX_SERIES_PER_AGENT),
             series_limited: AtomicU64::new(0),
+            quarantined: AtomicU64::new(0),
         };
         store.load_dictionaries()?;
         store.load_floors(&mut store.lock())?;
@@ -424,6 +430,11 @@ impl Store {
     /// Caps the series each agent may have; those it has stay.
     pub fn set_max_series_per_agent(&self, max: usize) {
         self.max_series_per_agent.store(max, Ordering::Relaxed);
+    }
+
+    /// Damaged blocks set aside since the store opened.
+    pub fn quarantined(&self) -> u64 {
+        self.quarantined.load(Ordering::Relaxed)
     }
 
     /// Samples dropped because their agent had its most series.

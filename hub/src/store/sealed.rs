@@ -9,6 +9,7 @@
 //! Moves happen at checkpoints, for the hours a series' head has left.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use swarm_common::protocol::Millis;
 
@@ -74,6 +75,29 @@ impl Store {
         let start = keys::chunk_start(&key).ok_or_else(|| damaged("block key"))?;
         let at = Location::decode(value).ok_or_else(|| damaged("block index entry"))?;
         self.blocks.read(level, &key, start, at)
+    }
+
+    /// What a write path read of an existing block: the block, or `None`
+    /// when it is damaged (a bad checksum, a missing day file, bytes that
+    /// do not decode). A damaged block is set aside in the quarantine tree
+    /// with its index entry, logged and counted, and the write goes on as
+    /// if it were not there: one bad block never stops every seal (and
+    /// with them the start of the hub). I/O errors still fail.
+    fn salvage<T>(&self, key: &[u8], value: &[u8], read: Result<T>) -> Result<Option<T>> {
+        match read {
+            Ok(found) => Ok(Some(found)),
+            Err(StoreError::Corrupt { reason, .. }) => {
+                // Said and counted once per block, however often it is met.
+                if self.quarantine.insert(key, value)?.is_none() {
+                    tracing::error!(
+                        "quarantined a damaged block ({reason}); its series goes on without it"
+                    );
+                    self.quarantined.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn block_chunks(&self, key: &[u8], value: &[u8]) -> Result<Vec<Vec<(Millis, f64)>>> {
@@ -172,7 +196,8 @@ impl Store {
         let key = keys::block(agent, series, level, start);
         Ok(match self.index.get(key)? {
             Some(value) => self
-                .block_buckets(level, &key, &value)?
+                .salvage(&key, &value, self.block_buckets(level, &key, &value))?
+                .unwrap_or_default()
                 .into_iter()
                 .collect(),
             None => BTreeMap::new(),
@@ -292,7 +317,14 @@ impl Store {
                 // its chunks are older than the moved ones.
                 let mut old = Vec::new();
                 if let Some(value) = self.index.get(key)? {
-                    old = self.read_block(rollup::RAW, &key, &value)?;
+                    let read = self
+                        .read_block(rollup::RAW, &key, &value)
+                        .and_then(|payload| {
+                            block_format::decode_chunks(&payload)
+                                .ok_or_else(|| damaged("raw block"))?;
+                            Ok(payload)
+                        });
+                    old = self.salvage(&key, &value, read)?.unwrap_or_default();
                 }
                 let mut chunks =
                     block_format::decode_chunks(&old).ok_or_else(|| damaged("raw block"))?;
@@ -403,7 +435,9 @@ impl Store {
             .rev()
         {
             let (key, value) = item?;
-            let chunks = self.block_chunks(&key, &value)?;
+            let Some(chunks) = self.salvage(&key, &value, self.block_chunks(&key, &value))? else {
+                continue;
+            };
             if chunks.iter().any(|c| c.first().is_some_and(|f| f.0 <= ts)) {
                 found = Some((keys::chunk_start(&key).unwrap_or(0), chunks));
                 break;
@@ -415,7 +449,9 @@ impl Store {
                 let start = floor_to(ts, HOUR_MS);
                 let key = keys::block(agent, series, rollup::RAW, start);
                 let chunks = match self.index.get(key)? {
-                    Some(value) => self.block_chunks(&key, &value)?,
+                    Some(value) => self
+                        .salvage(&key, &value, self.block_chunks(&key, &value))?
+                        .unwrap_or_default(),
                     None => Vec::new(),
                 };
                 (start, chunks)
