@@ -81,17 +81,27 @@ impl TestHub {
 }
 
 /// Polls `check` until it holds; panics after 20 s.
-pub async fn wait_for<F, Fut>(mut check: F)
+pub async fn wait_for<F, Fut>(check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    wait_for_within(Duration::from_secs(20), check).await;
+}
+
+/// Polls `check` until it holds; panics after `limit` (fleet-size tests
+/// on a loaded machine need more than the usual 20 s).
+pub async fn wait_for_within<F, Fut>(limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if check().await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("condition not met within 20 s");
+    panic!("condition not met within {limit:?}");
 }

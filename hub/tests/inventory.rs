@@ -11,7 +11,7 @@ use swarm_common::nats::publish_msgpack;
 use swarm_common::protocol::*;
 use swarm_common::testkit::NatsServer;
 use swarm_common::{AgentId, codec, subject};
-use swarm_hub::testing::{TestHub, wait_for};
+use swarm_hub::testing::{TestHub, wait_for, wait_for_within};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -67,9 +67,12 @@ async fn ten_thousand_hosts_page_within_max_payload() {
     let client = async_nats::connect(server.url()).await.expect("connect");
     let max_payload = client.server_info().max_payload;
     const HOSTS: usize = 10_000;
-    // 3 KB each: a page of 1,000 would be 3 MB, so pages are cut by size.
-    publish_hellos(&client, HOSTS, 3_000).await;
-    wait_for(|| async { hub.state.registry.len() == HOSTS }).await;
+    // 1.6 KB each: a page of 1,000 would be 1.6 MB, so pages are cut by size.
+    publish_hellos(&client, HOSTS, 1_600).await;
+    wait_for_within(Duration::from_secs(120), || async {
+        hub.state.registry.len() == HOSTS
+    })
+    .await;
 
     let mut req = HostsRequest {
         limit: Some(MAX_HOSTS_PAGE),
