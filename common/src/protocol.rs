@@ -5,6 +5,7 @@
 //! project always fill every field. Encoded as MessagePack maps with field
 //! names (see [`crate::codec`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -195,30 +196,34 @@ impl MetricsSample {
     /// Series names are those of the contract; absent fields feed nothing.
     /// Percentages derived here are rounded to 0.001 (plenty for a chart,
     /// and what lets the hub store them in a few bits).
-    pub fn series(&self) -> Vec<(String, f64)> {
+    /// The fixed names are borrowed: ingest makes no copy of them.
+    pub fn series(&self) -> Vec<(Cow<'static, str>, f64)> {
         let mut out = Vec::with_capacity(12 + self.disks.len() + self.custom.len());
-        let mut put = |name: &str, v: Option<f64>| {
+        let mut put = |name: Cow<'static, str>, v: Option<f64>| {
             if let Some(v) = v {
-                out.push((name.to_owned(), v));
+                out.push((name, v));
             }
         };
-        put(series::CPU_PCT, self.cpu_pct);
-        put(series::MEM_PCT, self.mem_pct().map(round3));
-        put(series::SWAP_PCT, self.swap_pct().map(round3));
+        put(Cow::Borrowed(series::CPU_PCT), self.cpu_pct);
+        put(Cow::Borrowed(series::MEM_PCT), self.mem_pct().map(round3));
+        put(Cow::Borrowed(series::SWAP_PCT), self.swap_pct().map(round3));
         if let Some([l1, l5, l15]) = self.load {
-            put(series::LOAD1, Some(l1));
-            put(series::LOAD5, Some(l5));
-            put(series::LOAD15, Some(l15));
+            put(Cow::Borrowed(series::LOAD1), Some(l1));
+            put(Cow::Borrowed(series::LOAD5), Some(l5));
+            put(Cow::Borrowed(series::LOAD15), Some(l15));
         }
         if let Some(net) = &self.net {
-            put(series::NET_RX_BPS, net.rx_bps);
-            put(series::NET_TX_BPS, net.tx_bps);
+            put(Cow::Borrowed(series::NET_RX_BPS), net.rx_bps);
+            put(Cow::Borrowed(series::NET_TX_BPS), net.tx_bps);
         }
         for disk in &self.disks {
-            put(&series::disk_pct(&disk.mount), disk.used_pct().map(round3));
+            put(
+                Cow::Owned(series::disk_pct(&disk.mount)),
+                disk.used_pct().map(round3),
+            );
         }
         for (name, v) in &self.custom {
-            put(&series::custom(name), Some(*v));
+            put(Cow::Owned(series::custom(name)), Some(*v));
         }
         out
     }
@@ -512,7 +517,7 @@ mod tests {
             procs: Some(3),
             custom: BTreeMap::from([("queue".to_owned(), 7.0)]),
         };
-        let names: Vec<(String, f64)> = sample.series();
+        let names = sample.series();
         let want = [
             ("cpu_pct", 12.5),
             ("mem_pct", 25.0),
@@ -524,7 +529,7 @@ mod tests {
             ("disk_pct:/", 25.0),
             ("custom:queue", 7.0),
         ];
-        let got: Vec<(&str, f64)> = names.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        let got: Vec<(&str, f64)> = names.iter().map(|(n, v)| (n.as_ref(), *v)).collect();
         assert_eq!(got, want, "swap with total 0 has no percentage");
     }
 }

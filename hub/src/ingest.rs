@@ -2,6 +2,7 @@
 //! write-ahead log, host registry updated. A bad message is counted and
 //! logged; it never stops ingest.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,8 +31,10 @@ pub const BATCH_TICK: Duration = Duration::from_millis(100);
 /// One series sample waiting for the next batch commit.
 #[derive(Debug, Clone)]
 pub struct OwnedRow {
-    pub agent: String,
-    pub series: String,
+    /// Shared by the rows of one message: one allocation, not one a row.
+    pub agent: Arc<str>,
+    /// The contract's fixed names are borrowed, not copied.
+    pub series: Cow<'static, str>,
     pub ts: u64,
     pub value: f64,
 }
@@ -308,9 +311,10 @@ fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Reje
                 .registry
                 .admits(&sample.agent)
                 .map_err(|AgentLimit(max)| Rejection::AgentLimit(max))?;
+            let agent: Arc<str> = Arc::from(sample.agent.as_str());
             for (series, value) in sample.series() {
                 batch.rows.push(OwnedRow {
-                    agent: sample.agent.as_str().to_owned(),
+                    agent: agent.clone(),
                     series,
                     ts: sample.ts,
                     value,
@@ -366,8 +370,8 @@ fn accept_result(
     // sketches of it: percentiles over a month stay right.
     if let Some(latency) = result.latency_ms() {
         batch.rows.push(OwnedRow {
-            agent: result.agent.as_str().to_owned(),
-            series: format!("{}{test_id}", rollup::LATENCY_PREFIX),
+            agent: Arc::from(result.agent.as_str()),
+            series: Cow::Owned(format!("{}{test_id}", rollup::LATENCY_PREFIX)),
             ts: result.ts,
             value: latency,
         });

@@ -531,7 +531,7 @@ impl App {
             return;
         };
         for (name, value) in sample.series() {
-            if let Some(chart) = self.charts.get_mut(&name)
+            if let Some(chart) = self.charts.get_mut(name.as_ref())
                 && chart.points.last().is_none_or(|p| p.0 < sample.ts)
             {
                 chart.points.push((sample.ts, value));
