@@ -156,30 +156,43 @@ impl Batch {
                 true
             }
             Err(e) => {
-                state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(
-                    "cannot write {} samples to the store: {e}; will retry",
-                    rows.len()
-                );
-                if self.rows.len() > MAX_PENDING_ROWS {
-                    let excess = self.rows.len() - MAX_PENDING_ROWS;
-                    self.rows.drain(..excess);
-                    state
-                        .stats
-                        .samples_dropped
-                        .fetch_add(excess as u64, Ordering::Relaxed);
-                    tracing::error!("dropped the {excess} oldest samples waiting for the store");
-                }
-                if !self.acks.is_empty() {
-                    // JetStream redelivers these; keeping them too would
-                    // store them twice over (harmlessly, but for nothing).
-                    self.acks.clear();
-                    self.rows.clear();
-                }
+                self.failed(state, &format!("cannot write {} samples", rows.len()), &e);
                 false
             }
         }
     }
+
+    /// After a failed write: with JetStream, everything waits for its
+    /// redelivery (keeping it too would store it twice, harmlessly but for
+    /// nothing); without, it stays for the next attempt, the oldest past
+    /// [`MAX_PENDING_ROWS`] dropped and counted.
+    fn failed(&mut self, state: &HubState, what: &str, e: &crate::store::StoreError) {
+        state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!("{what}: {e}; will retry");
+        if !self.acks.is_empty() {
+            self.acks.clear();
+            self.rows.clear();
+            self.results.clear();
+            return;
+        }
+        let dropped = drop_oldest(&mut self.rows) + drop_oldest(&mut self.results);
+        if dropped > 0 {
+            state
+                .stats
+                .samples_dropped
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+            tracing::error!(
+                "dropped the {dropped} oldest samples and results waiting for the store"
+            );
+        }
+    }
+}
+
+/// Drops the oldest entries past [`MAX_PENDING_ROWS`]; returns how many.
+fn drop_oldest<T>(waiting: &mut Vec<T>) -> usize {
+    let excess = waiting.len().saturating_sub(MAX_PENDING_ROWS);
+    waiting.drain(..excess);
+    excess
 }
 
 impl Batch {
@@ -195,23 +208,8 @@ impl Batch {
                 true
             }
             Err(e) => {
-                state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(
-                    "cannot store {} test results: {e}; will retry",
-                    self.results.len()
-                );
-                if !self.acks.is_empty() {
-                    self.acks.clear();
-                    self.results.clear();
-                    self.rows.clear();
-                } else if self.results.len() > MAX_PENDING_ROWS {
-                    let excess = self.results.len() - MAX_PENDING_ROWS;
-                    self.results.drain(..excess);
-                    state
-                        .stats
-                        .samples_dropped
-                        .fetch_add(excess as u64, Ordering::Relaxed);
-                }
+                let what = format!("cannot store {} test results", self.results.len());
+                self.failed(state, &what, &e);
                 false
             }
         }
@@ -306,24 +304,22 @@ fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Reje
             let sample: MetricsSample = decode(encoding, &msg.payload)?;
             validate::same_agent(token, sample.agent.as_str())?;
             validate::sample(&sample, now)?;
-            // Known agents only past the cap: checked before any row.
-            state
-                .registry
-                .admits(&sample.agent)
-                .map_err(|AgentLimit(max)| Rejection::AgentLimit(max))?;
             let agent: Arc<str> = Arc::from(sample.agent.as_str());
-            for (series, value) in sample.series() {
-                batch.rows.push(OwnedRow {
-                    agent: agent.clone(),
-                    series,
-                    ts: sample.ts,
-                    value,
-                });
-            }
+            let ts = sample.ts;
+            let series = sample.series();
+            // The registry refuses a new agent past the cap: no row then.
             state
                 .registry
                 .metrics(sample, now)
                 .map_err(|AgentLimit(max)| Rejection::AgentLimit(max))?;
+            batch
+                .rows
+                .extend(series.into_iter().map(|(series, value)| OwnedRow {
+                    agent: agent.clone(),
+                    series,
+                    ts,
+                    value,
+                }));
         }
         AgentSubject::Bye => {
             validate::size("bye", &msg.payload, limits::MAX_RECORD_BYTES)?;
