@@ -1,7 +1,6 @@
 //! The hub's API as a NATS micro service (`swarm-hub`): `swarm.api.*`
 //! request-reply endpoints, each answered in the request's encoding.
 
-use std::collections::HashSet;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -296,23 +295,11 @@ fn hosts_tags(ctx: &Ctx, req: HostTagsRequest) -> Result<HostTagsReply, ApiError
     let bad = |e: String| ApiError::new(ErrorCode::BadRequest, e);
     limits::check_tags(&req.add).map_err(|e| bad(format!("add: {e}")))?;
     limits::check_tags(&req.remove).map_err(|e| bad(format!("remove: {e}")))?;
-    let now = now_ms();
-    let before = ctx
-        .registry
-        .summary(&agent, now)
-        .ok_or_else(|| no_agent(&req.agent))?;
-    let kept = before.hub_tags.iter().filter(|t| !req.remove.contains(t));
-    let after: HashSet<&String> = kept.chain(&req.add).collect();
-    if after.len() > limits::MAX_TAGS {
-        return Err(bad(format!(
-            "a host keeps at most {} hub tags",
-            limits::MAX_TAGS
-        )));
-    }
     let host = ctx
         .registry
-        .edit_tags(&agent, &req.add, &req.remove, now)
-        .ok_or_else(|| no_agent(&req.agent))?;
+        .edit_tags(&agent, &req.add, &req.remove, now_ms())
+        .ok_or_else(|| no_agent(&req.agent))?
+        .map_err(|e| bad(format!("hub tags: {e}")))?;
     ctx.registry.persist(&ctx.store).map_err(internal)?;
     Ok(HostTagsReply { host })
 }

@@ -124,9 +124,13 @@ impl Registry {
         urgent: bool,
         edit: impl FnOnce(&mut HostRecord),
     ) -> Result<(), AgentLimit> {
-        self.admits(agent)?;
         let mut hosts = self.lock();
-        if urgent || !hosts.records.contains_key(agent) {
+        let known = hosts.records.contains_key(agent);
+        let max = self.max_agents.load(Ordering::Relaxed);
+        if !known && hosts.records.len() >= max {
+            return Err(AgentLimit(max));
+        }
+        if urgent || !known {
             hosts.urgent.insert(agent.clone());
         }
         let record = hosts
@@ -140,16 +144,6 @@ impl Registry {
         edit(record);
         hosts.removed.remove(agent);
         hosts.dirty.insert(agent.clone());
-        Ok(())
-    }
-
-    /// Whether a message from `agent` may be taken: known, or room for it.
-    pub fn admits(&self, agent: &AgentId) -> Result<(), AgentLimit> {
-        let hosts = self.lock();
-        let max = self.max_agents.load(Ordering::Relaxed);
-        if hosts.records.len() >= max && !hosts.records.contains_key(agent) {
-            return Err(AgentLimit(max));
-        }
         Ok(())
     }
 
@@ -315,26 +309,36 @@ impl Registry {
         Ok(())
     }
 
-    /// Adds and removes hub-side tags (removals first); `None` for a host
-    /// the hub does not know. The caller has checked the tags.
+    /// Adds and removes hub-side tags (removals first); the result must
+    /// pass the tag limits, or nothing changes. `None` for a host the hub
+    /// does not know.
     pub fn edit_tags(
         &self,
         agent: &AgentId,
         add: &[String],
         remove: &[String],
         now: Millis,
-    ) -> Option<HostSummary> {
+    ) -> Option<Result<HostSummary, String>> {
         let mut hosts = self.lock();
         let record = hosts.records.get_mut(agent)?;
-        record.hub_tags.retain(|t| !remove.contains(t));
+        let mut tags: Vec<String> = record
+            .hub_tags
+            .iter()
+            .filter(|t| !remove.contains(t))
+            .cloned()
+            .collect();
         for tag in add {
-            if !record.hub_tags.contains(tag) {
-                record.hub_tags.push(tag.clone());
+            if !tags.contains(tag) {
+                tags.push(tag.clone());
             }
         }
+        if let Err(e) = swarm_common::limits::check_tags(&tags) {
+            return Some(Err(e));
+        }
+        record.hub_tags = tags;
         let summary = summarise(agent, record, now);
         hosts.dirty.insert(agent.clone());
-        Some(summary)
+        Some(Ok(summary))
     }
 }
 
