@@ -21,6 +21,40 @@ pub struct NatsServer {
     extra_config: Option<String>,
     /// A whole config file of the caller's (a deployment's), instead.
     config_file: Option<PathBuf>,
+    /// Ends the test binary when the test holding this server runs for
+    /// far too long (a hang), so a test run fails instead of never ending.
+    _deadline: Deadline,
+}
+
+/// Far longer than any test here takes (the fleet-size ones need about two
+/// minutes on a loaded machine).
+const TEST_LIMIT: Duration = Duration::from_secs(600);
+
+struct Deadline {
+    _alive: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl Deadline {
+    fn start() -> Self {
+        let (alive, watched) = std::sync::mpsc::channel::<()>();
+        let name = std::thread::current().name().unwrap_or("a test").to_owned();
+        let spawned = std::thread::Builder::new()
+            .name("test-deadline".into())
+            .spawn(move || {
+                // Disconnected when the server (and so the test) is gone.
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    watched.recv_timeout(TEST_LIMIT)
+                {
+                    eprintln!(
+                        "{name} has run for {TEST_LIMIT:?}: it hangs; aborting the test binary"
+                    );
+                    std::process::abort();
+                }
+            });
+        Self {
+            _alive: spawned.ok().map(|_| alive),
+        }
+    }
 }
 
 impl NatsServer {
@@ -51,6 +85,7 @@ impl NatsServer {
             dir,
             extra_config,
             config_file,
+            _deadline: Deadline::start(),
         };
         server.spawn();
         server

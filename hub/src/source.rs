@@ -12,6 +12,10 @@ use swarm_common::subject;
 /// Stream and durable consumer names.
 pub const STREAM: &str = "SWARM_INGEST";
 pub const CONSUMER: &str = "swarm-hub";
+/// How long one pull request waits: the longest ingest can stall when a
+/// request is lost is this plus the client's 5 s margin.
+const PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(5);
+const PULL_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Agent subjects ingest reads. Request subjects stay outside the stream.
 pub const SUBJECTS: [&str; 4] = [
@@ -106,7 +110,16 @@ async fn durable(client: &Client) -> Result<Source, async_nats::Error> {
             },
         )
         .await?;
-    let messages = consumer.messages().await?;
+    // A pull request can go unanswered under load (seen: the server holds
+    // no request while the client counts messages still owed to it); the
+    // client only asks again when a request expires, so requests expire
+    // soon, and heartbeats tell a silent server from an idle one.
+    let messages = consumer
+        .stream()
+        .expires(PULL_EXPIRES)
+        .heartbeat(PULL_HEARTBEAT)
+        .messages()
+        .await?;
     let incoming = messages.filter_map(|m| async move {
         match m {
             Ok(m) => {

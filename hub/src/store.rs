@@ -24,6 +24,7 @@ pub mod block_format;
 mod blocks;
 mod cap;
 pub mod chunk;
+mod close;
 mod keys;
 pub mod open_chunk;
 pub mod rollup;
@@ -317,6 +318,8 @@ pub struct Store {
     /// day file keeps their bytes; the series goes on without them.
     quarantine: sled::Tree,
     quarantined: AtomicU64,
+    /// Last, so that it drops last: closes the databases (see [`close`]).
+    _closer: close::Closer,
 }
 
 /// Series one agent may have by default.
@@ -334,25 +337,51 @@ impl Store {
         let db = open_db(dir)?;
         check_layout(&db, dir)?;
         let index_db = open_db(&dir.join("index"))?;
+        let chunks = db.open_tree("chunks")?;
+        let wal = db.open_tree("wal")?;
+        let dict = db.open_tree("dict")?;
+        let agent_series = db.open_tree("agent_series")?;
+        let hosts = db.open_tree("hosts")?;
+        let tests = db.open_tree("tests")?;
+        let results = db.open_tree("results")?;
+        let index = index_db.open_tree("index")?;
+        let floors = index_db.open_tree("floors")?;
+        let quarantine = index_db.open_tree("quarantine")?;
+        let closer = close::Closer::new(
+            &[&db, &index_db],
+            &[
+                &chunks,
+                &wal,
+                &dict,
+                &agent_series,
+                &hosts,
+                &tests,
+                &results,
+                &index,
+                &floors,
+                &quarantine,
+            ],
+        );
         let store = Self {
             dir: dir.to_path_buf(),
-            chunks: db.open_tree("chunks")?,
-            wal: db.open_tree("wal")?,
-            dict: db.open_tree("dict")?,
-            agent_series: db.open_tree("agent_series")?,
-            hosts: db.open_tree("hosts")?,
-            tests: db.open_tree("tests")?,
-            results: db.open_tree("results")?,
+            chunks,
+            wal,
+            dict,
+            agent_series,
+            hosts,
+            tests,
+            results,
             blocks: blocks::BlockFiles::new(dir),
-            index: index_db.open_tree("index")?,
-            floors: index_db.open_tree("floors")?,
-            quarantine: index_db.open_tree("quarantine")?,
+            index,
+            floors,
+            quarantine,
             index_db,
             db,
             inner: Mutex::new(Inner::default()),
             max_series_per_agent: AtomicUsize::new(DEFAULT_MAX_SERIES_PER_AGENT),
             series_limited: AtomicU64::new(0),
             quarantined: AtomicU64::new(0),
+            _closer: closer,
         };
         store.load_dictionaries()?;
         store.load_floors(&mut store.lock())?;

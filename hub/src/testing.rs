@@ -105,3 +105,32 @@ where
     }
     panic!("condition not met within {limit:?}");
 }
+
+/// Publishes many messages the way agents do, through JetStream with its
+/// acknowledgements (a few hundred in flight), so none is dropped when the
+/// server's stream intake is full; core publishes in a tight loop are
+/// (nats-server drops what overflows a stream's ingest queue).
+pub async fn publish_acked<T: serde::Serialize>(
+    client: &async_nats::Client,
+    messages: impl IntoIterator<Item = (String, T)>,
+) {
+    const IN_FLIGHT: usize = 256;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut pending = Vec::with_capacity(IN_FLIGHT);
+    for (subject, value) in messages {
+        let body = swarm_common::codec::to_msgpack(&value).expect("encodes");
+        let ack = js
+            .publish_with_headers(subject, swarm_common::codec::msgpack_headers(), body)
+            .await
+            .expect("publish");
+        pending.push(ack);
+        if pending.len() == IN_FLIGHT {
+            for ack in pending.drain(..) {
+                ack.await.expect("the stream takes it");
+            }
+        }
+    }
+    for ack in pending {
+        ack.await.expect("the stream takes it");
+    }
+}

@@ -53,11 +53,15 @@ async fn known(client: &Client) -> bool {
 /// Time between two samples.
 const STEP: u64 = 2_000;
 
-async fn publish(client: &Client, id: &AgentId, ts: u64) {
-    let sample = MetricsSample {
+fn sample(id: &AgentId, ts: u64) -> MetricsSample {
+    MetricsSample {
         cpu_pct: Some((ts % 10_000) as f64 / 100.0),
         ..MetricsSample::new(id.clone(), ts)
-    };
+    }
+}
+
+async fn publish(client: &Client, id: &AgentId, ts: u64) {
+    let sample = sample(id, ts);
     client
         .publish_with_headers(
             subject::metrics(id),
@@ -108,11 +112,9 @@ async fn kill_9_in_the_middle_of_ingest_loses_nothing_written() {
 
         // Publish a burst, let the store flush it (sled flushes every
         // 500 ms), keep publishing, and kill in the middle.
-        for _ in 0..2_000 {
-            publish(&client, &id, next_ts).await;
-            next_ts += STEP;
-        }
-        client.flush().await.expect("flush");
+        let burst = (0..2_000).map(|i| (subject::metrics(&id), sample(&id, next_ts + i * STEP)));
+        swarm_hub::testing::publish_acked(&client, burst).await;
+        next_ts += 2_000 * STEP;
         let deadline = Instant::now() + Duration::from_secs(20);
         while history(&client, t0).await.map(|h| h.len()) != Some(((next_ts - t0) / STEP) as usize)
         {

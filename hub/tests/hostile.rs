@@ -346,15 +346,27 @@ async fn long_lists_come_in_pages_and_history_fits_max_payload() {
     let a = AgentId::parse("dense").expect("id");
     publish(&client, subject::hello(&a), &HostInfo::new(a.clone())).await;
     let start = now_ms() - 3_500_000;
-    for i in 0..20_000u64 {
+    let samples = (0..20_000u64).map(|i| {
         let mut sample = MetricsSample::new(a.clone(), start + i * 175);
         sample.cpu_pct = Some(12.345_678_901_234 + (i % 7) as f64);
-        swarm_common::nats::publish_msgpack(&client, subject::metrics(&a), &sample)
-            .await
-            .expect("publish");
+        (subject::metrics(&a), sample)
+    });
+    swarm_hub::testing::publish_acked(&client, samples).await;
+    let stored = || stats(&hub)["samples_stored"].as_u64() >= Some(20_000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !stored() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    client.flush().await.expect("flush");
-    wait_for(|| async { stats(&hub)["samples_stored"].as_u64() >= Some(20_000) }).await;
+    if !stored() {
+        let info = client
+            .request(
+                "$JS.API.CONSUMER.INFO.SWARM_INGEST.swarm-hub",
+                bytes::Bytes::new(),
+            )
+            .await
+            .map(|m| String::from_utf8_lossy(&m.payload).into_owned());
+        panic!("not all stored: {}; consumer: {info:?}", stats(&hub));
+    }
     let body = br#"{"agent":"dense","series":"cpu_pct","from":-3600000,"max_points":20000}"#;
     let reply = ask(&client, subject::api::HISTORY, body.to_vec()).await;
     assert!(
@@ -380,6 +392,8 @@ async fn long_lists_come_in_pages_and_history_fits_max_payload() {
         )
         .await;
     }
+    // The hellos go through the ingest stream; the test needs them in.
+    wait_for(|| async { agents.iter().all(|a| hub.state.registry.contains(a)) }).await;
     let spec = TestSpec::new(TestKind::Ping, "127.0.0.1", vec!["p*".into()]);
     let created: TestReply = call(&client, subject::api::TESTS_CREATE, &spec, TIMEOUT)
         .await

@@ -30,14 +30,11 @@ fn info(agent: &str, bytes: usize) -> HostInfo {
 }
 
 async fn publish_hellos(client: &Client, n: usize, bytes: usize) {
-    for i in 0..n {
-        let agent = format!("h-{i:05}");
-        let info = info(&agent, bytes);
-        publish_msgpack(client, subject::hello(&info.agent), &info)
-            .await
-            .expect("publish");
-    }
-    client.flush().await.expect("flush");
+    let hellos = (0..n).map(|i| {
+        let info = info(&format!("h-{i:05}"), bytes);
+        (subject::hello(&info.agent), info)
+    });
+    swarm_hub::testing::publish_acked(client, hellos).await;
 }
 
 async fn page(client: &Client, req: &HostsRequest) -> (HostsReply, usize) {
