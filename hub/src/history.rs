@@ -331,8 +331,8 @@ mod tests {
 
     mod stored {
         use super::super::*;
+        use crate::store::SampleRow;
         use crate::store::rollup::Agg;
-        use crate::store::tests::rows;
 
         const H: u64 = 3_600_000;
         // An hour-aligned origin, 10 days of 10 s samples before NOW.
@@ -346,7 +346,9 @@ mod tests {
                 .map(|i| (START + i * 10_000, (i % 360) as f64))
                 .collect();
             for chunk in points.chunks(5_000) {
-                store.ingest(&rows("a", "m", chunk)).expect("ingest");
+                store
+                    .ingest(&SampleRow::of_series("a", "m", chunk))
+                    .expect("ingest");
             }
             // Closed hours and days move into day files, as in a hub.
             store.checkpoint().expect("checkpoint");
@@ -422,7 +424,7 @@ mod tests {
                 .map(|i| (from + i * 10_000, 5.0 + ((i * 7919) % 1000) as f64 / 10.0))
                 .collect();
             store
-                .ingest(&rows("a", "test:t1", &points))
+                .ingest(&SampleRow::of_series("a", "test:t1", &points))
                 .expect("ingest");
             let mut sorted: Vec<f64> = points.iter().map(|p| p.1).collect();
             sorted.sort_by(f64::total_cmp);

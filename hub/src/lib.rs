@@ -14,7 +14,8 @@ pub mod registry;
 pub mod run_members;
 pub mod scheduler;
 pub mod source;
-pub mod store;
+/// The time-series store, its own crate (`hub/store`).
+pub use swarm_store as store;
 pub mod summary;
 pub mod test_policy;
 #[cfg(feature = "testkit")]

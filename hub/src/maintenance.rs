@@ -231,7 +231,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::rows;
+    use crate::store::SampleRow;
 
     /// 1,000 samples 10 s apart: closed hours go to day files.
     fn seeded(dir: &Path) {
@@ -240,7 +240,7 @@ mod tests {
             .map(|i| (1_000_000 + i * 10_000, i as f64))
             .collect();
         store
-            .ingest(&rows("a", "cpu_pct", &points))
+            .ingest(&SampleRow::of_series("a", "cpu_pct", &points))
             .expect("ingest");
         store.checkpoint().expect("checkpoint");
     }

@@ -90,6 +90,21 @@ pub struct SampleRow<'a> {
     pub value: f64,
 }
 
+impl<'a> SampleRow<'a> {
+    /// One series' points as rows (tests, benchmarks, imports).
+    pub fn of_series(agent: &'a str, series: &'a str, points: &[(Millis, f64)]) -> Vec<Self> {
+        points
+            .iter()
+            .map(|&(ts, value)| Self {
+                agent,
+                series,
+                ts,
+                value,
+            })
+            .collect()
+    }
+}
+
 /// What the hub remembers of a host between restarts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostRecord {

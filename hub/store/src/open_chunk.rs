@@ -54,7 +54,7 @@ pub fn contributions(value: &[u8]) -> Option<Contributions> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::rollup::Agg;
+    use crate::rollup::Agg;
 
     #[test]
     fn chunk_and_contributions_round_trip() {

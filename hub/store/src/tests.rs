@@ -2,21 +2,8 @@ use std::collections::BTreeMap;
 
 use super::*;
 
-/// One series' points as ingest rows.
-pub(crate) fn rows<'a>(
-    agent: &'a str,
-    series: &'a str,
-    points: &[(u64, f64)],
-) -> Vec<SampleRow<'a>> {
-    points
-        .iter()
-        .map(|&(ts, value)| SampleRow {
-            agent,
-            series,
-            ts,
-            value,
-        })
-        .collect()
+fn rows<'a>(agent: &'a str, series: &'a str, points: &[(u64, f64)]) -> Vec<SampleRow<'a>> {
+    SampleRow::of_series(agent, series, points)
 }
 
 const T0: u64 = 1_700_000_000_000;
@@ -590,15 +577,32 @@ fn a_seal_that_fails_part_way_leaves_every_series_as_it_was() {
 
 #[test]
 fn results_older_than_retention_go_of_every_test() {
-    use swarm_common::protocol::{TestKind, TestRun};
+    use swarm_common::protocol::{Test, TestKind, TestRun, TestStatus};
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
     let mut results = Vec::new();
     for test_id in ["t1", "t2"] {
-        let spec =
-            swarm_common::protocol::TestSpec::new(TestKind::Ping, "127.0.0.1", vec!["*".into()]);
-        let mut test = crate::scheduler::validate(&spec, T0).expect("valid");
-        test.id = test_id.into();
+        let test = Test {
+            id: test_id.into(),
+            kind: TestKind::Ping,
+            target: "127.0.0.1".into(),
+            port: None,
+            selectors: vec!["*".into()],
+            interval_ms: 1_000,
+            duration_ms: 10_000,
+            start_at: T0,
+            repeat_every_ms: None,
+            timeout_ms: 2_000,
+            name: None,
+            status: TestStatus::Running,
+            created: T0,
+            next_run: None,
+            run_id: "r1".into(),
+            runs: 1,
+            until: None,
+            agents: Vec::new(),
+            error: None,
+        };
         store.put_test(&test).expect("test");
         let run = TestRun::of(&test, T0 + 1_000_000);
         for i in 0..25_000u64 {

@@ -1,11 +1,11 @@
-//! The hub's own decoders and checks on hostile input: stored chunks,
+//! The store's decoders on hostile input: stored chunks,
 //! rollup buckets, blocks and log records (a damaged disk), and the validation of decoded agent
 //! messages with any field values. No panic; chunks round-trip exactly.
 //!
 //! `PROPTEST_CASES=N` sets the cases per property (default 1000 here).
 
 use proptest::prelude::*;
-use swarm_hub::store::{block_format, chunk, open_chunk, rollup, wal};
+use swarm_store::{block_format, chunk, open_chunk, rollup, wal};
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
