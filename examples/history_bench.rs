@@ -208,7 +208,7 @@ fn fill(
     }
     store.ingest(&batch)?;
     n += batch.len() as u64;
-    store.put_host("bench", &HostRecord::default())?;
+    store.records().put_host("bench", &HostRecord::default())?;
     store.checkpoint()?;
     Ok(n)
 }

@@ -392,6 +392,7 @@ fn tests_results(state: &Ctx, req: ResultsRequest) -> Result<ResultsReply, ApiEr
     let limit = limit_of(req.limit, DEFAULT_RESULTS, MAX_RESULTS)?;
     let mut results = state
         .store
+        .records()
         .results(&req.id, req.agent.as_deref(), req.since.unwrap_or(0), limit)
         .map_err(internal)?;
     let fit = state.fitting(&results);
@@ -405,6 +406,7 @@ fn tests_summary(state: &Ctx, req: SummaryRequest) -> Result<SummaryReply, ApiEr
     state.tests.get(&state.store, &req.id)?;
     let results = state
         .store
+        .records()
         .results(&req.id, None, 0, usize::MAX)
         .map_err(internal)?;
     // In agent-id order: the page is the agents after `after`.

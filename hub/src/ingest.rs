@@ -202,7 +202,7 @@ impl Batch {
         if self.results.is_empty() {
             return true;
         }
-        match state.store.put_results(&self.results) {
+        match state.store.records().put_results(&self.results) {
             Ok(()) => {
                 self.results.clear();
                 true

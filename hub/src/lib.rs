@@ -134,8 +134,9 @@ impl Retention {
         now: swarm_common::protocol::Millis,
     ) -> Result<(store::PruneStats, Option<store::CapReport>), store::StoreError> {
         let mut removed = store.prune(&self.cutoffs(now))?;
-        removed.results =
-            store.prune_results(now.saturating_sub(self.results.as_millis() as u64))?;
+        removed.results = store
+            .records()
+            .prune_results(now.saturating_sub(self.results.as_millis() as u64))?;
         let capped = match self.max_bytes {
             Some(cap) => store.prune_to_size(cap, now)?,
             None => None,

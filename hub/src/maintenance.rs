@@ -50,8 +50,8 @@ fn store_err(e: StoreError) -> MaintenanceError {
 pub fn stats(dir: &Path, out: &mut impl Write) -> Result<()> {
     let store = open(dir)?;
     let s = store.stats().map_err(store_err)?;
-    let hosts = store.hosts().map_err(store_err)?.len();
-    let (tests, results) = store.test_counts();
+    let hosts = store.records().hosts().map_err(store_err)?.len();
+    let (tests, results) = store.records().counts();
     let io = |e| MaintenanceError::Io {
         what: "cannot write to",
         path: PathBuf::from("stdout"),

@@ -94,7 +94,7 @@ impl Registry {
     /// Loads what the store remembers of hosts.
     pub fn load(store: &Store) -> Result<Self> {
         let mut hosts = Hosts::default();
-        for (agent, record) in store.hosts()? {
+        for (agent, record) in store.records().hosts()? {
             match AgentId::parse(&agent) {
                 Ok(id) => {
                     hosts.records.insert(id, record);
@@ -187,10 +187,10 @@ impl Registry {
             (changed, removed)
         };
         for (agent, record) in &changed {
-            store.put_host(agent.as_str(), record)?;
+            store.records().put_host(agent.as_str(), record)?;
         }
         for agent in &removed {
-            store.remove_host(agent.as_str())?;
+            store.records().remove_host(agent.as_str())?;
         }
         Ok(())
     }
@@ -210,7 +210,7 @@ impl Registry {
                 .collect()
         };
         for (i, (agent, record)) in records.iter().enumerate() {
-            if let Err(e) = store.put_host(agent.as_str(), record) {
+            if let Err(e) = store.records().put_host(agent.as_str(), record) {
                 // Not lost: the checkpoint tries these again.
                 let mut hosts = self.lock();
                 hosts

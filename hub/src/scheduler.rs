@@ -194,7 +194,7 @@ impl TestBook {
         let book = Self::default();
         {
             let mut active = book.lock();
-            for test in store.tests()? {
+            for test in store.records().tests()? {
                 if !test.status.is_final() {
                     active.insert(test.id.clone(), test);
                 }
@@ -231,7 +231,7 @@ impl TestBook {
             if let Some(test) = self.lock().get(test_id) {
                 return Some(test.clone());
             }
-            store.test(test_id).ok().flatten()
+            store.records().test(test_id).ok().flatten()
         })
     }
 
@@ -255,7 +255,7 @@ impl TestBook {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .admit(&test, active.values(), &agents)?;
-        state.store.put_test(&test).map_err(internal)?;
+        state.store.records().put_test(&test).map_err(internal)?;
         active.insert(test.id.clone(), test.clone());
         drop(active);
         self.wake.notify_one();
@@ -268,13 +268,14 @@ impl TestBook {
             return Ok(test.clone());
         }
         store
+            .records()
             .test(id)
             .map_err(internal)?
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no test {id:?}")))
     }
 
     pub fn list(&self, store: &Store, status: Option<TestStatus>) -> Result<Vec<Test>, ApiError> {
-        let mut tests = store.tests().map_err(internal)?;
+        let mut tests = store.records().tests().map_err(internal)?;
         let active = self.lock();
         for t in &mut tests {
             if let Some(live) = active.get(&t.id) {
@@ -304,7 +305,7 @@ impl TestBook {
             }
             test
         };
-        state.store.put_test(&test).map_err(internal)?;
+        state.store.records().put_test(&test).map_err(internal)?;
         if let Some(client) = self.client.get() {
             for agent in &test.agents {
                 let client = client.clone();
@@ -371,7 +372,7 @@ impl TestBook {
             }
             (test, dispatch)
         };
-        if let Err(e) = state.store.put_test(&test) {
+        if let Err(e) = state.store.records().put_test(&test) {
             tracing::error!(test = %id, "cannot save test: {e}");
         }
         for run in dispatch {
@@ -413,7 +414,7 @@ impl TestBook {
             };
             test.clone()
         };
-        if let Err(e) = store.put_test(&test) {
+        if let Err(e) = store.records().put_test(&test) {
             tracing::error!(test = %test_id, "cannot save test: {e}");
         }
     }

@@ -248,7 +248,7 @@ async fn a_hello_is_on_disk_with_its_batch_not_at_the_next_checkpoint() {
     // within 100 ms and writes its host record with it.
     let deadline = std::time::Instant::now() + swarm_hub::CHECKPOINT_EVERY / 2;
     let on_disk = loop {
-        let hosts = hub.state.store.hosts().expect("hosts");
+        let hosts = hub.state.store.records().hosts().expect("hosts");
         if hosts.iter().any(|(a, _)| a == "h-00000") {
             break true;
         }

@@ -25,8 +25,11 @@ mod blocks;
 mod cap;
 pub mod chunk;
 mod close;
+mod head;
 mod keys;
+mod layout;
 pub mod open_chunk;
+pub mod records;
 pub mod rollup;
 mod sealed;
 pub mod wal;
@@ -41,14 +44,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 pub use cap::CapReport;
-use serde::{Deserialize, Serialize};
-use swarm_common::protocol::{HostInfo, MetricsSample, Millis, Test, TestResult};
+use swarm_common::protocol::Millis;
 
-/// Samples per chunk before it is sealed.
-pub const CHUNK_CAP: usize = 240;
-/// A head older than this is sealed even if not full, so that it is never
-/// rewritten for long.
-const MAX_CHUNK_SPAN_MS: u64 = 2 * 3600 * 1000;
+pub use head::CHUNK_CAP;
+use head::{Effect, Head, add_pending, insert_sorted};
+use open_chunk::Contributions;
+pub use records::{HostRecord, Records};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -59,7 +60,8 @@ pub enum StoreError {
     #[error("cannot open data directory {path}: {source}")]
     Open { path: PathBuf, source: sled::Error },
     #[error(
-        "data directory {path} was written in another storage layout than this swarm-hub's (v{LAYOUT}); use a new --data directory"
+        "data directory {path} was written in another storage layout than this swarm-hub's (v{layout}); use a new --data directory",
+        layout = layout::LAYOUT
     )]
     Layout { path: PathBuf },
     #[error("storage error: {0}")]
@@ -105,21 +107,6 @@ impl<'a> SampleRow<'a> {
     }
 }
 
-/// What the hub remembers of a host between restarts.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HostRecord {
-    pub info: Option<HostInfo>,
-    pub first_seen: Millis,
-    /// Hub clock when the last message from the agent arrived.
-    pub last_seen: Millis,
-    /// The agent said `bye` after its last message.
-    pub said_bye: bool,
-    pub latest: Option<MetricsSample>,
-    /// Tags the hub keeps for this host, merged with the agent's own.
-    #[serde(default)]
-    pub hub_tags: Vec<String>,
-}
-
 /// Counts for `stats` and benchmarks.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreStats {
@@ -157,125 +144,6 @@ pub struct PruneStats {
     pub results: u64,
     /// Stored data freed (keys and values, as `data_bytes` counts them).
     pub bytes_freed: u64,
-}
-
-#[derive(Debug, Default)]
-struct Head {
-    /// Sorted by ts, no duplicate ts.
-    samples: Vec<(Millis, f64)>,
-    /// Last ts of the newest sealed chunk: samples at or before it belong
-    /// to sealed chunks.
-    sealed_end: Option<Millis>,
-    /// Key start under which this head was last checkpointed.
-    persisted_start: Option<Millis>,
-    dirty: bool,
-    /// A latency series: its rollups carry sketches.
-    latency: bool,
-    /// Samples before this are in blocks (see `sealed`).
-    sealed_through: Millis,
-    /// The hour the last seal moved everything before: until the head
-    /// reaches a later hour there is nothing new to move.
-    sealed_horizon: Millis,
-    /// Rollup contributions of the head's samples, written with them
-    /// ([`open_chunk`]).
-    pending: Contributions,
-}
-
-use open_chunk::Contributions;
-
-/// What inserting a sample changed.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Effect {
-    New,
-    Same,
-    /// Same ts, other value (a conflicting duplicate): the sum is
-    /// corrected; min and max keep the old value's reach.
-    Replaced {
-        old: f64,
-    },
-}
-
-/// Adds one sample's effect to the rollup contributions. A latency
-/// series' sketch takes new samples only: a sketch cannot take a value
-/// back, so a conflicting duplicate (rare: redeliveries carry the same
-/// value) leaves the first value in it.
-fn add_pending(pending: &mut Contributions, ts: Millis, value: f64, effect: Effect, latency: bool) {
-    let agg = match effect {
-        Effect::Same => return,
-        Effect::New => rollup::Agg::one(value),
-        Effect::Replaced { old } => rollup::Agg {
-            min: value,
-            max: value,
-            sum: value - old,
-            count: 0,
-        },
-    };
-    let sketched = latency && effect == Effect::New;
-    for (level, width) in rollup::LEVELS {
-        let key = (level, ts - ts % width);
-        let bucket = match pending.iter_mut().rev().find(|(k, _)| *k == key) {
-            Some((_, b)) => b,
-            None => {
-                pending.push((key, rollup::Bucket::empty(latency)));
-                let Some((_, b)) = pending.last_mut() else {
-                    return;
-                };
-                b
-            }
-        };
-        bucket.agg.merge(&agg);
-        if let (true, Some(sketch)) = (sketched, &mut bucket.sketch) {
-            sketch.add(value);
-        }
-    }
-}
-
-impl Head {
-    fn start(&self) -> Option<Millis> {
-        self.samples.first().map(|s| s.0)
-    }
-
-    /// Inserts or replaces (same ts) a sample.
-    fn insert(&mut self, ts: Millis, value: f64) -> Effect {
-        let effect = insert_sorted(&mut self.samples, ts, value);
-        if effect != Effect::Same {
-            self.dirty = true;
-            add_pending(&mut self.pending, ts, value, effect, self.latency);
-        }
-        effect
-    }
-
-    fn is_full(&self) -> bool {
-        match (self.samples.first(), self.samples.last()) {
-            (Some(first), Some(last)) => {
-                self.samples.len() >= CHUNK_CAP || last.0 - first.0 >= MAX_CHUNK_SPAN_MS
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Inserts into time-ordered samples; a sample at an existing ts replaces it.
-fn insert_sorted(samples: &mut Vec<(Millis, f64)>, ts: Millis, value: f64) -> Effect {
-    // Samples nearly always come in order: one look at the last instead
-    // of a search, whose dependent loads miss the cache one after another
-    // (heads are spread over the heap; this was a quarter of ingest time).
-    if samples.last().is_none_or(|last| last.0 < ts) {
-        samples.push((ts, value));
-        return Effect::New;
-    }
-    match samples.binary_search_by_key(&ts, |s| s.0) {
-        Ok(i) if samples[i].1.to_bits() == value.to_bits() => Effect::Same,
-        Ok(i) => {
-            let old = samples[i].1;
-            samples[i].1 = value;
-            Effect::Replaced { old }
-        }
-        Err(i) => {
-            samples.insert(i, (ts, value));
-            Effect::New
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -320,9 +188,7 @@ pub struct Store {
     wal: sled::Tree,
     dict: sled::Tree,
     agent_series: sled::Tree,
-    hosts: sled::Tree,
-    tests: sled::Tree,
-    results: sled::Tree,
+    records: records::Records,
     blocks: blocks::BlockFiles,
     inner: Mutex<Inner>,
     /// Series one agent may have (`--max-series-per-agent`).
@@ -333,59 +199,52 @@ pub struct Store {
     /// day file keeps their bytes; the series goes on without them.
     quarantine: sled::Tree,
     quarantined: AtomicU64,
-    /// Last, so that it drops last: closes the databases (see [`close`]).
+    /// Next to last, so that it drops after every other handle: closes
+    /// the databases (see [`close`]).
     _closer: close::Closer,
+    /// Held until the databases are closed.
+    _lock: layout::DirLock,
 }
 
 /// Series one agent may have by default.
 pub const DEFAULT_MAX_SERIES_PER_AGENT: usize = 1_024;
 
-/// Version of the key and value layout; bumped on incompatible changes.
-const LAYOUT: u32 = 3;
-const LAYOUT_KEY: &[u8] = b"layout";
 const AGENT_PREFIX: u8 = b'a';
 const SERIES_PREFIX: u8 = b's';
 
 impl Store {
     /// Opens (or creates) the store in `dir` and replays its write-ahead log.
     pub fn open(dir: &Path) -> Result<Self> {
-        let db = open_db(dir)?;
-        check_layout(&db, dir)?;
-        let index_db = open_db(&dir.join("index"))?;
+        let lock = layout::DirLock::take(dir)?;
+        let db = layout::open_db(dir)?;
+        layout::check(&db, dir)?;
+        let index_db = layout::open_db(&dir.join("index"))?;
         let chunks = db.open_tree("chunks")?;
         let wal = db.open_tree("wal")?;
         let dict = db.open_tree("dict")?;
         let agent_series = db.open_tree("agent_series")?;
-        let hosts = db.open_tree("hosts")?;
-        let tests = db.open_tree("tests")?;
-        let results = db.open_tree("results")?;
+        let records = records::Records::open(&db)?;
         let index = index_db.open_tree("index")?;
         let floors = index_db.open_tree("floors")?;
         let quarantine = index_db.open_tree("quarantine")?;
-        let closer = close::Closer::new(
-            &[&db, &index_db],
-            &[
-                &chunks,
-                &wal,
-                &dict,
-                &agent_series,
-                &hosts,
-                &tests,
-                &results,
-                &index,
-                &floors,
-                &quarantine,
-            ],
-        );
+        let mut trees = vec![
+            &chunks,
+            &wal,
+            &dict,
+            &agent_series,
+            &index,
+            &floors,
+            &quarantine,
+        ];
+        trees.extend(records.trees());
+        let closer = close::Closer::new(&[&db, &index_db], &trees);
         let store = Self {
             dir: dir.to_path_buf(),
             chunks,
             wal,
             dict,
             agent_series,
-            hosts,
-            tests,
-            results,
+            records,
             blocks: blocks::BlockFiles::new(dir),
             index,
             floors,
@@ -397,6 +256,7 @@ impl Store {
             series_limited: AtomicU64::new(0),
             quarantined: AtomicU64::new(0),
             _closer: closer,
+            _lock: lock,
         };
         store.load_dictionaries()?;
         store.load_floors(&mut store.lock())?;
@@ -406,6 +266,11 @@ impl Store {
             store.checkpoint()?;
         }
         Ok(store)
+    }
+
+    /// Host records, tests and results.
+    pub fn records(&self) -> &records::Records {
+        &self.records
     }
 
     /// The data directory.
@@ -985,10 +850,6 @@ impl Store {
     }
 
     /// Number of stored tests and results.
-    pub fn test_counts(&self) -> (usize, usize) {
-        (self.tests.len(), self.results.len())
-    }
-
     /// About how many raw samples lie in `[from, to]`: whole chunks that
     /// touch the window are counted without decoding them.
     pub fn raw_count_estimate(
@@ -1097,12 +958,6 @@ impl Store {
         Ok(names)
     }
 
-    pub fn put_host(&self, agent: &str, record: &HostRecord) -> Result<()> {
-        self.hosts
-            .insert(agent.as_bytes(), encode_record("hosts", record)?)?;
-        Ok(())
-    }
-
     /// Deletes an agent's history: its heads, open chunks, block index
     /// entries, sealed marks, open rollup buckets and series list. Blocks
     /// in day files that nothing points into any more go when retention
@@ -1130,25 +985,6 @@ impl Store {
         Ok(removed)
     }
 
-    pub fn remove_host(&self, agent: &str) -> Result<()> {
-        self.hosts.remove(agent.as_bytes())?;
-        Ok(())
-    }
-
-    /// Every host record; undecodable ones are logged and skipped.
-    pub fn hosts(&self) -> Result<Vec<(String, HostRecord)>> {
-        let mut out = Vec::new();
-        for item in self.hosts.iter() {
-            let (key, value) = item?;
-            let agent = String::from_utf8_lossy(&key).into_owned();
-            match decode_record::<HostRecord>("hosts", &value) {
-                Ok(record) => out.push((agent, record)),
-                Err(e) => tracing::warn!("skipping unreadable host record for {agent:?}: {e}"),
-            }
-        }
-        Ok(out)
-    }
-
     /// Total size of the raw data: encoded open chunks in sled (without
     /// their rollup contributions, before sled's own overhead) and raw day
     /// files.
@@ -1162,102 +998,6 @@ impl Store {
             }
         }
         Ok(total)
-    }
-
-    pub fn put_test(&self, test: &Test) -> Result<()> {
-        self.tests
-            .insert(test.id.as_bytes(), encode_record("tests", test)?)?;
-        Ok(())
-    }
-
-    pub fn test(&self, id: &str) -> Result<Option<Test>> {
-        match self.tests.get(id.as_bytes())? {
-            Some(bytes) => Ok(Some(decode_record("tests", &bytes)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Every test, oldest first (ids sort by creation time).
-    pub fn tests(&self) -> Result<Vec<Test>> {
-        let mut out = Vec::new();
-        for item in self.tests.iter() {
-            let (key, bytes) = item?;
-            match decode_record::<Test>("tests", &bytes) {
-                Ok(test) => out.push(test),
-                Err(e) => tracing::warn!("skipping test {:?}: {e}", String::from_utf8_lossy(&key)),
-            }
-        }
-        Ok(out)
-    }
-
-    /// Stores results; the same result twice lands in the same place.
-    pub fn put_results(&self, results: &[TestResult]) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for r in results {
-            batch.insert(
-                keys::result(&r.test_id, r.ts, r.agent.as_str(), r.seq.unwrap_or(0)),
-                encode_record("results", r)?,
-            );
-        }
-        self.results.apply_batch(batch)?;
-        Ok(())
-    }
-
-    /// Deletes every test result older than `before`, of every test, a
-    /// bounded batch at a time; returns how many went.
-    pub fn prune_results(&self, before: Millis) -> Result<u64> {
-        const BATCH: usize = 10_000;
-        let mut removed = 0u64;
-        for id in self.tests.iter().keys() {
-            let id = id?;
-            let Ok(id) = std::str::from_utf8(&id) else {
-                continue;
-            };
-            let range = keys::result(id, 0, "", 0)..keys::result(id, before, "", 0);
-            loop {
-                let mut batch = sled::Batch::default();
-                let mut n = 0;
-                for key in self.results.range(range.clone()).keys().take(BATCH) {
-                    batch.remove(key?);
-                    n += 1;
-                }
-                if n == 0 {
-                    break;
-                }
-                self.results.apply_batch(batch)?;
-                removed += n as u64;
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Results of a test in time order, from `since` (inclusive), at most
-    /// `limit`, of one agent or all.
-    pub fn results(
-        &self,
-        test_id: &str,
-        agent: Option<&str>,
-        since: Millis,
-        limit: usize,
-    ) -> Result<Vec<TestResult>> {
-        let mut prefix = test_id.as_bytes().to_vec();
-        prefix.push(0);
-        let start = keys::result(test_id, since, "", 0);
-        let mut out = Vec::new();
-        for item in self.results.range(start..) {
-            let (key, bytes) = item?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let r: TestResult = decode_record("results", &bytes)?;
-            if agent.is_none_or(|a| r.agent.as_str() == a) {
-                out.push(r);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
     }
 
     pub fn stats(&self) -> Result<StoreStats> {
@@ -1296,73 +1036,6 @@ impl Store {
             }
         }
         Ok(stats)
-    }
-}
-
-/// Marks a new store with the layout it is written in, and refuses a store
-/// written in another (before anything else is created beside it).
-fn check_layout(db: &sled::Db, dir: &Path) -> Result<()> {
-    let meta = db.open_tree("meta")?;
-    match meta.get(LAYOUT_KEY)? {
-        Some(v) if v.as_ref() == LAYOUT.to_be_bytes() => Ok(()),
-        None if db.open_tree("chunks")?.is_empty() && db.open_tree("dict")?.is_empty() => {
-            meta.insert(LAYOUT_KEY, &LAYOUT.to_be_bytes())?;
-            Ok(())
-        }
-        _ => Err(StoreError::Layout {
-            path: dir.to_owned(),
-        }),
-    }
-}
-
-fn encode_record<T: Serialize>(tree: &'static str, value: &T) -> Result<Vec<u8>> {
-    rmp_serde::to_vec_named(value).map_err(|e| StoreError::Corrupt {
-        tree,
-        reason: e.to_string(),
-    })
-}
-
-fn decode_record<T: serde::de::DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
-    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        tree,
-        reason: e.to_string(),
-    })
-}
-
-/// How long a lock is waited for: a store closed a moment ago in this
-/// process keeps its lock until sled's flusher thread has stopped; a hub
-/// running elsewhere holds it for good, and is reported after this.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-fn open_db(dir: &Path) -> Result<sled::Db> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        let opened = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|source| open_error(dir, source));
-        match opened {
-            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            other => return other,
-        }
-    }
-}
-
-fn open_error(dir: &Path, source: sled::Error) -> StoreError {
-    let locked = matches!(&source, sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-        || source.to_string().contains("lock");
-    if locked {
-        StoreError::Locked {
-            path: dir.to_owned(),
-        }
-    } else {
-        StoreError::Open {
-            path: dir.to_owned(),
-            source,
-        }
     }
 }
 

@@ -154,9 +154,9 @@ fn hosts_round_trip() {
         said_bye: true,
         ..HostRecord::default()
     };
-    store.put_host("web-1", &record).expect("put");
+    store.records().put_host("web-1", &record).expect("put");
     assert_eq!(
-        store.hosts().expect("hosts"),
+        store.records().hosts().expect("hosts"),
         vec![("web-1".to_owned(), record)]
     );
 }
@@ -603,7 +603,7 @@ fn results_older_than_retention_go_of_every_test() {
             agents: Vec::new(),
             error: None,
         };
-        store.put_test(&test).expect("test");
+        store.records().put_test(&test).expect("test");
         let run = TestRun::of(&test, T0 + 1_000_000);
         for i in 0..25_000u64 {
             let mut r = swarm_common::protocol::TestResult::new(
@@ -615,16 +615,23 @@ fn results_older_than_retention_go_of_every_test() {
             results.push(r);
         }
     }
-    store.put_results(&results).expect("results");
-    assert_eq!(store.prune_results(T0 + 20_000).expect("prune"), 40_000);
+    store.records().put_results(&results).expect("results");
+    assert_eq!(
+        store.records().prune_results(T0 + 20_000).expect("prune"),
+        40_000
+    );
     for test_id in ["t1", "t2"] {
         let left = store
+            .records()
             .results(test_id, None, 0, usize::MAX)
             .expect("results");
         assert_eq!(left.len(), 5_000, "{test_id}");
         assert_eq!(left[0].ts, T0 + 20_000);
     }
-    assert_eq!(store.prune_results(T0 + 20_000).expect("again"), 0);
+    assert_eq!(
+        store.records().prune_results(T0 + 20_000).expect("again"),
+        0
+    );
 }
 
 #[test]

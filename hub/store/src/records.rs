@@ -1,0 +1,188 @@
+//! What the hub keeps beside its time series: host records, tests and
+//! test results, each a sled tree of MessagePack values.
+//!
+//! - `hosts`: agent id -> [`HostRecord`];
+//! - `tests`: test id -> Test;
+//! - `results`: `test_id | 0 | ts | agent | 0 | seq` -> TestResult (time
+//!   order within a test).
+
+use serde::{Deserialize, Serialize};
+use swarm_common::protocol::{HostInfo, MetricsSample, Millis, Test, TestResult};
+
+use crate::{Result, StoreError, keys};
+
+/// What the hub remembers of a host between restarts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostRecord {
+    pub info: Option<HostInfo>,
+    pub first_seen: Millis,
+    /// Hub clock when the last message from the agent arrived.
+    pub last_seen: Millis,
+    /// The agent said `bye` after its last message.
+    pub said_bye: bool,
+    pub latest: Option<MetricsSample>,
+    /// Tags the hub keeps for this host, merged with the agent's own.
+    #[serde(default)]
+    pub hub_tags: Vec<String>,
+}
+
+/// The host, test and result trees.
+pub struct Records {
+    hosts: sled::Tree,
+    tests: sled::Tree,
+    results: sled::Tree,
+}
+
+impl Records {
+    pub(crate) fn open(db: &sled::Db) -> Result<Self> {
+        Ok(Self {
+            hosts: db.open_tree("hosts")?,
+            tests: db.open_tree("tests")?,
+            results: db.open_tree("results")?,
+        })
+    }
+
+    /// Handles to the trees, for closing them.
+    pub(crate) fn trees(&self) -> [&sled::Tree; 3] {
+        [&self.hosts, &self.tests, &self.results]
+    }
+
+    pub fn put_host(&self, agent: &str, record: &HostRecord) -> Result<()> {
+        self.hosts
+            .insert(agent.as_bytes(), encode_record("hosts", record)?)?;
+        Ok(())
+    }
+
+    pub fn remove_host(&self, agent: &str) -> Result<()> {
+        self.hosts.remove(agent.as_bytes())?;
+        Ok(())
+    }
+
+    /// Every host record; undecodable ones are logged and skipped.
+    pub fn hosts(&self) -> Result<Vec<(String, HostRecord)>> {
+        let mut out = Vec::new();
+        for item in self.hosts.iter() {
+            let (key, value) = item?;
+            let agent = String::from_utf8_lossy(&key).into_owned();
+            match decode_record::<HostRecord>("hosts", &value) {
+                Ok(record) => out.push((agent, record)),
+                Err(e) => tracing::warn!("skipping unreadable host record for {agent:?}: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn counts(&self) -> (usize, usize) {
+        (self.tests.len(), self.results.len())
+    }
+
+    pub fn put_test(&self, test: &Test) -> Result<()> {
+        self.tests
+            .insert(test.id.as_bytes(), encode_record("tests", test)?)?;
+        Ok(())
+    }
+
+    pub fn test(&self, id: &str) -> Result<Option<Test>> {
+        match self.tests.get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(decode_record("tests", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every test, oldest first (ids sort by creation time).
+    pub fn tests(&self) -> Result<Vec<Test>> {
+        let mut out = Vec::new();
+        for item in self.tests.iter() {
+            let (key, bytes) = item?;
+            match decode_record::<Test>("tests", &bytes) {
+                Ok(test) => out.push(test),
+                Err(e) => tracing::warn!("skipping test {:?}: {e}", String::from_utf8_lossy(&key)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores results; the same result twice lands in the same place.
+    pub fn put_results(&self, results: &[TestResult]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for r in results {
+            batch.insert(
+                keys::result(&r.test_id, r.ts, r.agent.as_str(), r.seq.unwrap_or(0)),
+                encode_record("results", r)?,
+            );
+        }
+        self.results.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Deletes every test result older than `before`, of every test, a
+    /// bounded batch at a time; returns how many went.
+    pub fn prune_results(&self, before: Millis) -> Result<u64> {
+        const BATCH: usize = 10_000;
+        let mut removed = 0u64;
+        for id in self.tests.iter().keys() {
+            let id = id?;
+            let Ok(id) = std::str::from_utf8(&id) else {
+                continue;
+            };
+            let range = keys::result(id, 0, "", 0)..keys::result(id, before, "", 0);
+            loop {
+                let mut batch = sled::Batch::default();
+                let mut n = 0;
+                for key in self.results.range(range.clone()).keys().take(BATCH) {
+                    batch.remove(key?);
+                    n += 1;
+                }
+                if n == 0 {
+                    break;
+                }
+                self.results.apply_batch(batch)?;
+                removed += n as u64;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Results of a test in time order, from `since` (inclusive), at most
+    /// `limit`, of one agent or all.
+    pub fn results(
+        &self,
+        test_id: &str,
+        agent: Option<&str>,
+        since: Millis,
+        limit: usize,
+    ) -> Result<Vec<TestResult>> {
+        let mut prefix = test_id.as_bytes().to_vec();
+        prefix.push(0);
+        let start = keys::result(test_id, since, "", 0);
+        let mut out = Vec::new();
+        for item in self.results.range(start..) {
+            let (key, bytes) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let r: TestResult = decode_record("results", &bytes)?;
+            if agent.is_none_or(|a| r.agent.as_str() == a) {
+                out.push(r);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn encode_record<T: Serialize>(tree: &'static str, value: &T) -> Result<Vec<u8>> {
+    rmp_serde::to_vec_named(value).map_err(|e| StoreError::Corrupt {
+        tree,
+        reason: e.to_string(),
+    })
+}
+
+fn decode_record<T: serde::de::DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
+    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        reason: e.to_string(),
+    })
+}
