@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AgentId;
 
+pub mod alerts;
 mod nettest;
 pub use nettest::*;
 

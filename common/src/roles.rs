@@ -83,7 +83,7 @@ pub fn check_user_name(name: &str) -> Result<(), String> {
     }
 }
 
-const READ_API: [&str; 7] = [
+const READ_API: [&str; 11] = [
     api::HOSTS,
     api::HOST,
     api::HISTORY,
@@ -91,15 +91,24 @@ const READ_API: [&str; 7] = [
     api::TESTS_GET,
     api::TESTS_RESULTS,
     api::TESTS_SUMMARY,
+    api::ALERTS_RULES_LIST,
+    api::ALERTS_LIST,
+    api::ALERTS_HISTORY,
+    api::SILENCES_LIST,
 ];
 
 /// What an operator may call beyond a viewer: the endpoints that change
 /// something.
-const OPERATOR_API: [&str; 4] = [
+const OPERATOR_API: [&str; 9] = [
     api::TESTS_CREATE,
     api::TESTS_CANCEL,
     api::HOSTS_REMOVE,
     api::HOSTS_TAGS,
+    api::ALERTS_RULES_PUT,
+    api::ALERTS_RULES_DELETE,
+    api::ALERTS_ACK,
+    api::SILENCES_CREATE,
+    api::SILENCES_EXPIRE,
 ];
 
 /// The permissions of `user` in `role`; `agent` is the agent's id (role
@@ -126,6 +135,7 @@ pub fn permissions(role: Role, user: &str, agent: Option<&AgentId>) -> Permissio
         Role::Hub => Permissions {
             publish: vec![
                 format!("{}.agent.*.>", subject::PREFIX),
+                subject::ALERTS_ALL.to_owned(),
                 "$JS.API.>".to_owned(),
                 "$JS.ACK.>".to_owned(),
             ],
@@ -157,6 +167,7 @@ pub fn permissions(role: Role, user: &str, agent: Option<&AgentId>) -> Permissio
                     subject::METRICS_ALL.to_owned(),
                     subject::BYE_ALL.to_owned(),
                     subject::RESULTS_ALL.to_owned(),
+                    subject::ALERTS_ALL.to_owned(),
                     inbox,
                 ],
                 responses: None,

@@ -56,6 +56,14 @@ pub fn parse_results_subject(subject: &str) -> Option<(&str, &str)> {
     (!agent.contains('.')).then_some((test_id, agent))
 }
 
+/// `swarm.alerts.<agent>.<rule>`: an alert's state changes (rule names
+/// are checked `[a-z0-9_-]` tokens).
+pub fn alert(agent: &str, rule: &str) -> String {
+    format!("{PREFIX}.alerts.{agent}.{rule}")
+}
+
+pub const ALERTS_ALL: &str = "swarm.alerts.>";
+
 pub const HELLO_ALL: &str = "swarm.hello.*";
 pub const METRICS_ALL: &str = "swarm.metrics.*";
 pub const BYE_ALL: &str = "swarm.bye.*";
@@ -74,9 +82,18 @@ pub mod api {
     pub const TESTS_CANCEL: &str = "swarm.api.tests.cancel";
     pub const TESTS_RESULTS: &str = "swarm.api.tests.results";
     pub const TESTS_SUMMARY: &str = "swarm.api.tests.summary";
+    pub const ALERTS_RULES_PUT: &str = "swarm.api.alerts.rules.put";
+    pub const ALERTS_RULES_LIST: &str = "swarm.api.alerts.rules.list";
+    pub const ALERTS_RULES_DELETE: &str = "swarm.api.alerts.rules.delete";
+    pub const ALERTS_LIST: &str = "swarm.api.alerts.list";
+    pub const ALERTS_HISTORY: &str = "swarm.api.alerts.history";
+    pub const ALERTS_ACK: &str = "swarm.api.alerts.ack";
+    pub const SILENCES_CREATE: &str = "swarm.api.silences.create";
+    pub const SILENCES_LIST: &str = "swarm.api.silences.list";
+    pub const SILENCES_EXPIRE: &str = "swarm.api.silences.expire";
 
     /// Every endpoint, for checks that must cover them all.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 20] = [
         HOSTS,
         HOSTS_REMOVE,
         HOSTS_TAGS,
@@ -88,6 +105,15 @@ pub mod api {
         TESTS_CANCEL,
         TESTS_RESULTS,
         TESTS_SUMMARY,
+        ALERTS_RULES_PUT,
+        ALERTS_RULES_LIST,
+        ALERTS_RULES_DELETE,
+        ALERTS_LIST,
+        ALERTS_HISTORY,
+        ALERTS_ACK,
+        SILENCES_CREATE,
+        SILENCES_LIST,
+        SILENCES_EXPIRE,
     ];
 }
 

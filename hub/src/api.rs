@@ -24,6 +24,8 @@ use swarm_common::subject::{self, api};
 use swarm_common::time::now_ms;
 use tokio::task::JoinSet;
 
+mod alerts;
+
 use crate::registry::{PageQuery, RemoveError};
 use crate::{HubState, history};
 
@@ -130,7 +132,7 @@ pub async fn start(
     let stats_state = state.clone();
     let service = client
         .service_builder()
-        .description("StreamSwarm hub: hosts, history and tests API")
+        .description("StreamSwarm hub: hosts, history, tests and alerts API")
         .stats_handler(move |_endpoint, _stats| stats_state.stats_json())
         .start(subject::SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await?;
@@ -163,6 +165,31 @@ pub async fn start(
     serve!("tests-cancel", api::TESTS_CANCEL, tests_cancel);
     serve!("tests-results", api::TESTS_RESULTS, tests_results);
     serve!("tests-summary", api::TESTS_SUMMARY, tests_summary);
+    serve!("alerts-rules-put", api::ALERTS_RULES_PUT, alerts::rules_put);
+    serve!(
+        "alerts-rules-list",
+        api::ALERTS_RULES_LIST,
+        alerts::rules_list
+    );
+    serve!(
+        "alerts-rules-delete",
+        api::ALERTS_RULES_DELETE,
+        alerts::rules_delete
+    );
+    serve!("alerts-list", api::ALERTS_LIST, alerts::list);
+    serve!("alerts-history", api::ALERTS_HISTORY, alerts::history);
+    serve!("alerts-ack", api::ALERTS_ACK, alerts::ack);
+    serve!(
+        "silences-create",
+        api::SILENCES_CREATE,
+        alerts::silences_create
+    );
+    serve!("silences-list", api::SILENCES_LIST, alerts::silences_list);
+    serve!(
+        "silences-expire",
+        api::SILENCES_EXPIRE,
+        alerts::silences_expire
+    );
     Ok((service, tasks))
 }
 

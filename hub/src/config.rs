@@ -65,6 +65,15 @@ pub struct HubArgs {
     /// Active tests one agent takes part in, at most.
     #[arg(long, env = "SWARM_MAX_TESTS_PER_AGENT", default_value_t = crate::test_policy::DEFAULT_MAX_PER_AGENT, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_tests_per_agent: usize,
+    /// A program run for every firing and resolved alert nobody silenced,
+    /// the alert as JSON on its standard input (words split on spaces, no
+    /// shell).
+    #[arg(long, env = "SWARM_NOTIFY_EXEC")]
+    pub notify_exec: Option<String>,
+    /// A URL (http or https) POSTed every firing and resolved alert
+    /// nobody silenced, as JSON.
+    #[arg(long, env = "SWARM_NOTIFY_WEBHOOK", value_parser = parse_webhook)]
+    pub notify_webhook: Option<String>,
     /// Directory of `swarm-hub access` (users, generated auth.conf, secrets).
     #[arg(
         long,
@@ -165,6 +174,24 @@ impl HubArgs {
         })
     }
 
+    /// Where alert notifications go.
+    pub fn notify(&self) -> Result<crate::alerts::notify::NotifyConfig, String> {
+        let exec = match self.notify_exec.as_deref().map(str::split_whitespace) {
+            Some(words) => {
+                let words: Vec<String> = words.map(str::to_owned).collect();
+                if words.is_empty() {
+                    return Err("--notify-exec: give a program".into());
+                }
+                Some(words)
+            }
+            None => None,
+        };
+        Ok(crate::alerts::notify::NotifyConfig {
+            exec,
+            webhook: self.notify_webhook.clone(),
+        })
+    }
+
     pub fn retention(&self) -> Retention {
         Retention {
             raw: self.retain_raw,
@@ -174,5 +201,16 @@ impl HubArgs {
             max_bytes: self.max_data_mib.map(|m| m.saturating_mul(1024 * 1024)),
             min_free_bytes: self.min_free_mib.saturating_mul(1024 * 1024),
         }
+    }
+}
+
+fn parse_webhook(url: &str) -> Result<String, String> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= 2_048
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok {
+        Ok(url.to_owned())
+    } else {
+        Err("an http:// or https:// URL without spaces".into())
     }
 }

@@ -106,7 +106,14 @@ impl Batch {
     /// Writes rows, results and urgent host records; true when what the
     /// held acks stand for is on disk.
     fn write_durably(&mut self, state: &HubState) -> bool {
-        let wrote = self.write(state);
+        let mut wrote = self.write(state);
+        // Alert states and events, with the samples that caused them.
+        if let Err(e) = state.alerts.write_changes(&state.store) {
+            state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("cannot write alert states: {e}; will retry");
+            self.acks.clear();
+            wrote = false;
+        }
         if let Err(e) = state.registry.persist_urgent(&state.store) {
             state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
             tracing::error!("cannot write host records: {e}; not acknowledging");
@@ -294,10 +301,12 @@ fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Reje
             let info: HostInfo = decode(encoding, &msg.payload)?;
             validate::same_agent(token, info.agent.as_str())?;
             validate::host_info(&info)?;
+            let agent = info.agent.clone();
             state
                 .registry
                 .hello(info, now)
                 .map_err(|AgentLimit(max)| Rejection::AgentLimit(max))?;
+            state.alerts.heard_from(agent.as_str(), now);
         }
         AgentSubject::Metrics => {
             validate::size("MetricsSample", &msg.payload, limits::MAX_SAMPLE_BYTES)?;
@@ -312,6 +321,14 @@ fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Reje
                 .registry
                 .metrics(sample, now)
                 .map_err(|AgentLimit(max)| Rejection::AgentLimit(max))?;
+            state.alerts.heard_from(&agent, now);
+            state.alerts.observe(
+                &agent,
+                ts,
+                series.iter().map(|(name, value)| (name.as_ref(), *value)),
+                || state.registry.tags_of(&agent),
+                now,
+            );
             batch
                 .rows
                 .extend(series.into_iter().map(|(series, value)| OwnedRow {
@@ -365,9 +382,18 @@ fn accept_result(
     // The latency also goes into the agent's history, where rollups keep
     // sketches of it: percentiles over a month stay right.
     if let Some(latency) = result.latency_ms() {
+        let series = format!("{}{test_id}", rollup::LATENCY_PREFIX);
+        let agent = result.agent.as_str();
+        state.alerts.observe(
+            agent,
+            result.ts,
+            [(series.as_str(), latency)],
+            || state.registry.tags_of(agent),
+            now_ms(),
+        );
         batch.rows.push(OwnedRow {
-            agent: Arc::from(result.agent.as_str()),
-            series: Cow::Owned(format!("{}{test_id}", rollup::LATENCY_PREFIX)),
+            agent: Arc::from(agent),
+            series: Cow::Owned(series),
             ts: result.ts,
             value: latency,
         });

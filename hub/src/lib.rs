@@ -4,6 +4,7 @@
 //! starts one in-process on a real server in three lines.
 
 pub mod access;
+pub mod alerts;
 pub mod api;
 pub mod config;
 pub mod disk;
@@ -180,6 +181,8 @@ pub struct HubState {
     /// The hub's NATS link health, when the binary hands it over: its
     /// counts of server errors and permission violations join the stats.
     pub nats: std::sync::OnceLock<Arc<swarm_common::nats::NatsHealth>>,
+    pub alerts: alerts::AlertBook,
+    pub notify_stats: Arc<alerts::notify::NotifyStats>,
 }
 
 impl HubState {
@@ -193,6 +196,8 @@ impl HubState {
         json["quarantined_blocks"] = self.store.quarantined().into();
         json["disk_low"] = self.disk.is_low().into();
         json["disk_pauses"] = self.disk.pauses.load(Ordering::Relaxed).into();
+        json["alerts"] = self.alerts.stats_json();
+        json["notifications"] = self.notify_stats.as_json();
         if let Some(nats) = self.nats.get() {
             json["permission_violations"] = nats.permission_violations().into();
             json["slow_consumer_events"] = nats.slow_consumer_events().into();
@@ -203,6 +208,7 @@ impl HubState {
 
 pub struct Hub {
     state: Arc<HubState>,
+    notify: alerts::notify::NotifyConfig,
 }
 
 impl Hub {
@@ -213,7 +219,9 @@ impl Hub {
     pub fn with_retention(store: Arc<Store>, retention: Retention) -> Result<Self, HubError> {
         let registry = Registry::load(&store)?;
         let tests = TestBook::load(&store)?;
+        let alerts = alerts::AlertBook::load(&store)?;
         Ok(Self {
+            notify: alerts::notify::NotifyConfig::default(),
             state: Arc::new(HubState {
                 disk: disk::DiskGuard::new(store.dir(), retention.min_free_bytes),
                 retention,
@@ -223,6 +231,8 @@ impl Hub {
                 stats: HubStats::default(),
                 watchdog: watchdog::Watchdog::start(),
                 nats: std::sync::OnceLock::new(),
+                alerts,
+                notify_stats: Arc::default(),
             }),
         })
     }
@@ -234,6 +244,12 @@ impl Hub {
             .store
             .set_max_series_per_agent(limits.max_series_per_agent);
         self.state.tests.set_policy(limits.tests);
+        self
+    }
+
+    /// Where alert notifications go.
+    pub fn with_notify(mut self, notify: alerts::notify::NotifyConfig) -> Self {
+        self.notify = notify;
         self
     }
 
@@ -254,6 +270,13 @@ impl Hub {
             .await
             .map_err(HubError::Service)?;
         let scheduler = tokio::spawn(TestBook::run(state.clone(), client.clone()));
+        let notifier =
+            alerts::notify::Notifier::start(self.notify.clone(), state.notify_stats.clone());
+        let publisher = tokio::spawn(alerts::publish::run(
+            state.clone(),
+            client.clone(),
+            notifier.clone(),
+        ));
         tracing::info!(
             "hub serving {} and ingesting swarm.{{hello,metrics,bye,results}}.*",
             subject::SERVICE_NAME
@@ -264,6 +287,7 @@ impl Hub {
         let mut checkpoint = tokio::time::interval(CHECKPOINT_EVERY);
         checkpoint.reset();
         let mut prune = tokio::time::interval(PRUNE_EVERY);
+        let mut hosts_check = tokio::time::interval(alerts::HOSTS_CHECK_EVERY);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -291,6 +315,7 @@ impl Hub {
                     }
                 }
                 _ = prune.tick() => ingest::prune(state).await,
+                _ = hosts_check.tick() => state.alerts.check_hosts(&state.registry, swarm_common::time::now_ms()),
             }
         }
 
@@ -306,6 +331,8 @@ impl Hub {
         }
         batch.commit(state).await;
         ingest::checkpoint(state).await;
+        publisher.abort();
+        alerts::publish::publish_outbox(state, &client, notifier.as_ref()).await;
         if !batch.is_empty() {
             tracing::error!("{} samples could not be written at shutdown", batch.len());
         }

@@ -23,6 +23,7 @@ async fn run() -> anyhow::Result<()> {
     }
     swarm_common::logging::init(&args.log).map_err(anyhow::Error::msg)?;
     let limits = args.limits().map_err(anyhow::Error::msg)?;
+    let notify = args.notify().map_err(anyhow::Error::msg)?;
     // Opening replays the write-ahead log and checkpoints: watched too.
     let opening = Watchdog::start();
     let store = {
@@ -30,7 +31,9 @@ async fn run() -> anyhow::Result<()> {
         Store::open(&args.data)?
     };
     drop(opening);
-    let hub = Hub::with_retention(Arc::new(store), args.retention())?.with_limits(limits);
+    let hub = Hub::with_retention(Arc::new(store), args.retention())?
+        .with_limits(limits)
+        .with_notify(notify);
     let shutdown = swarm_common::shutdown::signal();
     tokio::pin!(shutdown);
     let health = NatsHealth::new();

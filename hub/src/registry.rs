@@ -270,6 +270,31 @@ impl Registry {
             .collect()
     }
 
+    /// Every host with its merged tags and, for those offline by silence
+    /// now, since when: what `host_down` rules look at.
+    pub fn silences(&self, now: Millis) -> Vec<(Member, Option<Millis>)> {
+        self.lock()
+            .records
+            .iter()
+            .map(|(agent, r)| {
+                let member = Member {
+                    agent: agent.clone(),
+                    tags: merged_tags(r),
+                };
+                (member, silent_since(r, now))
+            })
+            .collect()
+    }
+
+    /// A host's merged tags (empty for an unknown host).
+    pub fn tags_of(&self, agent: &str) -> Vec<String> {
+        self.lock()
+            .records
+            .get(agent)
+            .map(merged_tags)
+            .unwrap_or_default()
+    }
+
     /// One page of hosts in agent-id order, and whether more follow.
     pub fn page(&self, query: PageQuery<'_>, now: Millis) -> (Vec<HostSummary>, bool) {
         let hosts = self.lock();
@@ -350,20 +375,32 @@ fn merged_tags(record: &HostRecord) -> Vec<String> {
     protocol::merged_tags(agent_tags(record), &record.hub_tags)
 }
 
-/// Online unless the agent said bye or missed 3 intervals.
-pub fn status(record: &HostRecord, now: Millis) -> HostStatus {
-    let interval = record
+/// How long a host may stay silent before it is offline: 3 intervals.
+fn silence_allowed(record: &HostRecord) -> Millis {
+    record
         .info
         .as_ref()
         .and_then(|i| i.interval_ms)
         .filter(|i| *i > 0)
-        .unwrap_or(DEFAULT_INTERVAL_MS);
+        .unwrap_or(DEFAULT_INTERVAL_MS)
+        .saturating_mul(MISSED_INTERVALS)
+}
+
+/// Online unless the agent said bye or missed 3 intervals.
+pub fn status(record: &HostRecord, now: Millis) -> HostStatus {
     let silent_for = now.saturating_sub(record.last_seen);
-    if record.said_bye || silent_for > interval.saturating_mul(MISSED_INTERVALS) {
+    if record.said_bye || silent_for > silence_allowed(record) {
         HostStatus::Offline
     } else {
         HostStatus::Online
     }
+}
+
+/// When the host went offline by silence (it missed its intervals without
+/// a `bye`), if it is so now.
+fn silent_since(record: &HostRecord, now: Millis) -> Option<Millis> {
+    let offline_at = record.last_seen.saturating_add(silence_allowed(record));
+    (!record.said_bye && now > offline_at).then_some(offline_at)
 }
 
 fn summarise(agent: &AgentId, record: &HostRecord, now: Millis) -> HostSummary {

@@ -45,6 +45,11 @@ impl TestHub {
         let hub = Hub::with_retention(store, retention)
             .expect("hub")
             .with_limits(limits);
+        Self::start_hub(url, hub).await
+    }
+
+    /// Starts a hub configured by the caller (on its own store).
+    pub async fn start_hub(url: &str, hub: Hub) -> Self {
         let state = hub.state();
         let client = async_nats::connect(url).await.expect("connect");
         let (stop, stopped) = oneshot::channel::<()>();

@@ -20,6 +20,7 @@
 //! sample's place is a function of (agent, series, ts), so a replayed or
 //! redelivered sample replaces itself.
 
+pub mod alert_records;
 pub mod block_format;
 mod blocks;
 mod cap;
@@ -189,6 +190,7 @@ pub struct Store {
     dict: sled::Tree,
     agent_series: sled::Tree,
     records: records::Records,
+    alerts: alert_records::AlertRecords,
     blocks: blocks::BlockFiles,
     inner: Mutex<Inner>,
     /// Series one agent may have (`--max-series-per-agent`).
@@ -224,6 +226,7 @@ impl Store {
         let dict = db.open_tree("dict")?;
         let agent_series = db.open_tree("agent_series")?;
         let records = records::Records::open(&db)?;
+        let alerts = alert_records::AlertRecords::open(&db)?;
         let index = index_db.open_tree("index")?;
         let floors = index_db.open_tree("floors")?;
         let quarantine = index_db.open_tree("quarantine")?;
@@ -237,6 +240,7 @@ impl Store {
             &quarantine,
         ];
         trees.extend(records.trees());
+        trees.extend(alerts.trees());
         let closer = close::Closer::new(&[&db, &index_db], &trees);
         let store = Self {
             dir: dir.to_path_buf(),
@@ -245,6 +249,7 @@ impl Store {
             dict,
             agent_series,
             records,
+            alerts,
             blocks: blocks::BlockFiles::new(dir),
             index,
             floors,
@@ -271,6 +276,11 @@ impl Store {
     /// Host records, tests and results.
     pub fn records(&self) -> &records::Records {
         &self.records
+    }
+
+    /// Alert rules, states, events and silences.
+    pub fn alerts(&self) -> &alert_records::AlertRecords {
+        &self.alerts
     }
 
     /// The data directory.

@@ -173,14 +173,17 @@ impl Records {
     }
 }
 
-fn encode_record<T: Serialize>(tree: &'static str, value: &T) -> Result<Vec<u8>> {
+pub(crate) fn encode_record<T: Serialize>(tree: &'static str, value: &T) -> Result<Vec<u8>> {
     rmp_serde::to_vec_named(value).map_err(|e| StoreError::Corrupt {
         tree,
         reason: e.to_string(),
     })
 }
 
-fn decode_record<T: serde::de::DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode_record<T: serde::de::DeserializeOwned>(
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T> {
     rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         tree,
         reason: e.to_string(),

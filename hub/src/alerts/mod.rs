@@ -1,0 +1,496 @@
+//! Alerting: rules evaluated on the samples ingest takes (sample time) and
+//! on the hosts' silence (hub time), alerts and their events kept in the
+//! store, silences, acknowledgements, and an outbox of events for the
+//! publisher ([`publish`]).
+//!
+//! Memory is bounded: at most [`MAX_RULES`] rules and [`MAX_SILENCES`]
+//! silences; an alert exists only while its condition holds (pending or
+//! firing), so at most rules x hosts; the outbox holds at most
+//! [`MAX_OUTBOX`] events, past which the oldest are dropped and counted
+//! (every event is in the history anyway).
+
+pub mod machine;
+pub mod notify;
+pub mod publish;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use swarm_common::protocol::Millis;
+use swarm_common::protocol::alerts::{
+    Ack, Alert, AlertState, MAX_RULES, MAX_SILENCES, Rule, Silence,
+};
+use swarm_common::selector::{self, Selectable};
+
+use crate::registry::Registry;
+use crate::store::alert_records::AlertChanges;
+use crate::store::{Result as StoreResult, Store};
+
+/// Events waiting to be published.
+pub const MAX_OUTBOX: usize = 100_000;
+/// How often `host_down` rules look at the hosts.
+pub const HOSTS_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A host as selectors see it.
+struct Host<'a> {
+    agent: &'a str,
+    tags: &'a [String],
+}
+
+impl Selectable for Host<'_> {
+    fn agent_id(&self) -> &str {
+        self.agent
+    }
+    fn tag_list(&self) -> &[String] {
+        self.tags
+    }
+}
+
+#[derive(Default)]
+struct Book {
+    rules: Vec<Rule>,
+    /// Rule indices by series name.
+    by_series: HashMap<String, Vec<usize>>,
+    /// Some rule selects by tag: tags must be looked up.
+    needs_tags: bool,
+    /// Pending and firing alerts by (rule, agent).
+    current: HashMap<(String, String), Alert>,
+    silences: Vec<Silence>,
+    /// Changes not yet written to the store.
+    unwritten: AlertChanges,
+    /// Agents with a pending or firing `host_down` alert: a message from
+    /// one resolves it at once.
+    down: std::collections::HashSet<String>,
+}
+
+impl Book {
+    fn index(&mut self) {
+        self.by_series.clear();
+        for (i, rule) in self.rules.iter().enumerate() {
+            self.by_series
+                .entry(rule.series.clone())
+                .or_default()
+                .push(i);
+        }
+        self.needs_tags = self
+            .rules
+            .iter()
+            .any(|r| r.agents.iter().any(|s| s.starts_with("tag:")));
+    }
+
+    fn is_host_down(&self, rule: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.name == rule && r.is_host_down())
+    }
+
+    fn silenced(&self, rule: &str, host: &Host<'_>, now: Millis) -> bool {
+        self.silences.iter().any(|s| {
+            s.is_active(now) && s.covers_rule(rule) && selector::matches_any(&s.agents, host)
+        })
+    }
+
+    /// Records a step's outcome: the current alert and its event.
+    fn apply(&mut self, key: (String, String), step: machine::Step, host: &Host<'_>, now: Millis) {
+        let silenced = self.silenced(&key.0, host, now);
+        if self.is_host_down(&key.0) {
+            if step.current.is_some() {
+                self.down.insert(key.1.clone());
+            } else {
+                self.down.remove(&key.1);
+            }
+        }
+        match step.current {
+            Some(mut alert) => {
+                alert.silenced = silenced;
+                if step.event.is_some() {
+                    self.unwritten.current.push(alert.clone());
+                }
+                self.current.insert(key, alert);
+            }
+            None => {
+                if self.current.remove(&key).is_some() {
+                    self.unwritten.gone.push(key);
+                }
+            }
+        }
+        if let Some(mut event) = step.event {
+            event.silenced = silenced;
+            self.unwritten.events.push(event);
+        }
+    }
+}
+
+/// The hub's alerting state.
+#[derive(Default)]
+pub struct AlertBook {
+    book: Mutex<Book>,
+    outbox: Mutex<VecDeque<Alert>>,
+    pub outbox_dropped: AtomicU64,
+    pub events_total: AtomicU64,
+}
+
+/// Why a request about alerts was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlertError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Full(String),
+    #[error("the store failed: {0}")]
+    Store(String),
+}
+
+impl From<crate::store::StoreError> for AlertError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
+impl AlertBook {
+    /// Rules, alerts and silences as the store kept them: a firing alert
+    /// is still firing, and is not announced again.
+    pub fn load(store: &Store) -> StoreResult<Self> {
+        let records = store.alerts();
+        let mut book = Book {
+            rules: records.rules()?,
+            silences: records.silences()?,
+            ..Book::default()
+        };
+        book.rules.truncate(MAX_RULES);
+        book.index();
+        for alert in records.states()? {
+            if book.is_host_down(&alert.rule) {
+                book.down.insert(alert.agent.clone());
+            }
+            book.current
+                .insert((alert.rule.clone(), alert.agent.clone()), alert);
+        }
+        Ok(Self {
+            book: Mutex::new(book),
+            ..Self::default()
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Evaluates one message's rows (`series`, value) of `agent` at sample
+    /// time `ts`. `tags` is asked only when some rule selects by tag.
+    pub fn observe<'a>(
+        &self,
+        agent: &str,
+        ts: Millis,
+        rows: impl IntoIterator<Item = (&'a str, f64)>,
+        tags: impl FnOnce() -> Vec<String>,
+        now: Millis,
+    ) {
+        let mut book = self.lock();
+        if book.rules.is_empty() {
+            return;
+        }
+        let tags = if book.needs_tags { tags() } else { Vec::new() };
+        let host = Host { agent, tags: &tags };
+        for (series, value) in rows {
+            let Some(indices) = book.by_series.get(series) else {
+                continue;
+            };
+            for i in indices.clone() {
+                let rule = &book.rules[i];
+                if !selector::matches_any(&rule.agents, &host) {
+                    continue;
+                }
+                let key = (rule.name.clone(), agent.to_owned());
+                let step = machine::step(rule, agent, book.current.get(&key), ts, value);
+                if step.current.is_none() && step.event.is_none() {
+                    continue;
+                }
+                book.apply(key, step, &host, now);
+            }
+        }
+    }
+
+    /// A message came from `agent`: a `host_down` alert of it resolves now
+    /// (the periodic check could miss a host that is back only briefly).
+    pub fn heard_from(&self, agent: &str, now: Millis) {
+        let mut book = self.lock();
+        if !book.down.contains(agent) {
+            return;
+        }
+        let rules: Vec<Rule> = book
+            .rules
+            .iter()
+            .filter(|r| r.is_host_down())
+            .cloned()
+            .collect();
+        let tags = Vec::new();
+        let host = Host { agent, tags: &tags };
+        for rule in &rules {
+            let key = (rule.name.clone(), agent.to_owned());
+            let step = machine::host_step(rule, agent, book.current.get(&key), now, None);
+            if step.event.is_some() {
+                book.apply(key, step, &host, now);
+            }
+        }
+    }
+
+    /// Evaluates `host_down` rules against every host's silence.
+    pub fn check_hosts(&self, registry: &Registry, now: Millis) {
+        let rules: Vec<Rule> = {
+            let book = self.lock();
+            book.rules
+                .iter()
+                .filter(|r| r.is_host_down())
+                .cloned()
+                .collect()
+        };
+        if rules.is_empty() {
+            return;
+        }
+        let hosts = registry.silences(now);
+        let mut book = self.lock();
+        for (member, silent_since) in &hosts {
+            let host = Host {
+                agent: member.agent.as_str(),
+                tags: &member.tags,
+            };
+            for rule in &rules {
+                if !selector::matches_any(&rule.agents, &host) {
+                    continue;
+                }
+                let key = (rule.name.clone(), host.agent.to_owned());
+                let step = machine::host_step(
+                    rule,
+                    host.agent,
+                    book.current.get(&key),
+                    now,
+                    *silent_since,
+                );
+                if step.current.is_none() && step.event.is_none() {
+                    continue;
+                }
+                book.apply(key, step, &host, now);
+            }
+        }
+    }
+
+    /// Writes what changed since the last call; the events written go to
+    /// the outbox. On failure they stay for the next call.
+    pub fn write_changes(&self, store: &Store) -> StoreResult<()> {
+        let changes = std::mem::take(&mut self.lock().unwritten);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = store.alerts().apply(&changes) {
+            let mut book = self.lock();
+            let newer = std::mem::replace(&mut book.unwritten, changes);
+            book.unwritten.current.extend(newer.current);
+            book.unwritten.gone.extend(newer.gone);
+            book.unwritten.events.extend(newer.events);
+            return Err(e);
+        }
+        self.events_total
+            .fetch_add(changes.events.len() as u64, Ordering::Relaxed);
+        let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+        outbox.extend(changes.events);
+        let excess = outbox.len().saturating_sub(MAX_OUTBOX);
+        if excess > 0 {
+            outbox.drain(..excess);
+            self.outbox_dropped
+                .fetch_add(excess as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Events written and not yet published, oldest first.
+    pub fn take_outbox(&self) -> Vec<Alert> {
+        let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+        outbox.drain(..).collect()
+    }
+
+    pub fn rules(&self) -> Vec<Rule> {
+        self.lock().rules.clone()
+    }
+
+    /// Creates or replaces a rule (by name). A replaced rule keeps its
+    /// alerts; they follow the new definition from the next sample.
+    pub fn put_rule(&self, store: &Store, rule: Rule) -> Result<Rule, AlertError> {
+        rule.check().map_err(AlertError::Invalid)?;
+        let mut book = self.lock();
+        let existing = book.rules.iter().position(|r| r.name == rule.name);
+        if existing.is_none() && book.rules.len() >= MAX_RULES {
+            return Err(AlertError::Full(format!(
+                "the hub holds at most {MAX_RULES} rules"
+            )));
+        }
+        store.alerts().put_rule(&rule)?;
+        match existing {
+            Some(i) => book.rules[i] = rule.clone(),
+            None => book.rules.push(rule.clone()),
+        }
+        book.index();
+        Ok(rule)
+    }
+
+    /// Deletes a rule and its alerts (without announcing them).
+    pub fn delete_rule(&self, store: &Store, name: &str) -> Result<Rule, AlertError> {
+        let mut book = self.lock();
+        let i = book
+            .rules
+            .iter()
+            .position(|r| r.name == name)
+            .ok_or_else(|| AlertError::NotFound(format!("rule {name:?}")))?;
+        store.alerts().delete_rule(name)?;
+        let rule = book.rules.remove(i);
+        book.current.retain(|(r, _), _| r != name);
+        if rule.is_host_down() {
+            let still: std::collections::HashSet<String> =
+                book.current.keys().map(|(_, a)| a.clone()).collect();
+            book.down.retain(|a| still.contains(a));
+        }
+        book.unwritten.current.retain(|a| a.rule != name);
+        book.index();
+        Ok(rule)
+    }
+
+    /// Pending and firing alerts, most severe and oldest first, with
+    /// their silenced mark as of `now`.
+    pub fn list(
+        &self,
+        state: Option<AlertState>,
+        agent: Option<&str>,
+        registry: &Registry,
+        now: Millis,
+    ) -> Vec<Alert> {
+        let book = self.lock();
+        let mut out: Vec<Alert> = book
+            .current
+            .values()
+            .filter(|a| state.is_none_or(|s| a.state == s))
+            .filter(|a| agent.is_none_or(|g| a.agent == g))
+            .cloned()
+            .collect();
+        for alert in &mut out {
+            let tags = if book.silences.is_empty() {
+                Vec::new()
+            } else {
+                registry.tags_of(&alert.agent)
+            };
+            let host = Host {
+                agent: &alert.agent,
+                tags: &tags,
+            };
+            alert.silenced = book.silenced(&alert.rule, &host, now);
+        }
+        out.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.since.cmp(&b.since))
+                .then(a.agent.cmp(&b.agent))
+                .then(a.rule.cmp(&b.rule))
+        });
+        out
+    }
+
+    /// Acknowledges a pending or firing alert (kept until it resolves).
+    pub fn ack(
+        &self,
+        store: &Store,
+        agent: &str,
+        rule: &str,
+        ack: Ack,
+    ) -> Result<Alert, AlertError> {
+        let mut book = self.lock();
+        let key = (rule.to_owned(), agent.to_owned());
+        let alert = book
+            .current
+            .get_mut(&key)
+            .ok_or_else(|| AlertError::NotFound(format!("alert {rule:?} on {agent:?}")))?;
+        alert.acked = Some(ack);
+        let alert = alert.clone();
+        store.alerts().apply(&AlertChanges {
+            current: vec![alert.clone()],
+            ..AlertChanges::default()
+        })?;
+        Ok(alert)
+    }
+
+    pub fn silences(&self) -> Vec<Silence> {
+        self.lock().silences.clone()
+    }
+
+    /// Adds a silence (its id made here); expired ones are dropped first.
+    pub fn add_silence(
+        &self,
+        store: &Store,
+        mut silence: Silence,
+        now: Millis,
+    ) -> Result<Silence, AlertError> {
+        silence.check(now).map_err(AlertError::Invalid)?;
+        silence.starts_at = Some(silence.starts_at.unwrap_or(now));
+        let mut book = self.lock();
+        let expired: Vec<String> = book
+            .silences
+            .iter()
+            .filter(|s| s.ends_at <= now)
+            .map(|s| s.id.clone())
+            .collect();
+        for id in &expired {
+            store.alerts().remove_silence(id)?;
+        }
+        book.silences.retain(|s| s.ends_at > now);
+        if book.silences.len() >= MAX_SILENCES {
+            return Err(AlertError::Full(format!(
+                "the hub holds at most {MAX_SILENCES} silences"
+            )));
+        }
+        silence.id = crate::scheduler::new_id(now);
+        while book.silences.iter().any(|s| s.id == silence.id) {
+            silence.id = crate::scheduler::new_id(now);
+        }
+        store.alerts().put_silence(&silence)?;
+        book.silences.push(silence.clone());
+        Ok(silence)
+    }
+
+    /// Ends a silence now (listed, ended, until the next one is added).
+    pub fn expire_silence(
+        &self,
+        store: &Store,
+        id: &str,
+        now: Millis,
+    ) -> Result<Silence, AlertError> {
+        let mut book = self.lock();
+        let silence = book
+            .silences
+            .iter_mut()
+            .find(|s| s.id == id)
+            .ok_or_else(|| AlertError::NotFound(format!("silence {id:?}")))?;
+        silence.ends_at = silence.ends_at.min(now);
+        let silence = silence.clone();
+        store.alerts().put_silence(&silence)?;
+        Ok(silence)
+    }
+
+    /// Counts for `$SRV.STATS`.
+    pub fn stats_json(&self) -> serde_json::Value {
+        let book = self.lock();
+        let firing = book
+            .current
+            .values()
+            .filter(|a| a.state == AlertState::Firing)
+            .count();
+        serde_json::json!({
+            "rules": book.rules.len(),
+            "firing": firing,
+            "pending": book.current.len() - firing,
+            "silences": book.silences.len(),
+            "events": self.events_total.load(Ordering::Relaxed),
+            "outbox_dropped": self.outbox_dropped.load(Ordering::Relaxed),
+        })
+    }
+}

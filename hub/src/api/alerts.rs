@@ -1,0 +1,159 @@
+//! `swarm.api.alerts.*` and `swarm.api.silences.*`.
+
+use swarm_common::AgentId;
+use swarm_common::protocol::alerts::{
+    Ack, AckRequest, AlertReply, AlertsHistoryReply, AlertsHistoryRequest, AlertsListReply,
+    AlertsListRequest, MAX_EVENTS_PAGE, MAX_TEXT_BYTES, NameRequest, Rule, RuleReply,
+    RulesListReply, RulesListRequest, Silence, SilenceIdRequest, SilenceReply, SilencesListReply,
+    SilencesListRequest, check_name,
+};
+use swarm_common::protocol::{ApiError, ErrorCode};
+use swarm_common::text;
+use swarm_common::time::now_ms;
+
+use super::{Ctx, internal, limit_of};
+use crate::alerts::AlertError;
+
+fn api_error(e: AlertError) -> ApiError {
+    match e {
+        AlertError::Invalid(m) => ApiError::new(ErrorCode::BadRequest, m),
+        AlertError::NotFound(m) => ApiError::new(ErrorCode::NotFound, format!("no {m}")),
+        AlertError::Full(m) => ApiError::new(ErrorCode::Conflict, m),
+        AlertError::Store(m) => internal(m),
+    }
+}
+
+fn bad(message: impl AsRef<str>) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, message)
+}
+
+fn rule_name(raw: &str) -> Result<(), ApiError> {
+    check_name(raw).map_err(|e| bad(format!("rule: {e}")))
+}
+
+fn agent_id(raw: &str) -> Result<AgentId, ApiError> {
+    AgentId::parse(raw).map_err(|e| bad(format!("agent: {e}")))
+}
+
+pub(super) fn rules_put(ctx: &Ctx, rule: Rule) -> Result<RuleReply, ApiError> {
+    let rule = ctx.alerts.put_rule(&ctx.store, rule).map_err(api_error)?;
+    tracing::info!(rule = %rule.name, "alert rule set");
+    Ok(RuleReply { rule })
+}
+
+pub(super) fn rules_list(ctx: &Ctx, _: RulesListRequest) -> Result<RulesListReply, ApiError> {
+    let mut rules = ctx.alerts.rules();
+    let fit = ctx.fitting(&rules);
+    let more = fit < rules.len();
+    rules.truncate(fit);
+    Ok(RulesListReply { rules, more })
+}
+
+pub(super) fn rules_delete(ctx: &Ctx, req: NameRequest) -> Result<RuleReply, ApiError> {
+    rule_name(&req.name)?;
+    let rule = ctx
+        .alerts
+        .delete_rule(&ctx.store, &req.name)
+        .map_err(api_error)?;
+    tracing::info!(rule = %rule.name, "alert rule deleted");
+    Ok(RuleReply { rule })
+}
+
+pub(super) fn list(ctx: &Ctx, req: AlertsListRequest) -> Result<AlertsListReply, ApiError> {
+    if let Some(agent) = &req.agent {
+        agent_id(agent)?;
+    }
+    let mut alerts = ctx
+        .alerts
+        .list(req.state, req.agent.as_deref(), &ctx.registry, now_ms());
+    let fit = ctx.fitting(&alerts);
+    let more = fit < alerts.len();
+    alerts.truncate(fit);
+    Ok(AlertsListReply { alerts, more })
+}
+
+pub(super) fn history(
+    ctx: &Ctx,
+    req: AlertsHistoryRequest,
+) -> Result<AlertsHistoryReply, ApiError> {
+    if let Some(agent) = &req.agent {
+        agent_id(agent)?;
+    }
+    if let Some(rule) = &req.rule {
+        rule_name(rule)?;
+    }
+    let limit = limit_of(req.limit, MAX_EVENTS_PAGE, MAX_EVENTS_PAGE)?;
+    let (from, to) = (req.from.unwrap_or(0), req.to.unwrap_or(u64::MAX));
+    if from > to {
+        return Err(bad("from: must not be after to"));
+    }
+    let (mut events, mut more) = ctx
+        .store
+        .alerts()
+        .events(from, to, limit, |e| {
+            req.agent.as_ref().is_none_or(|a| &e.agent == a)
+                && req.rule.as_ref().is_none_or(|r| &e.rule == r)
+        })
+        .map_err(internal)?;
+    let fit = ctx.fitting(&events);
+    more |= fit < events.len();
+    events.truncate(fit);
+    Ok(AlertsHistoryReply { events, more })
+}
+
+pub(super) fn ack(ctx: &Ctx, req: AckRequest) -> Result<AlertReply, ApiError> {
+    let agent = agent_id(&req.agent)?;
+    rule_name(&req.rule)?;
+    if req
+        .comment
+        .as_ref()
+        .is_some_and(|c| c.len() > MAX_TEXT_BYTES)
+    {
+        return Err(bad(format!("comment: at most {MAX_TEXT_BYTES} bytes")));
+    }
+    let by = req.by.as_deref().unwrap_or("operator");
+    if by.is_empty() || by.len() > 64 {
+        return Err(bad("by: 1-64 bytes"));
+    }
+    let ack = Ack {
+        by: text::printable(by, 64),
+        ts: now_ms(),
+        comment: req.comment,
+    };
+    let alert = ctx
+        .alerts
+        .ack(&ctx.store, agent.as_str(), &req.rule, ack)
+        .map_err(api_error)?;
+    Ok(AlertReply { alert })
+}
+
+pub(super) fn silences_create(ctx: &Ctx, silence: Silence) -> Result<SilenceReply, ApiError> {
+    let silence = ctx
+        .alerts
+        .add_silence(&ctx.store, silence, now_ms())
+        .map_err(api_error)?;
+    tracing::info!(id = %silence.id, by = %text::printable(&silence.by, 64), "silence created");
+    Ok(SilenceReply { silence })
+}
+
+pub(super) fn silences_list(
+    ctx: &Ctx,
+    _: SilencesListRequest,
+) -> Result<SilencesListReply, ApiError> {
+    let mut silences = ctx.alerts.silences();
+    let fit = ctx.fitting(&silences);
+    let more = fit < silences.len();
+    silences.truncate(fit);
+    Ok(SilencesListReply { silences, more })
+}
+
+pub(super) fn silences_expire(ctx: &Ctx, req: SilenceIdRequest) -> Result<SilenceReply, ApiError> {
+    if req.id.is_empty() || req.id.len() > 64 {
+        return Err(bad("id: 1-64 bytes"));
+    }
+    let silence = ctx
+        .alerts
+        .expire_silence(&ctx.store, &req.id, now_ms())
+        .map_err(api_error)?;
+    Ok(SilenceReply { silence })
+}
