@@ -34,7 +34,7 @@ pub struct HubArgs {
     /// How long 1-hour rollups are kept.
     #[arg(long = "retain-1h", env = "SWARM_RETAIN_1H", default_value = "400d", global = true, value_parser = duration::parse_positive)]
     pub retain_hour: Duration,
-    /// How long test results are kept.
+    /// How long test results and alert history are kept.
     #[arg(long, env = "SWARM_RETAIN_RESULTS", default_value = "30d", global = true, value_parser = duration::parse_positive)]
     pub retain_results: Duration,
     /// Cap on stored data in MiB (samples and rollups): over it, the oldest

@@ -135,9 +135,10 @@ impl Retention {
         now: swarm_common::protocol::Millis,
     ) -> Result<(store::PruneStats, Option<store::CapReport>), store::StoreError> {
         let mut removed = store.prune(&self.cutoffs(now))?;
-        removed.results = store
-            .records()
-            .prune_results(now.saturating_sub(self.results.as_millis() as u64))?;
+        // Test results and alert history age out together.
+        let before = now.saturating_sub(self.results.as_millis() as u64);
+        removed.results = store.records().prune_results(before)?;
+        store.alerts().prune_events(before)?;
         let capped = match self.max_bytes {
             Some(cap) => store.prune_to_size(cap, now)?,
             None => None,
