@@ -5,6 +5,7 @@
 //! error; 2 bad usage or a request the hub refused as bad; 3 not found;
 //! 4 conflict.
 
+pub mod alerts;
 mod nettest;
 
 use std::time::Duration;
@@ -75,6 +76,9 @@ pub enum SubCommand {
     /// Network tests: create, list, show, cancel.
     #[command(subcommand)]
     Test(nettest::TestCommand),
+    /// Alerts, rules (also from a TOML file) and silences.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -200,6 +204,7 @@ pub async fn run(args: &TuiArgs, command: &SubCommand) -> Result<(), Failure> {
         } => hosts_action(&client, args.timeout, action).await?,
         SubCommand::Tail { subject, count } => tail(&client, subject, *count).await?,
         SubCommand::Test(command) => nettest::run(&client, args.timeout, command).await?,
+        SubCommand::Alerts(command) => alerts::run(&client, args.timeout, command).await?,
     }
     Ok(())
 }

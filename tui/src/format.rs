@@ -48,6 +48,17 @@ pub fn age_s(secs: u64) -> String {
     }
 }
 
+/// Milliseconds as a short age: `42s`, `5m`, `3h`, `12d`.
+pub fn age_ms(ms: u64) -> String {
+    age_s(ms / 1_000)
+}
+
+/// A time as RFC 3339 UTC, to the second.
+pub fn timestamp_ms(ms: u64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 /// Uptime with two units: `3d 4h`, `5h 12m`, `7m 3s`.
 pub fn uptime(secs: u64) -> String {
     swarm_common::duration::short(std::time::Duration::from_secs(secs))

@@ -164,3 +164,98 @@ async fn test_subcommands_for_scripts() {
     agent.abort();
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_rules_from_a_file_silences_and_the_alert_list() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = TestHub::start(&url, dir.path().join("data").as_path()).await;
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        r#"
+[[rule]]
+name = "cpu-high"
+series = "cpu_pct"
+agents = ["web-*"]
+op = ">"
+threshold = 90
+recover = 80
+for = "5m"
+severity = "critical"
+summary = "CPU above 90 % for 5 minutes"
+
+[[rule]]
+name = "down"
+series = "host_down"
+for = "1m"
+"#,
+    )
+    .expect("write rules");
+    let out = tui(&url, &["alerts", "apply", rules.to_str().expect("path")]).await;
+    assert!(out.status.success(), "{out:?}");
+    let out = tui(&url, &["alerts", "rules", "--json"]).await;
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(listed["rules"][0]["name"], "cpu-high");
+    assert_eq!(listed["rules"][0]["for_ms"], 300_000);
+    assert_eq!(listed["rules"][0]["severity"], "critical");
+    assert_eq!(listed["rules"][1]["series"], "host_down");
+    let out = tui(&url, &["alerts", "rules"]).await;
+    assert!(
+        stdout(&out).contains("cpu-high: cpu_pct > 90 for 5m (recover 80) on web-* [critical]"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A bad file is refused before anything is sent, naming the rule.
+    std::fs::write(&rules, "[[rule]]\nname = \"Bad\"\nseries = \"cpu_pct\"\n").expect("write");
+    let out = tui(&url, &["alerts", "apply", rules.to_str().expect("path")]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\"Bad\""),
+        "{out:?}"
+    );
+    // --prune removes what the file no longer has.
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"down\"\nseries = \"host_down\"\n",
+    )
+    .expect("write");
+    let out = tui(
+        &url,
+        &["alerts", "apply", "--prune", rules.to_str().expect("path")],
+    )
+    .await;
+    assert!(stdout(&out).contains("deleted cpu-high"), "{out:?}");
+
+    let out = tui(
+        &url,
+        &[
+            "alerts",
+            "silence",
+            "--agents",
+            "web-*",
+            "--for",
+            "2h",
+            "--comment",
+            "deploy",
+        ],
+    )
+    .await;
+    assert!(stdout(&out).starts_with("silence "), "{out:?}");
+    let out = tui(&url, &["alerts", "silences", "--json"]).await;
+    let silences: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(silences["silences"][0]["comment"], "deploy");
+    let id = silences["silences"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let out = tui(&url, &["alerts", "unsilence", &id]).await;
+    assert!(out.status.success(), "{out:?}");
+    let out = tui(&url, &["alerts", "list"]).await;
+    assert_eq!(stdout(&out).trim(), "no alerts");
+    let out = tui(&url, &["alerts", "ack", "nobody", "down"]).await;
+    assert_eq!(out.status.code(), Some(3), "not found: {out:?}");
+    hub.stop().await;
+}

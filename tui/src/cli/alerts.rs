@@ -1,0 +1,380 @@
+//! `swarm-tui alerts ...`: alerts, rules (also from a TOML file kept in
+//! version control) and silences, from scripts. Everything goes through
+//! the hub's API.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_nats::Client;
+use serde::Deserialize;
+use swarm_common::api::call;
+use swarm_common::protocol::Millis;
+use swarm_common::protocol::alerts::{
+    AckRequest, Alert, AlertReply, AlertState, AlertsHistoryReply, AlertsHistoryRequest,
+    AlertsListReply, AlertsListRequest, NameRequest, Rule, RuleReply, RulesListReply,
+    RulesListRequest, Silence, SilenceIdRequest, SilenceReply, SilencesListReply,
+    SilencesListRequest,
+};
+use swarm_common::subject::api;
+use swarm_common::time::now_ms;
+
+use super::{Failure, print_json};
+use crate::format;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AlertsCommand {
+    /// Pending and firing alerts, most severe first.
+    List {
+        #[arg(long, value_parser = parse_state)]
+        state: Option<AlertState>,
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// State changes, oldest first.
+    History {
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        rule: Option<String>,
+        /// How far back (default 24h).
+        #[arg(long, default_value = "24h", value_parser = swarm_common::duration::parse_positive)]
+        since: Duration,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The hub's rules.
+    Rules {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load rules from a TOML file (`[[rule]]` tables); each is created or
+    /// replaced by name. With --prune, the hub's rules not in the file go.
+    Apply {
+        file: PathBuf,
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Delete a rule and its alerts.
+    Delete { name: String },
+    /// Acknowledge an alert (every console shows it).
+    Ack {
+        agent: String,
+        rule: String,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long, env = "USER")]
+        by: Option<String>,
+    },
+    /// Silence alerts of some hosts for a while (they still change state,
+    /// marked silenced; nobody is notified).
+    Silence {
+        /// Selectors: agent ids, globs, tag:<tag>; comma-separated.
+        #[arg(long, required = true, value_delimiter = ',')]
+        agents: Vec<String>,
+        /// Only these rules (default: every rule).
+        #[arg(long, value_delimiter = ',')]
+        rules: Vec<String>,
+        /// How long from now (or from --every's first window).
+        #[arg(long = "for", value_parser = swarm_common::duration::parse_positive)]
+        duration: Duration,
+        /// A recurring window: every this long, for --window each time.
+        #[arg(long, value_parser = swarm_common::duration::parse_positive, requires = "window")]
+        every: Option<Duration>,
+        #[arg(long, value_parser = swarm_common::duration::parse_positive, requires = "every")]
+        window: Option<Duration>,
+        #[arg(long, required = true)]
+        comment: String,
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Silences, active and future.
+    Silences {
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now.
+    Unsilence { id: String },
+}
+
+fn parse_state(raw: &str) -> Result<AlertState, String> {
+    match raw {
+        "pending" => Ok(AlertState::Pending),
+        "firing" => Ok(AlertState::Firing),
+        _ => Err("must be pending or firing".into()),
+    }
+}
+
+fn ms(d: Duration) -> Millis {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub async fn run(
+    client: &Client,
+    timeout: Duration,
+    command: &AlertsCommand,
+) -> Result<(), Failure> {
+    match command {
+        AlertsCommand::List { state, agent, json } => {
+            let req = AlertsListRequest {
+                state: *state,
+                agent: agent.clone(),
+            };
+            let reply: AlertsListReply = call(client, api::ALERTS_LIST, &req, timeout).await?;
+            if *json {
+                print_json(&reply)?;
+            } else {
+                print_alerts(&reply.alerts, now_ms());
+            }
+        }
+        AlertsCommand::History {
+            agent,
+            rule,
+            since,
+            json,
+        } => {
+            let req = AlertsHistoryRequest {
+                agent: agent.clone(),
+                rule: rule.clone(),
+                from: Some(now_ms().saturating_sub(ms(*since))),
+                ..Default::default()
+            };
+            let reply: AlertsHistoryReply =
+                call(client, api::ALERTS_HISTORY, &req, timeout).await?;
+            if *json {
+                print_json(&reply)?;
+            } else {
+                print_alerts(&reply.events, now_ms());
+            }
+        }
+        AlertsCommand::Rules { json } => {
+            let reply: RulesListReply = call(
+                client,
+                api::ALERTS_RULES_LIST,
+                &RulesListRequest {},
+                timeout,
+            )
+            .await?;
+            if *json {
+                print_json(&reply)?;
+            } else {
+                for r in &reply.rules {
+                    println!("{}", describe(r));
+                }
+            }
+        }
+        AlertsCommand::Apply { file, prune } => apply(client, timeout, file, *prune).await?,
+        AlertsCommand::Delete { name } => {
+            let req = NameRequest { name: name.clone() };
+            let reply: RuleReply = call(client, api::ALERTS_RULES_DELETE, &req, timeout).await?;
+            println!("deleted rule {}", reply.rule.name);
+        }
+        AlertsCommand::Ack {
+            agent,
+            rule,
+            comment,
+            by,
+        } => {
+            let req = AckRequest {
+                agent: agent.clone(),
+                rule: rule.clone(),
+                comment: comment.clone(),
+                by: by.clone(),
+            };
+            let reply: AlertReply = call(client, api::ALERTS_ACK, &req, timeout).await?;
+            println!("acknowledged {} on {}", reply.alert.rule, reply.alert.agent);
+        }
+        AlertsCommand::Silence {
+            agents,
+            rules,
+            duration,
+            every,
+            window,
+            comment,
+            by,
+            json,
+        } => {
+            let now = now_ms();
+            let silence = Silence {
+                id: String::new(),
+                agents: agents.clone(),
+                rules: rules.clone(),
+                starts_at: Some(now),
+                ends_at: now.saturating_add(ms(*duration)),
+                every_ms: every.map(ms),
+                duration_ms: window.map(ms),
+                comment: comment.clone(),
+                by: by.clone(),
+            };
+            let reply: SilenceReply = call(client, api::SILENCES_CREATE, &silence, timeout).await?;
+            if *json {
+                print_json(&reply)?;
+            } else {
+                println!(
+                    "silence {} until {}",
+                    reply.silence.id,
+                    format::timestamp_ms(reply.silence.ends_at)
+                );
+            }
+        }
+        AlertsCommand::Silences { json } => {
+            let reply: SilencesListReply =
+                call(client, api::SILENCES_LIST, &SilencesListRequest {}, timeout).await?;
+            if *json {
+                print_json(&reply)?;
+            } else {
+                for s in &reply.silences {
+                    let rules = if s.rules.is_empty() {
+                        "every rule".to_owned()
+                    } else {
+                        s.rules.join(",")
+                    };
+                    println!(
+                        "{}  {}  {}  until {}  by {}: {}",
+                        s.id,
+                        s.agents.join(","),
+                        rules,
+                        format::timestamp_ms(s.ends_at),
+                        s.by,
+                        s.comment
+                    );
+                }
+            }
+        }
+        AlertsCommand::Unsilence { id } => {
+            let req = SilenceIdRequest { id: id.clone() };
+            let reply: SilenceReply = call(client, api::SILENCES_EXPIRE, &req, timeout).await?;
+            println!("silence {} ended", reply.silence.id);
+        }
+    }
+    Ok(())
+}
+
+/// A rule as written in a rules file: the wire fields, and `for` and
+/// `keep_firing_for` as durations (`5m`) instead of milliseconds.
+#[derive(Debug, Deserialize)]
+struct FileRule {
+    #[serde(flatten)]
+    rule: Rule,
+    #[serde(default, rename = "for")]
+    for_: Option<String>,
+    #[serde(default)]
+    keep_firing_for: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RulesFile {
+    #[serde(default)]
+    rule: Vec<FileRule>,
+}
+
+/// The rules of a TOML file, each checked; the error names the file and
+/// the rule.
+pub fn read_rules(path: &Path) -> Result<Vec<Rule>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file: RulesFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let duration = |name: &str, raw: &str| {
+        swarm_common::duration::parse(raw)
+            .map(ms)
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    let mut rules = Vec::new();
+    for entry in file.rule {
+        let mut rule = entry.rule;
+        let named = |e: String| format!("{}: rule {:?}: {e}", path.display(), rule.name);
+        if let Some(raw) = &entry.for_ {
+            rule.for_ms = duration("for", raw).map_err(named)?;
+        }
+        if let Some(raw) = &entry.keep_firing_for {
+            rule.keep_firing_for_ms = duration("keep_firing_for", raw).map_err(named)?;
+        }
+        rule.check()
+            .map_err(|e| format!("{}: rule {:?}: {e}", path.display(), rule.name))?;
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
+async fn apply(
+    client: &Client,
+    timeout: Duration,
+    file: &Path,
+    prune: bool,
+) -> Result<(), Failure> {
+    let rules = read_rules(file).map_err(|message| Failure { status: 2, message })?;
+    for rule in &rules {
+        let _: RuleReply = call(client, api::ALERTS_RULES_PUT, rule, timeout).await?;
+        println!("set {}", describe(rule));
+    }
+    if prune {
+        let reply: RulesListReply = call(
+            client,
+            api::ALERTS_RULES_LIST,
+            &RulesListRequest {},
+            timeout,
+        )
+        .await?;
+        for old in reply.rules {
+            if !rules.iter().any(|r| r.name == old.name) {
+                let req = NameRequest { name: old.name };
+                let gone: RuleReply = call(client, api::ALERTS_RULES_DELETE, &req, timeout).await?;
+                println!("deleted {}", gone.rule.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `cpu-high: cpu_pct > 90 for 5m (recover 80) on web-* [critical]`
+pub fn describe(r: &Rule) -> String {
+    let mut out = if r.is_host_down() {
+        format!("{}: host_down", r.name)
+    } else {
+        format!("{}: {} {} {}", r.name, r.series, r.op.symbol(), r.threshold)
+    };
+    if r.for_ms > 0 {
+        out += &format!(" for {}", format::age_ms(r.for_ms));
+    }
+    if r.recover.is_some_and(|v| v != r.threshold) {
+        out += &format!(" (recover {})", r.recover_at());
+    }
+    if r.keep_firing_for_ms > 0 {
+        out += &format!(" keep firing {}", format::age_ms(r.keep_firing_for_ms));
+    }
+    out += &format!(" on {} [{}]", r.agents.join(","), r.severity.as_str());
+    out
+}
+
+fn print_alerts(alerts: &[Alert], now: Millis) {
+    if alerts.is_empty() {
+        println!("no alerts");
+        return;
+    }
+    println!(
+        "{:<9} {:<8} {:<24} {:<20} {:>10} {:>8}  marks",
+        "STATE", "SEVERITY", "AGENT", "RULE", "VALUE", "SINCE"
+    );
+    for a in alerts {
+        let mut marks = Vec::new();
+        if a.silenced {
+            marks.push("silenced".to_owned());
+        }
+        if let Some(ack) = &a.acked {
+            marks.push(format!("acked by {}", ack.by));
+        }
+        println!(
+            "{:<9} {:<8} {:<24} {:<20} {:>10.2} {:>8}  {}",
+            a.state.as_str(),
+            a.severity.as_str(),
+            a.agent,
+            a.rule,
+            a.value,
+            format::age_ms(now.saturating_sub(a.since)),
+            marks.join(", ")
+        );
+    }
+}
