@@ -4,6 +4,7 @@
 //! events go in, commands come out, and the caller redraws when a method
 //! says so.
 
+mod alerts;
 mod command;
 mod detail;
 mod form;
@@ -18,6 +19,7 @@ use swarm_common::protocol::{
 };
 use swarm_common::selector::{self, Selectable};
 
+pub use self::alerts::{AlertsPane, SILENCE_KEYS};
 pub use self::detail::TestDetail;
 pub use self::form::{Field, FormOutcome, TestForm};
 use crate::event::{Command, Event};
@@ -229,6 +231,8 @@ pub enum View {
     Tests,
     /// One test's live results.
     TestResults(String),
+    /// Pending and firing alerts.
+    Alerts,
 }
 
 /// How the terminal can draw: colours (off with `NO_COLOR`) and Unicode
@@ -311,6 +315,7 @@ pub struct App {
     pub look: Look,
     /// The `:` command line while it is typed.
     pub command: Option<String>,
+    pub alerts: AlertsPane,
     pub quit: bool,
 }
 
@@ -338,6 +343,7 @@ impl App {
             notice: None,
             look: Look::default(),
             command: None,
+            alerts: AlertsPane::default(),
             quit: false,
         }
     }
@@ -371,7 +377,10 @@ impl App {
                 match self.view {
                     View::Tests => commands.push(Command::RefreshTests),
                     View::TestResults(_) => self.fetch_detail(&mut commands),
-                    View::Hosts | View::Host(_) => {}
+                    View::Alerts if (now / 1000).is_multiple_of(5) => {
+                        commands.push(Command::RefreshAlerts);
+                    }
+                    View::Hosts | View::Host(_) | View::Alerts => {}
                 }
                 // A hub that did not answer is asked again every few
                 // seconds (the network task's own refresh is slower).
@@ -459,6 +468,16 @@ impl App {
             }
             Event::Dropped(n) => {
                 self.dropped += n;
+                true
+            }
+            Event::Alerts(Ok(alerts)) => self.alerts.set(alerts),
+            Event::Alerts(Err(e)) => {
+                self.alerts.error = Some(e);
+                true
+            }
+            Event::AlertAction(result) => {
+                self.notice = Some(result.unwrap_or_else(|e| format!("failed: {e}")));
+                commands.push(Command::RefreshAlerts);
                 true
             }
         };
@@ -639,12 +658,17 @@ impl App {
                 self.command = Some(String::new());
                 true
             }
+            KeyCode::Char('!') if self.view != View::Alerts => {
+                self.open_alerts(commands);
+                true
+            }
             KeyCode::Esc => self.back(),
             _ => match self.view.clone() {
                 View::Hosts => self.on_hosts_key(key, commands),
                 View::Host(agent) => self.on_host_key(key, &agent, commands),
                 View::Tests => self.on_tests_key(key, commands),
                 View::TestResults(id) => self.on_results_key(key, &id, commands),
+                View::Alerts => self.on_alerts_key(key, commands),
             },
         };
         changed || had_notice
@@ -653,7 +677,7 @@ impl App {
     /// Esc: out of a view, or clears the filter and marks.
     fn back(&mut self) -> bool {
         match self.view {
-            View::Host(_) | View::Tests => self.view = View::Hosts,
+            View::Host(_) | View::Tests | View::Alerts => self.view = View::Hosts,
             View::TestResults(_) => {
                 self.view = View::Tests;
                 self.detail = None;

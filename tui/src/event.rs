@@ -3,6 +3,7 @@
 use crossterm::event::KeyEvent;
 use swarm_common::AgentId;
 use swarm_common::nats::LinkState;
+use swarm_common::protocol::alerts::Alert;
 use swarm_common::protocol::{
     AgentSummary, HistoryReply, HostInfo, HostSummary, MetricsSample, Millis, Test, TestResult,
     TestSpec,
@@ -40,6 +41,10 @@ pub enum Event {
     TestCancelled(Result<Test, String>),
     /// Live messages the network task could not hand over (console busy).
     Dropped(u64),
+    /// The hub's pending and firing alerts.
+    Alerts(Result<Vec<Alert>, String>),
+    /// What a silence or an acknowledgement came to.
+    AlertAction(Result<String, String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,4 +64,15 @@ pub enum Command {
         since: Millis,
     },
     CancelTest(String),
+    RefreshAlerts,
+    /// Silences every rule on one host, from now.
+    SilenceHost {
+        agent: String,
+        for_ms: Millis,
+    },
+    AckAlert {
+        agent: String,
+        rule: String,
+        comment: Option<String>,
+    },
 }

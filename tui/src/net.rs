@@ -11,6 +11,9 @@ use futures::StreamExt;
 use swarm_common::api::{CallError, all_hosts, all_pages, call};
 use swarm_common::codec::Encoding;
 use swarm_common::nats::{self, NatsArgs, NatsHealth};
+use swarm_common::protocol::alerts::{
+    AckRequest, AlertReply, AlertsListReply, AlertsListRequest, Silence, SilenceReply,
+};
 use swarm_common::protocol::{
     Bye, ErrorCode, HistoryReply, HistoryRequest, HostInfo, HostsRequest, MetricsSample,
     ResultsReply, ResultsRequest, SummaryReply, SummaryRequest, TestIdRequest, TestReply,
@@ -21,6 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::event::{Command, Event};
 
+const ALERTS_PREFIX: &str = "swarm.alerts.";
 /// How often the host inventory is refreshed from the hub.
 const HOSTS_EVERY: Duration = Duration::from_secs(10);
 pub const API_TIMEOUT: Duration = Duration::from_secs(3);
@@ -61,11 +65,25 @@ pub async fn run(
     };
     let dropped = Arc::new(AtomicU64::new(0));
     let mut hosts_timer = tokio::time::interval(HOSTS_EVERY);
+    let mut alerts_timer = tokio::time::interval(Duration::from_secs(1));
+    // Asked for at the start (the status line counts firing alerts).
+    let mut alerts_stale = true;
     loop {
         tokio::select! {
             msg = live.next() => {
                 let Some(msg) = msg else { break };
-                forward_live(&msg, &events, &dropped);
+                if msg.subject.as_str().starts_with(ALERTS_PREFIX) {
+                    // A state changed: the list is asked for again, at
+                    // most once a second however many changes come.
+                    alerts_stale = true;
+                } else {
+                    forward_live(&msg, &events, &dropped);
+                }
+            }
+            _ = alerts_timer.tick() => {
+                if std::mem::take(&mut alerts_stale) {
+                    spawn_alerts(&client, &events);
+                }
             }
             command = commands.recv() => {
                 let Some(command) = command else { break };
@@ -90,6 +108,13 @@ pub async fn run(
                     Command::FetchTestDetail { id, since } => {
                         spawn_test_detail(&client, &events, id, since);
                     }
+                    Command::RefreshAlerts => spawn_alerts(&client, &events),
+                    Command::SilenceHost { agent, for_ms } => {
+                        spawn_silence(&client, &events, agent, for_ms);
+                    }
+                    Command::AckAlert { agent, rule, comment } => {
+                        spawn_ack(&client, &events, agent, rule, comment);
+                    }
                     Command::CancelTest(id) => {
                         let (client, events) = (client.clone(), events.clone());
                         tokio::spawn(async move {
@@ -109,6 +134,7 @@ pub async fn run(
             }
             _ = hosts_timer.tick() => {
                 spawn_hosts(&client, &events);
+                alerts_stale = true;
                 let n = dropped.swap(0, Ordering::Relaxed);
                 if n > 0 {
                     let _ = events.try_send(Event::Dropped(n));
@@ -134,7 +160,12 @@ async fn subscribe_live(
     client: &Client,
 ) -> Result<futures::stream::SelectAll<async_nats::Subscriber>, async_nats::SubscribeError> {
     let mut subs = Vec::new();
-    for subject in [subject::METRICS_ALL, subject::HELLO_ALL, subject::BYE_ALL] {
+    for subject in [
+        subject::METRICS_ALL,
+        subject::HELLO_ALL,
+        subject::BYE_ALL,
+        subject::ALERTS_ALL,
+    ] {
         subs.push(client.subscribe(subject).await?);
     }
     Ok(futures::stream::select_all(subs))
@@ -273,5 +304,73 @@ fn spawn_hosts(client: &Client, events: &mpsc::Sender<Event>) {
             Err(e) => Event::HubDown(e.to_string()),
         };
         let _ = events.send(event).await;
+    });
+}
+
+fn spawn_alerts(client: &Client, events: &mpsc::Sender<Event>) {
+    let (client, events) = (client.clone(), events.clone());
+    tokio::spawn(async move {
+        let listed = call::<_, AlertsListReply>(
+            &client,
+            subject::api::ALERTS_LIST,
+            &AlertsListRequest::default(),
+            API_TIMEOUT,
+        )
+        .await
+        .map(|r| r.alerts)
+        .map_err(|e| e.to_string());
+        let _ = events.send(Event::Alerts(listed)).await;
+    });
+}
+
+fn spawn_silence(client: &Client, events: &mpsc::Sender<Event>, agent: String, for_ms: u64) {
+    let (client, events) = (client.clone(), events.clone());
+    tokio::spawn(async move {
+        let now = swarm_common::time::now_ms();
+        let by = std::env::var("USER").unwrap_or_else(|_| "console".into());
+        let silence = Silence {
+            id: String::new(),
+            agents: vec![agent.clone()],
+            rules: Vec::new(),
+            starts_at: Some(now),
+            ends_at: now.saturating_add(for_ms),
+            every_ms: None,
+            duration_ms: None,
+            comment: "silenced from the console".into(),
+            by,
+        };
+        let result = call::<_, SilenceReply>(
+            &client,
+            subject::api::SILENCES_CREATE,
+            &silence,
+            API_TIMEOUT,
+        )
+        .await
+        .map(|r| format!("{agent} silenced (silence {})", r.silence.id))
+        .map_err(|e| e.to_string());
+        let _ = events.send(Event::AlertAction(result)).await;
+    });
+}
+
+fn spawn_ack(
+    client: &Client,
+    events: &mpsc::Sender<Event>,
+    agent: String,
+    rule: String,
+    comment: Option<String>,
+) {
+    let (client, events) = (client.clone(), events.clone());
+    tokio::spawn(async move {
+        let req = AckRequest {
+            agent,
+            rule,
+            comment,
+            by: std::env::var("USER").ok(),
+        };
+        let result = call::<_, AlertReply>(&client, subject::api::ALERTS_ACK, &req, API_TIMEOUT)
+            .await
+            .map(|r| format!("{} on {} acknowledged", r.alert.rule, r.alert.agent))
+            .map_err(|e| e.to_string());
+        let _ = events.send(Event::AlertAction(result)).await;
     });
 }

@@ -5,12 +5,13 @@
 //! │ header: product, host counts, sort, filter                   │
 //! ├──────────────────────────────────────────────────────────────┤
 //! │ body: hosts table | host view (info, charts, tests) | tests  │
-//! │       | one test's results       form and help overlays on top│
+//! │       | one test's results | alerts  form, help overlays on top│
 //! ├──────────────────────────────────────────────────────────────┤
 //! │ status: NATS and hub state, notices, key hints               │
 //! └──────────────────────────────────────────────────────────────┘
 //! ```
 
+mod alerts_view;
 mod degrade;
 mod form;
 mod header;
@@ -40,6 +41,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         View::Host(agent) => host::render(frame, body, app, agent),
         View::Tests => tests_view::render(frame, body, app),
         View::TestResults(_) => results::render(frame, body, app),
+        View::Alerts => alerts_view::render(frame, body, app),
     }
     status::render(frame, status_area, app);
     if let Some(form) = &app.form {

@@ -4,7 +4,8 @@
 //! `:ping TARGET [AGENTS...]`, `:tcp TARGET PORT [AGENTS...]`,
 //! `:trace TARGET [AGENTS...]` create a test (agents default as for `p`);
 //! `:host ID`, `:hosts`, `:tests`, `:window 6h`, `:filter TEXT`,
-//! `:cancel ID`, `:help`, `:q`.
+//! `:cancel ID`, `:alerts`, `:ack COMMENT` (the selected alert), `:help`,
+//! `:q`.
 
 use swarm_common::AgentId;
 use swarm_common::protocol::{TestKind, TestSpec};
@@ -52,6 +53,11 @@ pub fn run(app: &mut App, line: &str, commands: &mut Vec<Command>) {
             _ => Err("usage: :cancel TEST_ID".to_owned()),
         },
         "ping" | "tcp" | "trace" | "traceroute" => test(app, verb, args, commands),
+        "alerts" => {
+            app.open_alerts(commands);
+            Ok(())
+        }
+        "ack" => app.ack_selected(&args.join(" "), commands),
         _ => Err(format!("unknown command :{verb} (:help lists the keys)")),
     };
     if let Err(e) = result {

@@ -18,6 +18,7 @@ const KEYS: &[(&str, &str)] = &[
     ("1-6  [ ]", "chart window 15m 1h 6h 24h 7d 30d"),
     ("t", "network tests"),
     ("x", "cancel the selected test"),
+    ("!", "alerts: s silence the host, c ack"),
     ("Tab ⏎", "form: next field / create"),
     (":", "commands: ping T, tcp T P, host ID …"),
     ("?", "this help (any key closes)"),

@@ -7,6 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Sparkline};
 use swarm_common::AgentId;
+use swarm_common::protocol::alerts::AlertState;
 use swarm_common::protocol::{HostStatus, Millis, series};
 
 use super::theme;
@@ -72,8 +73,20 @@ fn window_bar(app: &App) -> Line<'static> {
 }
 
 /// Tests whose agents include this host, newest first.
+/// The host's alerts (firing and pending), then the tests it takes part in.
 fn tests_panel<'a>(app: &'a App, agent: &AgentId) -> Paragraph<'a> {
-    let lines: Vec<Line> = app
+    let alerts = app.alerts.of_host(agent.as_str()).map(|a| {
+        let style = match a.state {
+            AlertState::Firing => theme::bad(),
+            _ => theme::warn(),
+        };
+        Line::from(vec![
+            Span::styled(format!("{} ", a.state.as_str()), style),
+            Span::raw(format!("{} {:.2} ", a.rule, a.value)),
+            Span::styled(super::alerts_view::marks(a), theme::dim()),
+        ])
+    });
+    let tests = app
         .tests
         .iter()
         .filter(|t| t.agents.iter().any(|a| &a.agent == agent))
@@ -83,14 +96,14 @@ fn tests_panel<'a>(app: &'a App, agent: &AgentId) -> Paragraph<'a> {
                 Span::raw(format!("{} ", t.target)),
                 Span::styled(t.status.as_str(), theme::dim()),
             ])
-        })
-        .collect();
+        });
+    let lines: Vec<Line> = alerts.chain(tests).collect();
     let lines = if lines.is_empty() {
-        vec![Line::styled("none", theme::dim())]
+        vec![Line::styled("no alerts, no tests", theme::dim())]
     } else {
         lines
     };
-    Paragraph::new(lines).block(Block::bordered().title(" tests "))
+    Paragraph::new(lines).block(Block::bordered().title(" alerts · tests "))
 }
 
 fn field<'a>(name: &'a str, value: String) -> Line<'a> {

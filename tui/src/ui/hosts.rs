@@ -124,7 +124,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let table_rows: Vec<Row> = window
         .enumerate()
         .map(|(i, row)| {
-            let r = build_row(row, &cols, app.now, app.marked.contains(&row.agent));
+            let marks = Marks {
+                marked: app.marked.contains(&row.agent),
+                firing: app.alerts.is_firing(row.agent.as_str()),
+            };
+            let r = build_row(row, &cols, app.now, marks);
             if offset + i == selected {
                 r.style(theme::selected())
             } else {
@@ -138,7 +142,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(table, area);
 }
 
-fn build_row<'a>(row: &'a HostRow, cols: &[Col], now: u64, marked: bool) -> Row<'a> {
+/// What the row shows beside the host's numbers.
+struct Marks {
+    /// Marked with space (the next test's agents).
+    marked: bool,
+    /// A firing alert: the status column says `!`.
+    firing: bool,
+}
+
+fn build_row<'a>(row: &'a HostRow, cols: &[Col], now: u64, marks: Marks) -> Row<'a> {
     let spark = |values: &std::collections::VecDeque<f64>, top| {
         Cell::from(spark_text(
             values.iter().map(|v| Some(*v)),
@@ -150,13 +162,15 @@ fn build_row<'a>(row: &'a HostRow, cols: &[Col], now: u64, marked: bool) -> Row<
     let online = row.status(now) == HostStatus::Online;
     let cells = cols.iter().map(|c| match c {
         Col::Status => {
-            if online {
+            if marks.firing {
+                Cell::from(Span::styled("!", theme::bad()))
+            } else if online {
                 Cell::from(Span::styled("●", theme::good()))
             } else {
                 Cell::from(Span::styled("○", theme::dim()))
             }
         }
-        Col::Mark => Cell::from(if marked { "+" } else { "" }).style(theme::warn()),
+        Col::Mark => Cell::from(if marks.marked { "+" } else { "" }).style(theme::warn()),
         Col::Name => Cell::from(row.agent.as_str()),
         Col::Cpu => Cell::from(format::pct(row.cpu())).style(theme::load_pct(row.cpu())),
         Col::Spark => spark(&row.cpu_recent, Some(100.0)),

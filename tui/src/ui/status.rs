@@ -27,6 +27,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             ));
         }
     }
+    let firing = app.alerts.firing();
+    if firing > 0 {
+        spans.push(Span::styled(format!("  ! {firing} firing"), theme::bad()));
+    }
     if app.dropped > 0 {
         spans.push(Span::styled(
             format!("  {} updates dropped", app.dropped),
@@ -44,10 +48,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         "  tab next  ⏎ create  esc cancel"
     } else {
         match app.view {
-            View::Hosts => "  ⏎ open  space mark  p ping  / filter  s sort  t tests  ? help",
-            View::Host(_) => "  1-6 window  p ping  esc back  ? help",
-            View::Tests => "  ⏎ results  n new  x cancel  esc back  ? help",
+            // At most 66 columns: with the link states, 80 in all.
+            View::Hosts => "  ⏎ open  space mark  / filter  s sort  t tests  ! alerts  ? help",
+            View::Host(_) => "  1-6 window  p ping  ! alerts  esc back  ? help",
+            View::Tests => "  ⏎ results  n new  x cancel  ! alerts  esc back  ? help",
             View::TestResults(_) => "  x cancel  esc back  ? help",
+            View::Alerts => "  ⏎ host  s silence host  c ack  esc back  ? help",
         }
     };
     spans.push(Span::styled(hints, theme::dim()));

@@ -237,3 +237,94 @@ fn ascii_and_no_colour() {
     host.look = app.look;
     insta::assert_snapshot!("host_ascii_80x24", screen(&host, 80, 24));
 }
+
+fn alert(
+    agent: &str,
+    rule: &str,
+    state: swarm_common::protocol::alerts::AlertState,
+) -> swarm_common::protocol::alerts::Alert {
+    use swarm_common::protocol::alerts::{Alert, Severity};
+    Alert {
+        rule: rule.into(),
+        agent: agent.into(),
+        state,
+        severity: Severity::Critical,
+        value: 97.5,
+        threshold: 90.0,
+        since: NOW - 300_000,
+        ts: NOW - 5_000,
+        silenced: false,
+        acked: None,
+        summary: None,
+        fired_at: None,
+        recovering_since: None,
+    }
+}
+
+#[test]
+fn alerts_view_silences_and_acks_the_selected_alert_in_few_keys() {
+    use crate::event::Command;
+    use swarm_common::protocol::alerts::{Ack, AlertState::*};
+    let mut app = connected();
+    let mut commands = Vec::new();
+    app.open_alerts(&mut commands);
+    assert_eq!(commands, [Command::RefreshAlerts]);
+    let mut acked = alert("web-2", "disk-full", Pending);
+    acked.acked = Some(Ack {
+        by: "ana".into(),
+        ts: NOW,
+        comment: Some("on it".into()),
+    });
+    acked.silenced = true;
+    app.apply(Event::Alerts(Ok(vec![
+        alert("db-1", "cpu-high", Firing),
+        acked.clone(),
+    ])));
+    press(&mut app, KeyCode::Down);
+    snapshots("alerts", &app);
+    // A new alert listed first keeps the selection on the same alert.
+    app.apply(Event::Alerts(Ok(vec![
+        alert("web-1", "cpu-high", Firing),
+        alert("db-1", "cpu-high", Firing),
+        acked,
+    ])));
+    assert_eq!(
+        app.alerts.selected().map(|a| a.agent.as_str()),
+        Some("web-2")
+    );
+    assert_eq!(app.alerts.firing(), 2);
+    // s, then 4: silence web-2 for four hours.
+    press(&mut app, KeyCode::Char('s'));
+    let (_, commands) = app.apply(Event::Key(KeyEvent::new(
+        KeyCode::Char('4'),
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        commands,
+        [Command::SilenceHost {
+            agent: "web-2".into(),
+            for_ms: 4 * 3_600_000
+        }]
+    );
+    // c, a comment, Enter: acknowledged.
+    press(&mut app, KeyCode::Char('c'));
+    for ch in "disk swap".chars() {
+        press(&mut app, KeyCode::Char(ch));
+    }
+    let (_, commands) = app.apply(Event::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        commands,
+        [Command::AckAlert {
+            agent: "web-2".into(),
+            rule: "disk-full".into(),
+            comment: Some("disk swap".into())
+        }]
+    );
+    // Enter opens the host; the host view lists its alerts.
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, crate::app::View::Host(id("web-2")));
+    assert!(screen(&app, 160, 48).contains("pending disk-full"));
+}
