@@ -128,3 +128,9 @@ macro_rules! paged {
 paged!(HostsRequest, HostsReply, hosts, HostSummary);
 paged!(TestsListRequest, TestsListReply, tests, Test);
 paged!(SummaryRequest, SummaryReply, summary, AgentSummary);
+paged!(
+    crate::protocol::alerts::AlertsListRequest,
+    crate::protocol::alerts::AlertsListReply,
+    alerts,
+    crate::protocol::alerts::Alert
+);

@@ -310,14 +310,13 @@ fn spawn_hosts(client: &Client, events: &mpsc::Sender<Event>) {
 fn spawn_alerts(client: &Client, events: &mpsc::Sender<Event>) {
     let (client, events) = (client.clone(), events.clone());
     tokio::spawn(async move {
-        let listed = call::<_, AlertsListReply>(
+        let listed = all_pages::<_, AlertsListReply>(
             &client,
             subject::api::ALERTS_LIST,
-            &AlertsListRequest::default(),
+            AlertsListRequest::default(),
             API_TIMEOUT,
         )
         .await
-        .map(|r| r.alerts)
         .map_err(|e| e.to_string());
         let _ = events.send(Event::Alerts(listed)).await;
     });

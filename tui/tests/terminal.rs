@@ -111,6 +111,37 @@ async fn console_shows_a_live_host_and_quits_cleanly() {
     wait_for_screen(&session, &["ID", "KIND", "127.0.0.1"]).await;
     tmux(&["send-keys", "-t", &session, "Escape"]);
     wait_for_screen(&session, &["HOST", "box-e2e"]).await;
+    // An alert that fires at once: `!` lists it, `s` `1` silences the host.
+    let rule = swarm_common::protocol::alerts::Rule {
+        name: "cpu-any".into(),
+        series: "cpu_pct".into(),
+        agents: vec!["*".into()],
+        op: swarm_common::protocol::alerts::Op::Ge,
+        threshold: 0.0,
+        for_ms: 0,
+        recover: None,
+        keep_firing_for_ms: 0,
+        severity: swarm_common::protocol::alerts::Severity::Critical,
+        summary: None,
+    };
+    let api = async_nats::connect(server.url()).await.expect("connect");
+    let _: swarm_common::protocol::alerts::RuleReply = swarm_common::api::call(
+        &api,
+        swarm_common::subject::api::ALERTS_RULES_PUT,
+        &rule,
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("rule");
+    wait_for_screen(&session, &["1 firing"]).await;
+    tmux(&["send-keys", "-t", &session, "!"]);
+    wait_for_screen(&session, &["firing   critical box-e2e", "cpu-any"]).await;
+    tmux(&["send-keys", "-t", &session, "s"]);
+    wait_for_screen(&session, &["silence box-e2e for"]).await;
+    tmux(&["send-keys", "-t", &session, "1"]);
+    wait_for_screen(&session, &["silenced"]).await;
+    tmux(&["send-keys", "-t", &session, "Escape"]);
+    wait_for_screen(&session, &["HOST", "box-e2e"]).await;
     tmux(&["send-keys", "-t", &session, "?"]);
     wait_for_screen(&session, &["keys", "cycle the sort column"]).await;
     tmux(&["send-keys", "-t", &session, "Escape"]);

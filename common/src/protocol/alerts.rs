@@ -143,8 +143,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
+        // `printable` escapes already: quoted as is, not escaped twice.
         Err(format!(
-            "{:?} must be 1-64 characters of [a-z0-9_-]",
+            "\"{}\" must be 1-64 characters of [a-z0-9_-]",
             crate::text::printable(name, 80)
         ))
     }
@@ -342,14 +343,39 @@ pub struct AlertsListRequest {
     pub state: Option<AlertState>,
     #[serde(default)]
     pub agent: Option<String>,
+    /// The `next` of the previous page.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Alerts per page: 1..=1000, default 1000.
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
+
+/// Alerts one list page holds at most (and by default).
+pub const MAX_ALERTS_PAGE: u32 = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertsListReply {
     pub alerts: Vec<Alert>,
-    /// More alerts matched than fit this reply.
+    /// More alerts follow: ask again with `after` set to `next`.
     #[serde(default)]
     pub more: bool,
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+impl Alert {
+    /// Where the alert stands in a list (most severe, then oldest, then
+    /// by agent and rule), as a string that sorts the same way: the list's
+    /// page cursor.
+    pub fn list_key(&self) -> String {
+        let rank = match self.severity {
+            Severity::Critical => 0,
+            Severity::Warning => 1,
+            Severity::Info => 2,
+        };
+        format!("{rank}.{:020}.{}.{}", self.since, self.agent, self.rule)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

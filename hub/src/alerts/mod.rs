@@ -386,13 +386,7 @@ impl AlertBook {
             };
             alert.silenced = book.silenced(&alert.rule, &host, now);
         }
-        out.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then(a.since.cmp(&b.since))
-                .then(a.agent.cmp(&b.agent))
-                .then(a.rule.cmp(&b.rule))
-        });
+        out.sort_by_cached_key(Alert::list_key);
         out
     }
 

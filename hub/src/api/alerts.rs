@@ -2,10 +2,10 @@
 
 use swarm_common::AgentId;
 use swarm_common::protocol::alerts::{
-    Ack, AckRequest, AlertReply, AlertsHistoryReply, AlertsHistoryRequest, AlertsListReply,
-    AlertsListRequest, MAX_EVENTS_PAGE, MAX_TEXT_BYTES, NameRequest, Rule, RuleReply,
-    RulesListReply, RulesListRequest, Silence, SilenceIdRequest, SilenceReply, SilencesListReply,
-    SilencesListRequest, check_name,
+    Ack, AckRequest, Alert, AlertReply, AlertsHistoryReply, AlertsHistoryRequest, AlertsListReply,
+    AlertsListRequest, MAX_ALERTS_PAGE, MAX_EVENTS_PAGE, MAX_TEXT_BYTES, NameRequest, Rule,
+    RuleReply, RulesListReply, RulesListRequest, Silence, SilenceIdRequest, SilenceReply,
+    SilencesListReply, SilencesListRequest, check_name,
 };
 use swarm_common::protocol::{ApiError, ErrorCode};
 use swarm_common::text;
@@ -63,13 +63,20 @@ pub(super) fn list(ctx: &Ctx, req: AlertsListRequest) -> Result<AlertsListReply,
     if let Some(agent) = &req.agent {
         agent_id(agent)?;
     }
+    let limit = limit_of(req.limit, MAX_ALERTS_PAGE, MAX_ALERTS_PAGE)?;
     let mut alerts = ctx
         .alerts
         .list(req.state, req.agent.as_deref(), &ctx.registry, now_ms());
+    if let Some(after) = &req.after {
+        alerts.retain(|a| a.list_key().as_str() > after.as_str());
+    }
+    let more = alerts.len() > limit;
+    alerts.truncate(limit);
     let fit = ctx.fitting(&alerts);
-    let more = fit < alerts.len();
+    let more = more || fit < alerts.len();
     alerts.truncate(fit);
-    Ok(AlertsListReply { alerts, more })
+    let next = more.then(|| alerts.last().map(Alert::list_key)).flatten();
+    Ok(AlertsListReply { alerts, more, next })
 }
 
 pub(super) fn history(

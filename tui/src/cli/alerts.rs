@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_nats::Client;
 use serde::Deserialize;
-use swarm_common::api::call;
+use swarm_common::api::{all_pages, call};
 use swarm_common::protocol::Millis;
 use swarm_common::protocol::alerts::{
     AckRequest, Alert, AlertReply, AlertState, AlertsHistoryReply, AlertsHistoryRequest,
@@ -122,8 +122,15 @@ pub async fn run(
             let req = AlertsListRequest {
                 state: *state,
                 agent: agent.clone(),
+                ..AlertsListRequest::default()
             };
-            let reply: AlertsListReply = call(client, api::ALERTS_LIST, &req, timeout).await?;
+            let alerts =
+                all_pages::<_, AlertsListReply>(client, api::ALERTS_LIST, req, timeout).await?;
+            let reply = AlertsListReply {
+                alerts,
+                more: false,
+                next: None,
+            };
             if *json {
                 print_json(&reply)?;
             } else {
