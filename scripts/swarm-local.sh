@@ -31,7 +31,7 @@ else
   port_open 4222 || { echo "nats-server did not start; see .local/logs/nats.log" >&2; exit 1; }
 fi
 
-"$bin/swarm-hub" --data .local/data >.local/logs/hub.log 2>&1 &
+"$bin/swarm-hub" --data .local/data --metrics-listen 127.0.0.1:9464 >.local/logs/hub.log 2>&1 &
 pids+=($!)
 "$bin/swarm-agent" "$@" >.local/logs/agent.log 2>&1 &
 pids+=($!)

@@ -74,6 +74,10 @@ pub struct HubArgs {
     /// nobody silenced, as JSON.
     #[arg(long, env = "SWARM_NOTIFY_WEBHOOK", value_parser = parse_webhook)]
     pub notify_webhook: Option<String>,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, e.g.
+    /// `127.0.0.1:9464`. Off by default.
+    #[arg(long, env = "SWARM_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Directory of `swarm-hub access` (users, generated auth.conf, secrets).
     #[arg(
         long,

@@ -11,6 +11,7 @@ pub mod disk;
 pub mod history;
 pub mod ingest;
 pub mod maintenance;
+pub mod metrics;
 pub mod registry;
 pub mod run_members;
 pub mod scheduler;
@@ -59,6 +60,11 @@ pub enum HubError {
     Source(async_nats::Error),
     #[error("cannot start the API service: {0}")]
     Service(async_nats::Error),
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Counters of the hub's work, shown in `$SRV.STATS` and logs.
@@ -210,6 +216,8 @@ impl HubState {
 pub struct Hub {
     state: Arc<HubState>,
     notify: alerts::notify::NotifyConfig,
+    /// Where `/metrics` is served, if anywhere.
+    metrics: Option<std::net::SocketAddr>,
 }
 
 impl Hub {
@@ -223,6 +231,7 @@ impl Hub {
         let alerts = alerts::AlertBook::load(&store)?;
         Ok(Self {
             notify: alerts::notify::NotifyConfig::default(),
+            metrics: None,
             state: Arc::new(HubState {
                 disk: disk::DiskGuard::new(store.dir(), retention.min_free_bytes),
                 retention,
@@ -254,6 +263,12 @@ impl Hub {
         self
     }
 
+    /// Serves Prometheus metrics on `addr`.
+    pub fn with_metrics(mut self, addr: Option<std::net::SocketAddr>) -> Self {
+        self.metrics = addr;
+        self
+    }
+
     pub fn state(&self) -> Arc<HubState> {
         self.state.clone()
     }
@@ -273,6 +288,15 @@ impl Hub {
         let scheduler = tokio::spawn(TestBook::run(state.clone(), client.clone()));
         let notifier =
             alerts::notify::Notifier::start(self.notify.clone(), state.notify_stats.clone());
+        let metrics = match self.metrics {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| HubError::Metrics { addr, source })?;
+                Some(tokio::spawn(metrics::serve(listener, state.clone())))
+            }
+            None => None,
+        };
         let publisher = tokio::spawn(alerts::publish::run(
             state.clone(),
             client.clone(),
@@ -333,6 +357,9 @@ impl Hub {
         batch.commit(state).await;
         ingest::checkpoint(state).await;
         publisher.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         alerts::publish::publish_outbox(state, &client, notifier.as_ref()).await;
         if !batch.is_empty() {
             tracing::error!("{} samples could not be written at shutdown", batch.len());

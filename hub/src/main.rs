@@ -33,7 +33,8 @@ async fn run() -> anyhow::Result<()> {
     drop(opening);
     let hub = Hub::with_retention(Arc::new(store), args.retention())?
         .with_limits(limits)
-        .with_notify(notify);
+        .with_notify(notify)
+        .with_metrics(args.metrics_listen);
     let shutdown = swarm_common::shutdown::signal();
     tokio::pin!(shutdown);
     let health = NatsHealth::new();

@@ -286,6 +286,19 @@ impl Registry {
             .collect()
     }
 
+    /// Visits every host, in agent-id order, with its status and merged
+    /// tags, under the registry's lock (keep `visit` short).
+    pub fn for_each(
+        &self,
+        now: Millis,
+        mut visit: impl FnMut(&AgentId, HostStatus, &HostRecord, &[String]),
+    ) {
+        let hosts = self.lock();
+        for (agent, record) in &hosts.records {
+            visit(agent, status(record, now), record, &merged_tags(record));
+        }
+    }
+
     /// A host's merged tags (empty for an unknown host).
     pub fn tags_of(&self, agent: &str) -> Vec<String> {
         self.lock()
