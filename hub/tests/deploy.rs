@@ -188,3 +188,48 @@ fn systemd_units_are_hardened_and_verify() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Containers cannot be built here: the files are checked for what they
+/// name (binaries the workspace builds, files beside them).
+#[test]
+fn container_files_name_binaries_and_files_that_exist() {
+    let root = deploy("..");
+    let containerfile = std::fs::read_to_string(deploy("container/Containerfile")).expect("file");
+    let bins: Vec<&str> = containerfile
+        .split("/src/target/release/")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert!(bins.len() >= 3, "{bins:?}");
+    for bin in bins {
+        let declared = ["hub", "agent", "tui", "sim"].iter().any(|krate| {
+            std::fs::read_to_string(root.join(krate).join("Cargo.toml"))
+                .is_ok_and(|t| t.contains(&format!("name = \"{bin}\"")))
+        });
+        assert!(
+            declared,
+            "the Containerfile copies {bin}, which no package builds"
+        );
+    }
+    let compose = std::fs::read_to_string(deploy("container/compose.yaml")).expect("compose");
+    for line in compose.lines() {
+        let line = line.trim().trim_start_matches("- ");
+        for prefix in ["./", "../"] {
+            if let Some(path) = line.strip_prefix(prefix) {
+                let file = path.split(':').next().expect("path");
+                let full = deploy("container").join(format!("{prefix}{file}"));
+                assert!(
+                    full.exists(),
+                    "compose.yaml names {} which is missing",
+                    full.display()
+                );
+            }
+        }
+        if let Some(file) = line.strip_prefix("dockerfile: ") {
+            assert!(
+                root.join(file).exists(),
+                "compose.yaml builds from missing {file}"
+            );
+        }
+    }
+}
