@@ -114,7 +114,7 @@ fn the_dashboard_asks_only_for_metrics_the_hub_exposes() {
             rest = &rest[at + name.len()..];
         }
     }
-    let variable = &dashboard["templating"]["list"][0];
+    let variable = &dashboard["templating"]["list"][1];
     assert_eq!(variable["name"], "agent");
 }
 
