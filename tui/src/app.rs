@@ -8,6 +8,7 @@ mod alerts;
 mod command;
 mod detail;
 mod form;
+pub mod line_edit;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -896,11 +897,7 @@ impl App {
                 self.command = None;
                 command::run(self, &line, commands);
             }
-            KeyCode::Backspace => {
-                line.pop();
-            }
-            KeyCode::Char(c) if !c.is_control() && line.chars().count() < 256 => line.push(c),
-            _ => return false,
+            _ => return line_edit::edit(line, key, 256) != line_edit::Edit::Other,
         }
         true
     }
@@ -912,13 +909,11 @@ impl App {
                 self.filter_editing = false;
                 self.filter.clear();
             }
-            KeyCode::Backspace => {
-                self.filter.pop();
-            }
-            KeyCode::Char(c) if !c.is_control() && self.filter.chars().count() < 64 => {
-                self.filter.push(c);
-            }
-            _ => return false,
+            _ => match line_edit::edit(&mut self.filter, key, 64) {
+                line_edit::Edit::Other => return false,
+                line_edit::Edit::Unchanged => return true,
+                line_edit::Edit::Changed => {}
+            },
         }
         self.selected = 0;
         true

@@ -42,9 +42,10 @@ pub struct TuiArgs {
     /// Unicode block and box characters). Colours follow NO_COLOR.
     #[arg(long, env = "SWARM_ASCII")]
     pub ascii: bool,
-    /// Seconds to wait for the hub in subcommands.
-    #[arg(long, default_value = "5s", value_parser = swarm_common::duration::parse_positive, global = true)]
-    pub timeout: Duration,
+    /// How long subcommands wait for the hub's answer (not to be confused
+    /// with `test create --timeout`, the probes' own timeout).
+    #[arg(long, env = "SWARM_HUB_WAIT", default_value = "5s", value_parser = swarm_common::duration::parse_positive, global = true)]
+    pub hub_wait: Duration,
     #[command(subcommand)]
     pub command: Option<SubCommand>,
 }
@@ -190,7 +191,7 @@ pub async fn run(args: &TuiArgs, command: &SubCommand) -> Result<(), Failure> {
                 status: *status,
                 ..HostsRequest::default()
             };
-            let hosts = all_hosts(&client, req, args.timeout).await?;
+            let hosts = all_hosts(&client, req, args.hub_wait).await?;
             let reply = HostsReply { hosts, next: None };
             if *json {
                 print_json(&reply)?;
@@ -201,10 +202,10 @@ pub async fn run(args: &TuiArgs, command: &SubCommand) -> Result<(), Failure> {
         SubCommand::Hosts {
             action: Some(action),
             ..
-        } => hosts_action(&client, args.timeout, action).await?,
+        } => hosts_action(&client, args.hub_wait, action).await?,
         SubCommand::Tail { subject, count } => tail(&client, subject, *count).await?,
-        SubCommand::Test(command) => nettest::run(&client, args.timeout, command).await?,
-        SubCommand::Alerts(command) => alerts::run(&client, args.timeout, command).await?,
+        SubCommand::Test(command) => nettest::run(&client, args.hub_wait, command).await?,
+        SubCommand::Alerts(command) => alerts::run(&client, args.hub_wait, command).await?,
     }
     Ok(())
 }

@@ -72,6 +72,11 @@ async fn test_subcommands_for_scripts() {
         "200ms",
         "--duration",
         "1s",
+        // The probes' timeout, not the wait for the hub (--hub-wait).
+        "--timeout",
+        "3s",
+        "--hub-wait",
+        "10s",
         "--json",
     ];
     let out = tui(&url, &create).await;
@@ -82,6 +87,7 @@ async fn test_subcommands_for_scripts() {
     );
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let id = created["test"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(created["test"]["timeout_ms"], 3_000);
 
     // --follow prints results as they arrive and ends with the test.
     let out = tui(&url, &["test", "show", &id, "--follow", "--json"]).await;

@@ -164,15 +164,13 @@ impl TestForm {
             KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if self.focus == Field::Kind => {
                 self.kind = next_kind(self.kind, key.code == KeyCode::Left);
             }
-            KeyCode::Backspace if self.focus != Field::Kind => {
-                self.texts[self.focus.index()].pop();
-            }
-            KeyCode::Char(c) if self.focus != Field::Kind && !c.is_control() => {
-                let text = &mut self.texts[self.focus.index()];
-                if text.chars().count() >= MAX_TEXT {
-                    return FormOutcome::Changed(false);
+            _ if self.focus != Field::Kind => {
+                match super::line_edit::edit(&mut self.texts[self.focus.index()], key, MAX_TEXT) {
+                    super::line_edit::Edit::Changed => {}
+                    super::line_edit::Edit::Unchanged | super::line_edit::Edit::Other => {
+                        return FormOutcome::Changed(false);
+                    }
                 }
-                text.push(c);
             }
             _ => return FormOutcome::Changed(false),
         }
