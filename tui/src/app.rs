@@ -297,6 +297,9 @@ pub struct App {
     pub sort: SortColumn,
     /// Index into the visible (filtered, sorted) rows.
     pub selected: usize,
+    /// The host the cursor was put on: where `selected` goes when the
+    /// rows move under it.
+    selected_host: Option<AgentId>,
     pub nats: LinkState,
     pub hub: HubLink,
     pub now: Millis,
@@ -317,6 +320,8 @@ pub struct App {
     /// The `:` command line while it is typed.
     pub command: Option<String>,
     pub alerts: AlertsPane,
+    /// A destructive key waits for `y`: the test to cancel.
+    pub confirm_cancel: Option<String>,
     pub quit: bool,
 }
 
@@ -330,6 +335,7 @@ impl App {
             filter_editing: false,
             sort: SortColumn::Name,
             selected: 0,
+            selected_host: None,
             nats: LinkState::Down("connecting".into()),
             hub: HubLink::Unknown,
             now,
@@ -345,6 +351,7 @@ impl App {
             look: Look::default(),
             command: None,
             alerts: AlertsPane::default(),
+            confirm_cancel: None,
             quit: false,
         }
     }
@@ -428,8 +435,13 @@ impl App {
             Event::Tests(mut tests) => {
                 tests.reverse();
                 let changed = self.tests != tests;
+                // The selection stays on its test when others arrive above.
+                let selected_id = self.tests.get(self.tests_selected).map(|t| t.id.clone());
                 self.tests = tests;
-                self.tests_selected = self.tests_selected.min(self.tests.len().saturating_sub(1));
+                self.tests_selected = selected_id
+                    .and_then(|id| self.tests.iter().position(|t| t.id == id))
+                    .unwrap_or(self.tests_selected)
+                    .min(self.tests.len().saturating_sub(1));
                 self.hub = HubLink::Ok;
                 changed
             }
@@ -611,7 +623,9 @@ impl App {
             return true;
         }
         if self.filter_editing {
-            return self.on_filter_key(key);
+            let changed = self.on_filter_key(key);
+            self.anchor_selection();
+            return changed;
         }
         if self.command.is_some() {
             return self.on_command_key(key, commands);
@@ -635,6 +649,15 @@ impl App {
             if key.code == KeyCode::Char('q') {
                 self.quit = true;
             }
+            return true;
+        }
+        if let Some(id) = self.confirm_cancel.take() {
+            self.notice = Some(if key.code == KeyCode::Char('y') {
+                commands.push(Command::CancelTest(id.clone()));
+                format!("cancelling {id}…")
+            } else {
+                format!("test {id} not cancelled")
+            });
             return true;
         }
         let had_notice = self.notice.take().is_some();
@@ -665,7 +688,11 @@ impl App {
             }
             KeyCode::Esc => self.back(),
             _ => match self.view.clone() {
-                View::Hosts => self.on_hosts_key(key, commands),
+                View::Hosts => {
+                    let changed = self.on_hosts_key(key, commands);
+                    self.anchor_selection();
+                    changed
+                }
                 View::Host(agent) => self.on_host_key(key, &agent, commands),
                 View::Tests => self.on_tests_key(key, commands),
                 View::TestResults(id) => self.on_results_key(key, &id, commands),
@@ -768,23 +795,35 @@ impl App {
                 let Some(test) = self.tests.get(self.tests_selected) else {
                     return false;
                 };
-                commands.push(Command::CancelTest(test.id.clone()));
-                self.notice = Some(format!("cancelling {}…", test.id));
+                let id = test.id.clone();
+                self.ask_cancel(&id);
             }
             _ => return false,
         }
         true
     }
 
-    fn on_results_key(&mut self, key: KeyEvent, id: &str, commands: &mut Vec<Command>) -> bool {
+    fn on_results_key(&mut self, key: KeyEvent, id: &str, _: &mut Vec<Command>) -> bool {
         match key.code {
             KeyCode::Char('x') => {
-                commands.push(Command::CancelTest(id.to_owned()));
-                self.notice = Some(format!("cancelling {id}…"));
+                self.ask_cancel(id);
                 true
             }
             _ => false,
         }
+    }
+
+    /// `x` names the test it would cancel and waits for `y`.
+    fn ask_cancel(&mut self, id: &str) {
+        let open = self.detail.as_ref().and_then(|d| d.test.as_ref());
+        let what = open
+            .into_iter()
+            .chain(&self.tests)
+            .find(|t| t.id == id)
+            .map(|t| format!(" ({} {})", t.kind.as_str(), crate::format::target(t)))
+            .unwrap_or_default();
+        self.notice = Some(format!("cancel test {id}{what}? y: yes, other key: no"));
+        self.confirm_cancel = Some(id.to_owned());
     }
 
     /// The agents a new test starts with: the marked hosts, else the
@@ -928,10 +967,21 @@ impl App {
         self.selected = self.selected.saturating_add_signed(delta).min(len - 1);
     }
 
-    /// Keeps the selection inside the visible rows after they changed.
+    /// Before a frame: the selection follows its host when rows move
+    /// (re-sorting by CPU, hosts arriving), and stays inside the rows.
     pub fn clamp_selection(&mut self) {
-        let len = self.visible().len();
-        self.selected = self.selected.min(len.saturating_sub(1));
+        let visible = self.visible();
+        let len = visible.len();
+        let followed = self
+            .selected_host
+            .as_ref()
+            .and_then(|a| visible.iter().position(|r| &r.agent == a));
+        self.selected = followed.unwrap_or(self.selected).min(len.saturating_sub(1));
+    }
+
+    /// After a key moved the cursor: it is on this host now.
+    fn anchor_selection(&mut self) {
+        self.selected_host = self.visible().get(self.selected).map(|r| r.agent.clone());
     }
 }
 

@@ -106,6 +106,8 @@ async fn console_shows_a_live_host_and_quits_cleanly() {
     let screen = wait_for_screen(&session, &["ping 127.0.0.1 running", "0.0%"]).await;
     assert!(screen.contains("box-e2e"), "{screen}");
     tmux(&["send-keys", "-t", &session, "x"]);
+    wait_for_screen(&session, &["cancel test", "y: yes"]).await;
+    tmux(&["send-keys", "-t", &session, "y"]);
     wait_for_screen(&session, &["cancelled"]).await;
     tmux(&["send-keys", "-t", &session, "Escape"]);
     wait_for_screen(&session, &["ID", "KIND", "127.0.0.1"]).await;

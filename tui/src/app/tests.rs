@@ -285,8 +285,20 @@ fn a_ping_from_a_tag_is_a_few_keystrokes() {
     });
     let detail = app.detail.as_ref().expect("detail");
     assert_eq!(detail.recent[&id("web-1")].len(), 3);
-    // x cancels, Esc goes back to the list.
+    // x names the test and waits for y; another key keeps it.
     let (_, commands) = key(&mut app, KeyCode::Char('x'));
+    assert!(commands.is_empty());
+    assert!(
+        app.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("cancel test t1 (ping")),
+        "{:?}",
+        app.notice
+    );
+    let (_, commands) = key(&mut app, KeyCode::Char('n'));
+    assert!(commands.is_empty(), "not cancelled");
+    key(&mut app, KeyCode::Char('x'));
+    let (_, commands) = key(&mut app, KeyCode::Char('y'));
     assert_eq!(commands, [Command::CancelTest("t1".into())]);
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.view, View::Tests);
@@ -464,4 +476,43 @@ fn the_command_line_runs_the_same_actions() {
     type_text(&mut app, "q");
     key(&mut app, KeyCode::Enter);
     assert!(app.quit);
+}
+
+#[test]
+fn the_selection_follows_its_host_when_a_sort_by_cpu_reorders_rows() {
+    let mut app = fixtures::app();
+    key(&mut app, KeyCode::Char('s'));
+    key(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.sort, SortColumn::Cpu);
+    key(&mut app, KeyCode::Down);
+    let chosen = app.selected_agent().expect("a host");
+    // Every other host becomes busier: the chosen one sinks to the bottom.
+    for name in ["cache-1", "db-1", "web-1", "web-2"] {
+        if name != chosen.as_str() {
+            app.apply(Event::Metrics(Box::new(fixtures::sample(
+                name,
+                NOW + 1_000,
+                99.0,
+                10.0,
+                1.0,
+            ))));
+        }
+    }
+    app.apply(Event::Metrics(Box::new(fixtures::sample(
+        chosen.as_str(),
+        NOW + 1_000,
+        0.5,
+        10.0,
+        1.0,
+    ))));
+    app.clamp_selection();
+    assert_eq!(names(&app).last().copied(), Some(chosen.as_str()));
+    assert_eq!(
+        app.selected_agent(),
+        Some(chosen.clone()),
+        "Enter acts on the chosen host"
+    );
+    let (_, commands) = key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Host(chosen));
+    assert!(!commands.is_empty());
 }
