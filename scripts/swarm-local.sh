@@ -31,7 +31,13 @@ else
   port_open 4222 || { echo "nats-server did not start; see .local/logs/nats.log" >&2; exit 1; }
 fi
 
-"$bin/swarm-hub" --data .local/data --metrics-listen 127.0.0.1:9464 >.local/logs/hub.log 2>&1 &
+# Prometheus metrics on 127.0.0.1:9464, unless something else has the port.
+metrics=(--metrics-listen 127.0.0.1:9464)
+if port_open 9464; then
+  echo "port 9464 is in use: the hub runs without /metrics" >&2
+  metrics=()
+fi
+"$bin/swarm-hub" --data .local/data "${metrics[@]}" >.local/logs/hub.log 2>&1 &
 pids+=($!)
 "$bin/swarm-agent" "$@" >.local/logs/agent.log 2>&1 &
 pids+=($!)
