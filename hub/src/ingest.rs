@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_nats::Message;
 use async_nats::jetstream::message::Acker;
 use swarm_common::codec::Encoding;
+use swarm_common::protocol::alerts::LOSS_PREFIX;
 use swarm_common::protocol::{Bye, HostInfo, MetricsSample, TestResult};
 use swarm_common::subject::{AgentSubject, parse_agent_subject, parse_results_subject};
 use swarm_common::time::now_ms;
@@ -381,9 +382,23 @@ fn accept_result(
         })?;
     // The latency also goes into the agent's history, where rollups keep
     // sketches of it: percentiles over a month stay right.
+    // Loss rules see every result: 100 for a lost probe, 0 for an answer.
+    let agent = result.agent.as_str();
+    let loss = format!("{LOSS_PREFIX}{test_id}");
+    let lost = if result.latency_ms().is_some() {
+        0.0
+    } else {
+        100.0
+    };
+    state.alerts.observe(
+        agent,
+        result.ts,
+        [(loss.as_str(), lost)],
+        || state.registry.tags_of(agent),
+        now_ms(),
+    );
     if let Some(latency) = result.latency_ms() {
         let series = format!("{}{test_id}", rollup::LATENCY_PREFIX);
-        let agent = result.agent.as_str();
         state.alerts.observe(
             agent,
             result.ts,

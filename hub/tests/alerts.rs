@@ -25,16 +25,11 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn rule(name: &str, series: &str) -> Rule {
     Rule {
-        name: name.into(),
-        series: series.into(),
-        agents: vec!["*".into()],
-        op: Op::Gt,
-        threshold: 90.0,
         for_ms: 20_000,
         recover: Some(80.0),
-        keep_firing_for_ms: 0,
         severity: Severity::Critical,
         summary: Some("CPU high".into()),
+        ..Rule::new(name, series, Op::Gt, 90.0)
     }
 }
 

@@ -57,16 +57,8 @@ fn exposition() -> String {
         .collect();
     state.registry.metrics(s, now).expect("room");
     let rule = Rule {
-        name: "cpu".into(),
-        series: "cpu_pct".into(),
-        agents: vec!["*".into()],
-        op: Op::Gt,
-        threshold: 90.0,
-        for_ms: 0,
-        recover: None,
-        keep_firing_for_ms: 0,
         severity: Severity::Critical,
-        summary: None,
+        ..Rule::new("cpu", "cpu_pct", Op::Gt, 90.0)
     };
     state.alerts.put_rule(&store, rule).expect("rule");
     state.alerts.observe(

@@ -114,17 +114,10 @@ async fn console_shows_a_live_host_and_quits_cleanly() {
     tmux(&["send-keys", "-t", &session, "Escape"]);
     wait_for_screen(&session, &["HOST", "box-e2e"]).await;
     // An alert that fires at once: `!` lists it, `s` `1` silences the host.
-    let rule = swarm_common::protocol::alerts::Rule {
-        name: "cpu-any".into(),
-        series: "cpu_pct".into(),
-        agents: vec!["*".into()],
-        op: swarm_common::protocol::alerts::Op::Ge,
-        threshold: 0.0,
-        for_ms: 0,
-        recover: None,
-        keep_firing_for_ms: 0,
-        severity: swarm_common::protocol::alerts::Severity::Critical,
-        summary: None,
+    use swarm_common::protocol::alerts::{Op, Rule, Severity};
+    let rule = Rule {
+        severity: Severity::Critical,
+        ..Rule::new("cpu-any", "cpu_pct", Op::Ge, 0.0)
     };
     let api = async_nats::connect(server.url()).await.expect("connect");
     let _: swarm_common::protocol::alerts::RuleReply = swarm_common::api::call(

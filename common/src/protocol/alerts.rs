@@ -91,7 +91,61 @@ pub struct Rule {
     pub severity: Severity,
     #[serde(default)]
     pub summary: Option<String>,
+    /// Compare an aggregate of the samples in the last `window_ms` (sample
+    /// time) instead of each sample: p95 latency over a minute, loss %.
+    #[serde(default)]
+    pub window_ms: Option<Millis>,
+    /// What is taken over the window (default `avg`).
+    #[serde(default)]
+    pub aggregate: Option<Aggregate>,
 }
+
+/// An aggregate over a rule's window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    #[default]
+    Avg,
+    Min,
+    Max,
+    P50,
+    P95,
+    P99,
+}
+
+impl Aggregate {
+    /// The aggregate of `values` (none: `None`).
+    pub fn of(self, values: impl Iterator<Item = f64>) -> Option<f64> {
+        let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        let quantile = |v: &mut Vec<f64>, q: f64| {
+            v.sort_by(f64::total_cmp);
+            let rank = (q * v.len() as f64).ceil() as usize;
+            v[rank.clamp(1, v.len()) - 1]
+        };
+        Some(match self {
+            Self::Avg => v.iter().sum::<f64>() / v.len() as f64,
+            Self::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
+            Self::Max => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            Self::P50 => quantile(&mut v, 0.50),
+            Self::P95 => quantile(&mut v, 0.95),
+            Self::P99 => quantile(&mut v, 0.99),
+        })
+    }
+}
+
+/// Longest rule window: an hour.
+pub const MAX_WINDOW_MS: Millis = 3_600_000;
+/// Samples one rule window keeps (the oldest go first past it).
+pub const MAX_WINDOW_SAMPLES: usize = 3_600;
+
+/// The series a rule names to see a test's lost probes: each result of
+/// test `<id>` counts 100 when its probe was lost and 0 when it was not,
+/// so `avg` over a window is the loss in percent. Only rules see it; it is
+/// not stored.
+pub const LOSS_PREFIX: &str = "test_loss:";
 
 fn every_agent() -> Vec<String> {
     vec!["*".to_owned()]
@@ -102,6 +156,24 @@ fn greater() -> Op {
 }
 
 impl Rule {
+    /// A rule with every optional field at its default.
+    pub fn new(name: &str, series: &str, op: Op, threshold: f64) -> Self {
+        Self {
+            name: name.to_owned(),
+            series: series.to_owned(),
+            agents: every_agent(),
+            op,
+            threshold,
+            for_ms: 0,
+            recover: None,
+            keep_firing_for_ms: 0,
+            severity: Severity::default(),
+            summary: None,
+            window_ms: None,
+            aggregate: None,
+        }
+    }
+
     /// The recovery threshold.
     pub fn recover_at(&self) -> f64 {
         self.recover.unwrap_or(self.threshold)
@@ -129,6 +201,16 @@ impl Rule {
             return Err("for_ms and keep_firing_for_ms: at most 30 days".into());
         }
         check_text("summary", self.summary.as_deref())?;
+        match (self.window_ms, self.aggregate) {
+            (Some(w), _) if w == 0 || w > MAX_WINDOW_MS => {
+                return Err("window_ms: 1 ms to an hour".into());
+            }
+            (None, Some(_)) => return Err("aggregate: needs window_ms".into()),
+            _ if self.window_ms.is_some() && self.is_host_down() => {
+                return Err("window_ms: not for host_down".into());
+            }
+            _ => {}
+        }
         Ok(())
     }
 }
@@ -464,6 +546,19 @@ mod tests {
     }
 
     #[test]
+    fn aggregates_over_a_window() {
+        let v = [10.0, 20.0, 30.0, 40.0, 1000.0];
+        assert_eq!(Aggregate::Avg.of(v.into_iter()), Some(220.0));
+        assert_eq!(Aggregate::Max.of(v.into_iter()), Some(1000.0));
+        assert_eq!(Aggregate::Min.of(v.into_iter()), Some(10.0));
+        assert_eq!(Aggregate::P50.of(v.into_iter()), Some(30.0));
+        assert_eq!(Aggregate::P95.of(v.into_iter()), Some(1000.0));
+        assert_eq!(Aggregate::P95.of(std::iter::empty()), None);
+        let lost = [100.0, 0.0, 0.0, 0.0];
+        assert_eq!(Aggregate::Avg.of(lost.into_iter()), Some(25.0), "loss %");
+    }
+
+    #[test]
     fn rules_are_checked_field_by_field() {
         let rule: Rule =
             serde_json::from_str(r#"{"name":"cpu","series":"cpu_pct","threshold":90}"#)
@@ -500,6 +595,20 @@ mod tests {
                     ..rule.clone()
                 },
                 "finite",
+            ),
+            (
+                Rule {
+                    window_ms: Some(MAX_WINDOW_MS + 1),
+                    ..rule.clone()
+                },
+                "window_ms",
+            ),
+            (
+                Rule {
+                    aggregate: Some(Aggregate::P95),
+                    ..rule.clone()
+                },
+                "aggregate",
             ),
             (
                 Rule {

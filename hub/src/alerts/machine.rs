@@ -199,16 +199,10 @@ mod tests {
 
     fn rule(for_ms: Millis, recover: Option<f64>, keep: Millis) -> Rule {
         Rule {
-            name: "cpu".into(),
-            series: "cpu_pct".into(),
-            agents: vec!["*".into()],
-            op: Op::Gt,
-            threshold: 90.0,
             for_ms,
             recover,
             keep_firing_for_ms: keep,
-            severity: Default::default(),
-            summary: None,
+            ..Rule::new("cpu", "cpu_pct", Op::Gt, 90.0)
         }
     }
 

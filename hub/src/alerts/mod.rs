@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use swarm_common::protocol::Millis;
 use swarm_common::protocol::alerts::{
-    Ack, Alert, AlertState, MAX_RULES, MAX_SILENCES, Rule, Silence,
+    Ack, Alert, AlertState, MAX_RULES, MAX_SILENCES, MAX_WINDOW_SAMPLES, Rule, Silence,
 };
 use swarm_common::selector::{self, Selectable};
 
@@ -62,6 +62,44 @@ struct Book {
     /// Agents with a pending or firing `host_down` alert: a message from
     /// one resolves it at once.
     down: std::collections::HashSet<String>,
+    /// Recent samples of windowed rules, by (rule, agent), oldest first.
+    windows: HashMap<(String, String), VecDeque<(Millis, f64)>>,
+    /// Samples held in all windows, at most [`MAX_WINDOW_SAMPLES_TOTAL`].
+    window_samples: usize,
+}
+
+/// Samples all rule windows hold together (16 bytes each: 64 MB); past
+/// it a window takes a sample only by dropping its own oldest.
+pub const MAX_WINDOW_SAMPLES_TOTAL: usize = 4_000_000;
+
+impl Book {
+    /// The value a rule compares for this sample: the sample itself, or
+    /// the aggregate over the rule's window with the sample added. `None`
+    /// for a late sample (at or before the window's newest).
+    fn windowed(&mut self, rule: usize, agent: &str, ts: Millis, value: f64) -> Option<f64> {
+        let r = &self.rules[rule];
+        let Some(width) = r.window_ms else {
+            return Some(value);
+        };
+        let aggregate = r.aggregate.unwrap_or_default();
+        let key = (r.name.clone(), agent.to_owned());
+        let full = self.window_samples >= MAX_WINDOW_SAMPLES_TOTAL;
+        let window = self.windows.entry(key).or_default();
+        if window.back().is_some_and(|(last, _)| *last >= ts) {
+            return None;
+        }
+        let before = window.len();
+        window.push_back((ts, value));
+        let start = ts.saturating_sub(width);
+        while window.front().is_some_and(|(t, _)| *t <= start)
+            || window.len() > MAX_WINDOW_SAMPLES
+            || (full && window.len() > before)
+        {
+            window.pop_front();
+        }
+        self.window_samples = (self.window_samples + window.len()).saturating_sub(before);
+        aggregate.of(window.iter().map(|(_, v)| *v))
+    }
 }
 
 impl Book {
@@ -77,6 +115,19 @@ impl Book {
             .rules
             .iter()
             .any(|r| r.agents.iter().any(|s| s.starts_with("tag:")));
+    }
+
+    /// Forgets a rule's windows (it changed or went).
+    fn drop_windows(&mut self, rule: &str) {
+        let mut freed = 0;
+        self.windows.retain(|(r, _), w| {
+            let keep = r != rule;
+            if !keep {
+                freed += w.len();
+            }
+            keep
+        });
+        self.window_samples = self.window_samples.saturating_sub(freed);
     }
 
     fn is_host_down(&self, rule: &str) -> bool {
@@ -200,10 +251,13 @@ impl AlertBook {
                 continue;
             };
             for i in indices.clone() {
-                let rule = &book.rules[i];
-                if !selector::matches_any(&rule.agents, &host) {
+                if !selector::matches_any(&book.rules[i].agents, &host) {
                     continue;
                 }
+                let Some(value) = book.windowed(i, agent, ts, value) else {
+                    continue;
+                };
+                let rule = &book.rules[i];
                 let key = (rule.name.clone(), agent.to_owned());
                 let step = machine::step(rule, agent, book.current.get(&key), ts, value);
                 if step.current.is_none() && step.event.is_none() {
@@ -332,6 +386,7 @@ impl AlertBook {
             Some(i) => book.rules[i] = rule.clone(),
             None => book.rules.push(rule.clone()),
         }
+        book.drop_windows(&rule.name);
         book.index();
         Ok(rule)
     }
@@ -346,6 +401,7 @@ impl AlertBook {
             .ok_or_else(|| AlertError::NotFound(format!("rule {name:?}")))?;
         store.alerts().delete_rule(name)?;
         let rule = book.rules.remove(i);
+        book.drop_windows(name);
         book.current.retain(|(r, _), _| r != name);
         if rule.is_host_down() {
             let still: std::collections::HashSet<String> =
@@ -483,8 +539,79 @@ impl AlertBook {
             "firing": firing,
             "pending": book.current.len() - firing,
             "silences": book.silences.len(),
+            "window_samples": book.window_samples,
             "events": self.events_total.load(Ordering::Relaxed),
             "outbox_dropped": self.outbox_dropped.load(Ordering::Relaxed),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_common::protocol::alerts::{Aggregate, LOSS_PREFIX, Op};
+
+    fn book() -> (tempfile::TempDir, Store, AlertBook) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let book = AlertBook::load(&store).expect("book");
+        (dir, store, book)
+    }
+
+    fn states(book: &AlertBook) -> Vec<(String, AlertState)> {
+        book.lock()
+            .unwritten
+            .events
+            .iter()
+            .map(|e| (e.agent.clone(), e.state))
+            .collect()
+    }
+
+    #[test]
+    fn loss_over_a_window_fires_on_the_share_of_lost_probes_not_on_one() {
+        let (_dir, store, book) = book();
+        let series = format!("{LOSS_PREFIX}t1");
+        let rule = Rule {
+            window_ms: Some(10_000),
+            aggregate: Some(Aggregate::Avg),
+            ..Rule::new("loss", &series, Op::Gt, 20.0)
+        };
+        book.put_rule(&store, rule).expect("rule");
+        // One probe a second; one lost in ten is 10 %: nothing.
+        for i in 0..10u64 {
+            let lost = if i == 5 { 100.0 } else { 0.0 };
+            book.observe("a", 1_000 * i, [(series.as_str(), lost)], Vec::new, 0);
+        }
+        assert!(states(&book).is_empty());
+        // Then three in a row: 30 % of the last ten seconds.
+        for i in 10..13u64 {
+            book.observe("a", 1_000 * i, [(series.as_str(), 100.0)], Vec::new, 0);
+        }
+        assert_eq!(states(&book), [("a".to_owned(), AlertState::Firing)]);
+    }
+
+    #[test]
+    fn p95_latency_over_a_window() {
+        let (_dir, store, book) = book();
+        let rule = Rule {
+            window_ms: Some(60_000),
+            aggregate: Some(Aggregate::P95),
+            ..Rule::new("slow", "test:t1", Op::Gt, 100.0)
+        };
+        book.put_rule(&store, rule).expect("rule");
+        // 100 samples, 4 slow ones: p95 stays fast.
+        for i in 0..100u64 {
+            let ms = if i % 25 == 0 { 500.0 } else { 10.0 };
+            book.observe("a", 100 * i, [("test:t1", ms)], Vec::new, 0);
+        }
+        assert!(states(&book).is_empty(), "{:?}", states(&book));
+        for i in 100..110u64 {
+            book.observe("a", 100 * i, [("test:t1", 500.0)], Vec::new, 0);
+        }
+        assert_eq!(states(&book), [("a".to_owned(), AlertState::Firing)]);
+        // Late samples are not counted twice.
+        let held = book.lock().window_samples;
+        book.observe("a", 50, [("test:t1", 500.0)], Vec::new, 0);
+        assert_eq!(book.lock().window_samples, held);
     }
 }
