@@ -380,32 +380,25 @@ fn accept_result(
                 agent: result.agent.as_str().to_owned(),
             },
         })?;
-    // The latency also goes into the agent's history, where rollups keep
-    // sketches of it: percentiles over a month stay right.
-    // Loss rules see every result: 100 for a lost probe, 0 for an answer.
+    // Rules see the latency, and every result as lost (100) or answered
+    // (0) for loss rules. The latency also goes into the agent's history,
+    // where rollups keep sketches of it: percentiles over a month stay
+    // right.
     let agent = result.agent.as_str();
+    let latency = result.latency_ms();
     let loss = format!("{LOSS_PREFIX}{test_id}");
-    let lost = if result.latency_ms().is_some() {
-        0.0
-    } else {
-        100.0
-    };
+    let series = format!("{}{test_id}", rollup::LATENCY_PREFIX);
+    let lost = if latency.is_some() { 0.0 } else { 100.0 };
+    let seen =
+        std::iter::once((loss.as_str(), lost)).chain(latency.map(|ms| (series.as_str(), ms)));
     state.alerts.observe(
         agent,
         result.ts,
-        [(loss.as_str(), lost)],
+        seen,
         || state.registry.tags_of(agent),
         now_ms(),
     );
-    if let Some(latency) = result.latency_ms() {
-        let series = format!("{}{test_id}", rollup::LATENCY_PREFIX);
-        state.alerts.observe(
-            agent,
-            result.ts,
-            [(series.as_str(), latency)],
-            || state.registry.tags_of(agent),
-            now_ms(),
-        );
+    if let Some(latency) = latency {
         batch.rows.push(OwnedRow {
             agent: Arc::from(agent),
             series: Cow::Owned(series),
