@@ -106,15 +106,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t0 = now - 3_600_000;
     let without = rate(&state, &agents, rounds, t0);
     // RULES rules over the series every sample has, half of them matching
-    // every agent by `*`, half by a glob; thresholds that some cross.
-    let series = ["cpu_pct", "mem_pct", "load1", "disk_pct:/", "net_rx_bps"];
+    // every agent by `*`, half by a glob; thresholds as an operator sets
+    // them: crossed now and then (CPU over 95-99 %), the rest rarely.
+    let series = [
+        ("cpu_pct", 95.0),
+        ("mem_pct", 90.0),
+        ("load1", 4.0),
+        ("disk_pct:/", 90.0),
+        ("net_rx_bps", 1e8),
+    ];
     for i in 0..rules {
-        let mut rule = Rule::new(
-            &format!("r{i}"),
-            series[i % series.len()],
-            Op::Gt,
-            50.0 + (i % 50) as f64,
-        );
+        let (name, threshold) = series[i % series.len()];
+        let threshold = threshold + (i / series.len() % 5) as f64;
+        let mut rule = Rule::new(&format!("r{i}"), name, Op::Gt, threshold);
         if i % 2 == 1 {
             rule.agents = vec!["bench-0*".into()];
         }

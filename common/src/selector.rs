@@ -58,6 +58,42 @@ pub fn matches_any(selectors: &[String], host: &impl Selectable) -> bool {
     selectors.iter().any(|s| matches(s, host))
 }
 
+/// Selectors made ready once, for what matches them per sample (alert
+/// rules): globs are compiled once instead of at every match.
+#[derive(Debug, Clone)]
+pub struct Compiled(Vec<Matcher>);
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    Every,
+    Tag(String),
+    Glob(WildMatch),
+}
+
+impl Compiled {
+    pub fn new(selectors: &[String]) -> Self {
+        Self(
+            selectors
+                .iter()
+                .map(|s| match s.strip_prefix("tag:") {
+                    _ if s == "*" => Matcher::Every,
+                    Some(tag) => Matcher::Tag(tag.to_owned()),
+                    None => Matcher::Glob(WildMatch::new(s)),
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether any selector matches the host (as [`matches_any`]).
+    pub fn matches(&self, host: &impl Selectable) -> bool {
+        self.0.iter().any(|m| match m {
+            Matcher::Every => true,
+            Matcher::Tag(tag) => host.tag_list().iter().any(|t| t == tag),
+            Matcher::Glob(glob) => glob.matches(host.agent_id()),
+        })
+    }
+}
+
 /// Hosts matched by any of the selectors, in the order given.
 pub fn resolve<'a, T: Selectable>(selectors: &[String], hosts: &'a [T]) -> Vec<&'a T> {
     hosts

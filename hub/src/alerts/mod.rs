@@ -52,6 +52,11 @@ struct Book {
     rules: Vec<Rule>,
     /// Rule indices by series name.
     by_series: HashMap<String, Vec<usize>>,
+    /// Each rule's selectors, compiled (same order as `rules`).
+    matchers: Vec<selector::Compiled>,
+    /// The rules with a pending or firing alert, per agent: a sample that
+    /// crosses nothing is passed over without a key or a map lookup.
+    agent_alerts: HashMap<String, std::collections::HashSet<String>>,
     /// Some rule selects by tag: tags must be looked up.
     needs_tags: bool,
     /// Pending and firing alerts by (rule, agent).
@@ -104,6 +109,11 @@ impl Book {
 
 impl Book {
     fn index(&mut self) {
+        self.matchers = self
+            .rules
+            .iter()
+            .map(|r| selector::Compiled::new(&r.agents))
+            .collect();
         self.by_series.clear();
         for (i, rule) in self.rules.iter().enumerate() {
             self.by_series
@@ -115,6 +125,33 @@ impl Book {
             .rules
             .iter()
             .any(|r| r.agents.iter().any(|s| s.starts_with("tag:")));
+    }
+
+    fn insert_current(&mut self, key: (String, String), alert: Alert) {
+        let (rule, agent) = (key.0.clone(), key.1.clone());
+        if self.current.insert(key, alert).is_none() {
+            self.agent_alerts.entry(agent).or_default().insert(rule);
+        }
+    }
+
+    fn remove_current(&mut self, key: &(String, String)) -> bool {
+        if self.current.remove(key).is_none() {
+            return false;
+        }
+        if let Some(rules) = self.agent_alerts.get_mut(&key.1) {
+            rules.remove(&key.0);
+            if rules.is_empty() {
+                self.agent_alerts.remove(&key.1);
+            }
+        }
+        true
+    }
+
+    /// Whether this (rule, agent) has a pending or firing alert.
+    fn has_alert(&self, rule: &str, agent: &str) -> bool {
+        self.agent_alerts
+            .get(agent)
+            .is_some_and(|rules| rules.contains(rule))
     }
 
     /// Forgets a rule's windows (it changed or went).
@@ -158,10 +195,10 @@ impl Book {
                 if step.event.is_some() {
                     self.unwritten.current.push(alert.clone());
                 }
-                self.current.insert(key, alert);
+                self.insert_current(key, alert);
             }
             None => {
-                if self.current.remove(&key).is_some() {
+                if self.remove_current(&key) {
                     self.unwritten.gone.push(key);
                 }
             }
@@ -217,8 +254,7 @@ impl AlertBook {
             if book.is_host_down(&alert.rule) {
                 book.down.insert(alert.agent.clone());
             }
-            book.current
-                .insert((alert.rule.clone(), alert.agent.clone()), alert);
+            book.insert_current((alert.rule.clone(), alert.agent.clone()), alert);
         }
         Ok(Self {
             book: Mutex::new(book),
@@ -247,11 +283,21 @@ impl AlertBook {
         let tags = if book.needs_tags { tags() } else { Vec::new() };
         let host = Host { agent, tags: &tags };
         for (series, value) in rows {
-            let Some(indices) = book.by_series.get(series) else {
+            // Taken out and put back: no copy of the list per sample.
+            let Some(indices) = book.by_series.get_mut(series).map(std::mem::take) else {
                 continue;
             };
-            for i in indices.clone() {
-                if !selector::matches_any(&book.rules[i].agents, &host) {
+            for &i in &indices {
+                if !book.matchers[i].matches(&host) {
+                    continue;
+                }
+                let rule = &book.rules[i];
+                // The common case, without a key or a lookup: no alert on
+                // this agent and a sample that does not cross.
+                if rule.window_ms.is_none()
+                    && !rule.op.holds(value, rule.threshold)
+                    && !book.has_alert(&rule.name, agent)
+                {
                     continue;
                 }
                 let Some(value) = book.windowed(i, agent, ts, value) else {
@@ -264,6 +310,9 @@ impl AlertBook {
                     continue;
                 }
                 book.apply(key, step, &host, now);
+            }
+            if let Some(slot) = book.by_series.get_mut(series) {
+                *slot = indices;
             }
         }
     }
@@ -402,7 +451,15 @@ impl AlertBook {
         store.alerts().delete_rule(name)?;
         let rule = book.rules.remove(i);
         book.drop_windows(name);
-        book.current.retain(|(r, _), _| r != name);
+        let gone: Vec<(String, String)> = book
+            .current
+            .keys()
+            .filter(|(r, _)| r == name)
+            .cloned()
+            .collect();
+        for key in &gone {
+            book.remove_current(key);
+        }
         if rule.is_host_down() {
             let still: std::collections::HashSet<String> =
                 book.current.keys().map(|(_, a)| a.clone()).collect();
