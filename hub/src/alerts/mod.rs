@@ -181,7 +181,13 @@ impl Book {
 
     /// Records a step's outcome: the current alert and its event.
     fn apply(&mut self, key: (String, String), step: machine::Step, host: &Host<'_>, now: Millis) {
-        let silenced = self.silenced(&key.0, host, now);
+        // Silences are looked up for state changes only: a sample that only
+        // moves a firing alert's value keeps its mark (the list recomputes
+        // marks as of now anyway), so no silence is scanned per sample.
+        let silenced = match &step.event {
+            Some(_) => self.silenced(&key.0, host, now),
+            None => step.current.as_ref().is_some_and(|a| a.silenced),
+        };
         if self.is_host_down(&key.0) {
             if step.current.is_some() {
                 self.down.insert(key.1.clone());

@@ -8,12 +8,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::de::DeserializeOwned;
 use swarm_common::protocol::Millis;
 use swarm_common::protocol::alerts::{Alert, Rule, Silence};
 
 use crate::Result;
-use crate::records::{decode_record, encode_record};
+use crate::records::{all, decode_record, encode_record};
 
 pub struct AlertRecords {
     rules: sled::Tree,
@@ -191,20 +190,4 @@ impl AlertRecords {
     pub fn silences(&self) -> Result<Vec<Silence>> {
         all(&self.silences, "silences")
     }
-}
-
-/// Every value of a tree; undecodable ones are logged and skipped.
-fn all<T: DeserializeOwned>(tree: &sled::Tree, name: &'static str) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    for item in tree.iter() {
-        let (key, bytes) = item?;
-        match decode_record::<T>(name, &bytes) {
-            Ok(v) => out.push(v),
-            Err(e) => tracing::warn!(
-                "skipping unreadable {name} record {:?}: {e}",
-                String::from_utf8_lossy(&key)
-            ),
-        }
-    }
-    Ok(out)
 }

@@ -91,15 +91,7 @@ impl Records {
 
     /// Every test, oldest first (ids sort by creation time).
     pub fn tests(&self) -> Result<Vec<Test>> {
-        let mut out = Vec::new();
-        for item in self.tests.iter() {
-            let (key, bytes) = item?;
-            match decode_record::<Test>("tests", &bytes) {
-                Ok(test) => out.push(test),
-                Err(e) => tracing::warn!("skipping test {:?}: {e}", String::from_utf8_lossy(&key)),
-            }
-        }
-        Ok(out)
+        all(&self.tests, "tests")
     }
 
     /// Stores results; the same result twice lands in the same place.
@@ -188,4 +180,23 @@ pub(crate) fn decode_record<T: serde::de::DeserializeOwned>(
         tree,
         reason: e.to_string(),
     })
+}
+
+/// Every value of a tree; undecodable ones are logged and skipped.
+pub(crate) fn all<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    name: &'static str,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for item in tree.iter() {
+        let (key, bytes) = item?;
+        match decode_record::<T>(name, &bytes) {
+            Ok(v) => out.push(v),
+            Err(e) => tracing::warn!(
+                "skipping unreadable {name} record {:?}: {e}",
+                String::from_utf8_lossy(&key)
+            ),
+        }
+    }
+    Ok(out)
 }

@@ -158,13 +158,7 @@ pub async fn run(
             }
         }
         AlertsCommand::Rules { json } => {
-            let reply: RulesListReply = call(
-                client,
-                api::ALERTS_RULES_LIST,
-                &RulesListRequest {},
-                timeout,
-            )
-            .await?;
+            let reply = list_rules(client, timeout).await?;
             if *json {
                 print_json(&reply)?;
             } else {
@@ -306,6 +300,16 @@ pub fn read_rules(path: &Path) -> Result<Vec<Rule>, String> {
     Ok(rules)
 }
 
+async fn list_rules(client: &Client, timeout: Duration) -> Result<RulesListReply, Failure> {
+    Ok(call(
+        client,
+        api::ALERTS_RULES_LIST,
+        &RulesListRequest {},
+        timeout,
+    )
+    .await?)
+}
+
 async fn apply(
     client: &Client,
     timeout: Duration,
@@ -318,13 +322,7 @@ async fn apply(
         println!("set {}", describe(rule));
     }
     if prune {
-        let reply: RulesListReply = call(
-            client,
-            api::ALERTS_RULES_LIST,
-            &RulesListRequest {},
-            timeout,
-        )
-        .await?;
+        let reply = list_rules(client, timeout).await?;
         for old in reply.rules {
             if !rules.iter().any(|r| r.name == old.name) {
                 let req = NameRequest { name: old.name };
