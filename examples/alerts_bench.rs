@@ -52,10 +52,9 @@ fn samples(agents: &[AgentId], round: u64, t0: u64) -> Vec<Message> {
             s.disks = ["/", "/var", "/home"]
                 .iter()
                 .map(|m| DiskUsage {
-                    mount: (*m).into(),
-                    fs: None,
                     total: Some(1 << 40),
                     used: Some(1 << 39),
+                    ..DiskUsage::new(*m)
                 })
                 .collect();
             let body = codec::to_msgpack(&s)

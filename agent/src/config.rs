@@ -6,6 +6,8 @@ use std::time::Duration;
 use swarm_common::nats::NatsArgs;
 use swarm_common::{AgentId, AgentIdError, duration};
 
+use crate::collect::CollectorSettings;
+
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "swarm-agent",
@@ -31,12 +33,34 @@ pub struct AgentArgs {
     /// Largest spool, in MiB; past it the oldest messages are dropped.
     #[arg(long, env = "SWARM_SPOOL_MAX_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub spool_max_mib: u64,
+    /// Optional collector to leave off; repeatable: processes, per-core,
+    /// per-interface, disk-io, temperatures.
+    #[arg(
+        long = "disable",
+        env = "SWARM_DISABLE",
+        value_delimiter = ',',
+        value_enum
+    )]
+    pub disable: Vec<Optional>,
+    /// How often the heaviest processes are read (at most every sample).
+    #[arg(long, env = "SWARM_PROCESSES_EVERY", default_value = "5s", value_parser = duration::parse_positive)]
+    pub processes_every: Duration,
     /// Print one sample as JSON on stdout and exit (no server needed).
     #[arg(long)]
     pub once: bool,
     /// Log filter (tracing syntax), e.g. `info` or `swarm_agent=debug`.
     #[arg(long, env = "SWARM_LOG", default_value = "info")]
     pub log: String,
+}
+
+/// The collectors that can be left off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Optional {
+    Processes,
+    PerCore,
+    PerInterface,
+    DiskIo,
+    Temperatures,
 }
 
 /// The validated configuration the agent runs with.
@@ -48,6 +72,22 @@ pub struct AgentConfig {
     pub nats: NatsArgs,
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
+    pub collectors: CollectorSettings,
+}
+
+impl AgentConfig {
+    /// The defaults of the flags for agent `id`.
+    pub fn new(id: AgentId, nats: NatsArgs, spool_dir: PathBuf) -> Self {
+        Self {
+            id,
+            interval: Duration::from_secs(5),
+            tags: Vec::new(),
+            nats,
+            spool_dir,
+            spool_max_bytes: 64 << 20,
+            collectors: CollectorSettings::default(),
+        }
+    }
 }
 
 /// Where the spool lives unless `--spool` says otherwise.
@@ -94,7 +134,22 @@ impl AgentArgs {
                 &swarm_common::roles::agent_user(&id),
             ));
         }
+        let mut collectors = CollectorSettings {
+            processes_every: self.processes_every,
+            ..CollectorSettings::default()
+        };
+        for off in &self.disable {
+            let slot = match off {
+                Optional::Processes => &mut collectors.processes,
+                Optional::PerCore => &mut collectors.per_core,
+                Optional::PerInterface => &mut collectors.per_interface,
+                Optional::DiskIo => &mut collectors.disk_io,
+                Optional::Temperatures => &mut collectors.temperatures,
+            };
+            *slot = false;
+        }
         Ok(AgentConfig {
+            collectors,
             spool_dir: self.spool.clone().unwrap_or_else(|| default_spool(&id)),
             spool_max_bytes: self.spool_max_mib << 20,
             id,

@@ -12,7 +12,7 @@ async fn run() -> anyhow::Result<()> {
     let args = AgentArgs::parse();
     let config = args.config()?;
     if args.once {
-        let mut collector = Collector::new(config.id.clone())?;
+        let mut collector = Collector::new(config.id.clone(), config.collectors)?;
         collector.warm_up().await;
         let sample = collector.sample();
         println!(

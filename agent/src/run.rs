@@ -69,7 +69,7 @@ impl Agent {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
         let config = &self.config;
         let interval_ms = u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX);
-        let mut collector = Collector::new(config.id.clone())?;
+        let mut collector = Collector::new(config.id.clone(), config.collectors)?;
         let caps = Caps::detect();
         let mut info = collector.host_info(interval_ms, &config.tags);
         info.probes = Some(caps.report());

@@ -4,6 +4,14 @@
 
 /// Disks in one MetricsSample.
 pub const MAX_DISKS: usize = 64;
+/// Cores, interfaces, block devices and temperature sensors in one
+/// MetricsSample (host detail).
+pub const MAX_CORES: usize = 1024;
+pub const MAX_INTERFACES: usize = 64;
+pub const MAX_DISK_IO: usize = 64;
+pub const MAX_TEMPS: usize = 64;
+/// Processes in each list of a sample's `top`.
+pub const MAX_TOP: usize = 16;
 /// Custom metrics in one MetricsSample.
 pub const MAX_CUSTOM: usize = 256;
 /// Tags of one host (the agent's, and the hub's, each).

@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::AgentId;
 
 pub mod alerts;
+mod detail;
+pub mod fleet;
 mod nettest;
+pub use detail::*;
 pub use nettest::*;
 
 /// Milliseconds since the Unix epoch (UTC).
@@ -58,6 +61,13 @@ pub struct HostInfo {
     /// The agent's undelivered-message spool (extension).
     #[serde(default)]
     pub spool: Option<SpoolInfo>,
+    /// How each plugin fared at its last run (empty without plugins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<fleet::PluginStatus>,
+    /// The revision of the hub-pushed config in force (0 or absent: the
+    /// agent's own settings).
+    #[serde(default)]
+    pub config_rev: Option<u64>,
 }
 
 /// Depth and counters of an agent's on-disk spool.
@@ -92,6 +102,8 @@ impl HostInfo {
             ts: None,
             probes: None,
             spool: None,
+            plugins: Vec::new(),
+            config_rev: None,
         }
     }
 }
@@ -104,13 +116,46 @@ pub struct DiskUsage {
     pub fs: Option<String>,
     #[serde(default)]
     pub total: Option<u64>,
+    /// Bytes in use: `total` minus free blocks, as `df`'s "Used".
     #[serde(default)]
     pub used: Option<u64>,
+    /// Bytes an unprivileged user can still write (free blocks less the
+    /// blocks reserved for root), as `df`'s "Avail".
+    #[serde(default)]
+    pub available: Option<u64>,
+    #[serde(default)]
+    pub inodes_total: Option<u64>,
+    #[serde(default)]
+    pub inodes_used: Option<u64>,
 }
 
 impl DiskUsage {
+    /// A mount with only its name known.
+    pub fn new(mount: impl Into<String>) -> Self {
+        Self {
+            mount: mount.into(),
+            fs: None,
+            total: None,
+            used: None,
+            available: None,
+            inodes_total: None,
+            inodes_used: None,
+        }
+    }
+
+    /// Used share as `df` shows it: `used / (used + available)`, so blocks
+    /// reserved for root do not count as used. Senders without
+    /// `available` get `used / total`.
     pub fn used_pct(&self) -> Option<f64> {
-        pct(self.used?, self.total?)
+        let used = self.used?;
+        match self.available {
+            Some(available) => pct(used, used.saturating_add(available)),
+            None => pct(used, self.total?),
+        }
+    }
+
+    pub fn inodes_pct(&self) -> Option<f64> {
+        pct(self.inodes_used?, self.inodes_total?)
     }
 }
 
@@ -157,6 +202,29 @@ pub struct MetricsSample {
     pub procs: Option<u64>,
     #[serde(default)]
     pub custom: BTreeMap<String, f64>,
+    /// CPU time by kind (host detail; see [`CpuTimes`]).
+    #[serde(default)]
+    pub cpu: Option<CpuTimes>,
+    /// Busy % of each core, in core order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cores: Vec<f64>,
+    /// Memory not used at all, and the page cache and buffers within
+    /// `mem_used`'s complement (as `free` shows them).
+    #[serde(default)]
+    pub mem_free: Option<u64>,
+    #[serde(default)]
+    pub mem_cached: Option<u64>,
+    #[serde(default)]
+    pub mem_buffers: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disk_io: Vec<DiskIo>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<Interface>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub temps: Vec<Temperature>,
+    /// The heaviest processes, when they were read for this sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top: Option<TopProcesses>,
 }
 
 impl MetricsSample {
@@ -177,6 +245,15 @@ impl MetricsSample {
             uptime_s: None,
             procs: None,
             custom: BTreeMap::new(),
+            cpu: None,
+            cores: Vec::new(),
+            mem_free: None,
+            mem_cached: None,
+            mem_buffers: None,
+            disk_io: Vec::new(),
+            interfaces: Vec::new(),
+            temps: Vec::new(),
+            top: None,
         }
     }
 
@@ -199,7 +276,13 @@ impl MetricsSample {
     /// and what lets the hub store them in a few bits).
     /// The fixed names are borrowed: ingest makes no copy of them.
     pub fn series(&self) -> Vec<(Cow<'static, str>, f64)> {
-        let mut out = Vec::with_capacity(12 + self.disks.len() + self.custom.len());
+        let mut out = Vec::with_capacity(
+            16 + 2 * self.disks.len()
+                + 3 * self.disk_io.len()
+                + 2 * self.interfaces.len()
+                + self.temps.len()
+                + self.custom.len(),
+        );
         let mut put = |name: Cow<'static, str>, v: Option<f64>| {
             if let Some(v) = v {
                 out.push((name, v));
@@ -217,11 +300,33 @@ impl MetricsSample {
             put(Cow::Borrowed(series::NET_RX_BPS), net.rx_bps);
             put(Cow::Borrowed(series::NET_TX_BPS), net.tx_bps);
         }
+        if let Some(cpu) = &self.cpu {
+            put(Cow::Borrowed(series::CPU_USER_PCT), cpu.user);
+            put(Cow::Borrowed(series::CPU_SYSTEM_PCT), cpu.system);
+            put(Cow::Borrowed(series::CPU_IOWAIT_PCT), cpu.iowait);
+            put(Cow::Borrowed(series::CPU_STEAL_PCT), cpu.steal);
+        }
         for disk in &self.disks {
             put(
                 Cow::Owned(series::disk_pct(&disk.mount)),
                 disk.used_pct().map(round3),
             );
+            put(
+                Cow::Owned(series::inodes_pct(&disk.mount)),
+                disk.inodes_pct().map(round3),
+            );
+        }
+        for io in &self.disk_io {
+            put(Cow::Owned(series::disk_read_bps(&io.device)), io.read_bps);
+            put(Cow::Owned(series::disk_write_bps(&io.device)), io.write_bps);
+            put(Cow::Owned(series::disk_busy_pct(&io.device)), io.busy_pct);
+        }
+        for iface in &self.interfaces {
+            put(Cow::Owned(series::iface_rx_bps(&iface.name)), iface.rx_bps);
+            put(Cow::Owned(series::iface_tx_bps(&iface.name)), iface.tx_bps);
+        }
+        for temp in &self.temps {
+            put(Cow::Owned(series::temp_c(&temp.label)), Some(temp.celsius));
         }
         for (name, v) in &self.custom {
             put(Cow::Owned(series::custom(name)), Some(*v));
@@ -240,9 +345,41 @@ pub mod series {
     pub const LOAD15: &str = "load15";
     pub const NET_RX_BPS: &str = "net_rx_bps";
     pub const NET_TX_BPS: &str = "net_tx_bps";
+    pub const CPU_USER_PCT: &str = "cpu_user_pct";
+    pub const CPU_SYSTEM_PCT: &str = "cpu_system_pct";
+    pub const CPU_IOWAIT_PCT: &str = "cpu_iowait_pct";
+    pub const CPU_STEAL_PCT: &str = "cpu_steal_pct";
 
     pub fn disk_pct(mount: &str) -> String {
         format!("disk_pct:{mount}")
+    }
+
+    pub fn inodes_pct(mount: &str) -> String {
+        format!("inodes_pct:{mount}")
+    }
+
+    pub fn disk_read_bps(device: &str) -> String {
+        format!("disk_io_read_bps:{device}")
+    }
+
+    pub fn disk_write_bps(device: &str) -> String {
+        format!("disk_io_write_bps:{device}")
+    }
+
+    pub fn disk_busy_pct(device: &str) -> String {
+        format!("disk_io_busy_pct:{device}")
+    }
+
+    pub fn iface_rx_bps(iface: &str) -> String {
+        format!("net_rx_bps:{iface}")
+    }
+
+    pub fn iface_tx_bps(iface: &str) -> String {
+        format!("net_tx_bps:{iface}")
+    }
+
+    pub fn temp_c(label: &str) -> String {
+        format!("temp_c:{label}")
     }
 
     pub fn custom(name: &str) -> String {
@@ -503,10 +640,14 @@ mod tests {
             swap_total: Some(0),
             swap_used: Some(0),
             disks: vec![DiskUsage {
-                mount: "/".into(),
                 fs: Some("ext4".into()),
                 total: Some(1000),
                 used: Some(250),
+                // 50 reserved for root: df says 250 / (250 + 700).
+                available: Some(700),
+                inodes_total: Some(100),
+                inodes_used: Some(10),
+                ..DiskUsage::new("/")
             }],
             net: Some(NetUsage {
                 rx_bytes: Some(1),
@@ -517,6 +658,21 @@ mod tests {
             uptime_s: Some(9),
             procs: Some(3),
             custom: BTreeMap::from([("queue".to_owned(), 7.0)]),
+            cpu: Some(CpuTimes {
+                user: Some(8.0),
+                system: Some(4.0),
+                iowait: Some(0.5),
+                ..CpuTimes::default()
+            }),
+            disk_io: vec![DiskIo {
+                device: "sda".into(),
+                read_bps: Some(100.0),
+                write_bps: Some(200.0),
+                read_ops: Some(1.0),
+                write_ops: Some(2.0),
+                busy_pct: Some(3.0),
+            }],
+            ..MetricsSample::new(AgentId::parse("a").expect("valid"), 1)
         };
         let names = sample.series();
         let want = [
@@ -527,7 +683,14 @@ mod tests {
             ("load15", 3.0),
             ("net_rx_bps", 10.0),
             ("net_tx_bps", 20.0),
-            ("disk_pct:/", 25.0),
+            ("cpu_user_pct", 8.0),
+            ("cpu_system_pct", 4.0),
+            ("cpu_iowait_pct", 0.5),
+            ("disk_pct:/", 26.316),
+            ("inodes_pct:/", 10.0),
+            ("disk_io_read_bps:sda", 100.0),
+            ("disk_io_write_bps:sda", 200.0),
+            ("disk_io_busy_pct:sda", 3.0),
             ("custom:queue", 7.0),
         ];
         let got: Vec<(&str, f64)> = names.iter().map(|(n, v)| (n.as_ref(), *v)).collect();

@@ -68,12 +68,30 @@ fn sample_metrics() -> MetricsSample {
     s.cpu_pct = Some(12.5);
     s.load = Some([0.1, 0.2, 0.3]);
     s.disks = vec![DiskUsage {
-        mount: "/".into(),
         fs: Some("ext4".into()),
         total: Some(10),
         used: Some(5),
+        available: Some(4),
+        ..DiskUsage::new("/")
     }];
     s.custom.insert("queue".into(), 3.0);
+    s.cpu = Some(CpuTimes {
+        user: Some(10.0),
+        idle: Some(90.0),
+        ..CpuTimes::default()
+    });
+    s.cores = vec![12.0, 8.0];
+    s.top = Some(TopProcesses {
+        ts: 1_800_000_000_000,
+        by_cpu: vec![ProcessUsage {
+            pid: 7,
+            name: "nginx".into(),
+            user: Some("www".into()),
+            cpu_pct: Some(3.5),
+            rss: Some(1 << 20),
+        }],
+        by_mem: vec![],
+    });
     s
 }
 

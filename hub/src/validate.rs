@@ -176,7 +176,90 @@ pub fn sample(s: &MetricsSample, now: Millis) -> Result<(), Rejection> {
             return Err(bad(format!("custom metric {name:?} is {v}")));
         }
     }
+    host_detail(s)
+}
+
+/// The host-detail parts of a sample: each list bounded, each name a
+/// name, each rate finite and not negative, each share a percentage.
+fn host_detail(s: &MetricsSample) -> Result<(), Rejection> {
+    let count = |what: &str, n: usize, max: usize| {
+        if n > max {
+            Err(Rejection::TooLarge(format!("{n} {what} (at most {max})")))
+        } else {
+            Ok(())
+        }
+    };
+    count("cores", s.cores.len(), limits::MAX_CORES)?;
+    count("block devices", s.disk_io.len(), limits::MAX_DISK_IO)?;
+    count("interfaces", s.interfaces.len(), limits::MAX_INTERFACES)?;
+    count("temperature sensors", s.temps.len(), limits::MAX_TEMPS)?;
+    if let Some(top) = &s.top {
+        count("top processes by CPU", top.by_cpu.len(), limits::MAX_TOP)?;
+        count("top processes by memory", top.by_mem.len(), limits::MAX_TOP)?;
+        for p in top.by_cpu.iter().chain(&top.by_mem) {
+            check_name("process", &p.name)?;
+            if let Some(user) = &p.user {
+                check_name("process user", user)?;
+            }
+            rate("process cpu_pct", p.cpu_pct)?;
+        }
+    }
+    if let Some(cpu) = &s.cpu {
+        for (kind, v) in cpu.kinds() {
+            share(kind, v)?;
+        }
+    }
+    for core in &s.cores {
+        share("core", Some(*core))?;
+    }
+    for part in [s.mem_free, s.mem_cached, s.mem_buffers] {
+        within("memory part", part, s.mem_total)?;
+    }
+    for disk in &s.disks {
+        within("disk available", disk.available, disk.total)?;
+        within("inodes used", disk.inodes_used, disk.inodes_total)?;
+    }
+    for io in &s.disk_io {
+        check_name("block device", &io.device)?;
+        for v in [io.read_bps, io.write_bps, io.read_ops, io.write_ops] {
+            rate("disk I/O", v)?;
+        }
+        share("busy_pct", io.busy_pct)?;
+    }
+    for iface in &s.interfaces {
+        check_name("interface", &iface.name)?;
+        for v in [iface.rx_bps, iface.tx_bps, iface.rx_pps, iface.tx_pps] {
+            rate("interface rate", v)?;
+        }
+    }
+    for t in &s.temps {
+        check_name("sensor", &t.label)?;
+        if !(-273.15..=2_000.0).contains(&t.celsius) {
+            return Err(bad(format!(
+                "temperature {} is not a temperature",
+                t.celsius
+            )));
+        }
+    }
     Ok(())
+}
+
+fn rate(what: &str, v: Option<f64>) -> Result<(), Rejection> {
+    match v {
+        Some(v) if !v.is_finite() || v < 0.0 => {
+            Err(bad(format!("{what} {v} must be finite and not negative")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn share(what: &str, v: Option<f64>) -> Result<(), Rejection> {
+    match v {
+        Some(v) if !(0.0..=100.0).contains(&v) => {
+            Err(bad(format!("{what} {v} is outside 0..=100")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks a test result's timestamp and numbers.
@@ -239,7 +322,9 @@ fn bad(reason: String) -> Rejection {
 mod tests {
     use super::*;
     use swarm_common::AgentId;
-    use swarm_common::protocol::{DiskUsage, NetUsage};
+    use swarm_common::protocol::{
+        CpuTimes, DiskIo, DiskUsage, Interface, NetUsage, ProcessUsage, TopProcesses,
+    };
 
     const NOW: Millis = 1_800_000_000_000;
 
@@ -270,10 +355,62 @@ mod tests {
             ("swap over total", |s| s.swap_used = Some(1)),
             ("disk over total", |s| {
                 s.disks.push(DiskUsage {
-                    mount: "/".into(),
-                    fs: None,
                     total: Some(1),
                     used: Some(2),
+                    ..DiskUsage::new("/")
+                })
+            }),
+            ("inodes over total", |s| {
+                s.disks.push(DiskUsage {
+                    inodes_total: Some(1),
+                    inodes_used: Some(2),
+                    ..DiskUsage::new("/")
+                })
+            }),
+            ("core over 100", |s| s.cores = vec![10.0, 101.0]),
+            ("iowait NaN", |s| {
+                s.cpu = Some(CpuTimes {
+                    iowait: Some(f64::NAN),
+                    ..CpuTimes::default()
+                })
+            }),
+            ("cached over total", |s| s.mem_cached = Some(101)),
+            ("interface with a newline", |s| {
+                s.interfaces.push(Interface {
+                    name: "eth\n0".into(),
+                    rx_bps: None,
+                    tx_bps: None,
+                    rx_pps: None,
+                    tx_pps: None,
+                    rx_bytes: None,
+                    tx_bytes: None,
+                    rx_errors: None,
+                    tx_errors: None,
+                    rx_drops: None,
+                    tx_drops: None,
+                })
+            }),
+            ("disk busy over 100", |s| {
+                s.disk_io.push(DiskIo {
+                    device: "sda".into(),
+                    read_bps: None,
+                    write_bps: None,
+                    read_ops: None,
+                    write_ops: None,
+                    busy_pct: Some(250.0),
+                })
+            }),
+            ("process CPU negative", |s| {
+                s.top = Some(TopProcesses {
+                    ts: NOW,
+                    by_cpu: vec![ProcessUsage {
+                        pid: 1,
+                        name: "init".into(),
+                        user: None,
+                        cpu_pct: Some(-1.0),
+                        rss: None,
+                    }],
+                    by_mem: vec![],
                 })
             }),
             ("infinite rate", |s| {

@@ -44,10 +44,9 @@ fn exposition() -> String {
         ..NetUsage::default()
     });
     s.disks = vec![DiskUsage {
-        mount: "/".into(),
-        fs: None,
         total: Some(2),
         used: Some(1),
+        ..DiskUsage::new("/")
     }];
     s.custom.insert("q".into(), 1.0);
     let rows: Vec<(String, f64)> = s

@@ -81,12 +81,14 @@ async fn a_full_disk_stops_acks_and_recovers_when_space_is_back() {
     };
     let hub = TestHub::start_with(&server.url(), &data, retention).await;
     let agent = Agent::new(AgentConfig {
-        id: AgentId::parse("filler").expect("id"),
         interval: Duration::from_millis(100),
         tags: vec![],
-        nats: NatsArgs::for_url(&server.url()),
-        spool_dir: dir.path().join("spool"),
         spool_max_bytes: 8 << 20,
+        ..AgentConfig::new(
+            AgentId::parse("filler").expect("id"),
+            NatsArgs::for_url(&server.url()),
+            dir.path().join("spool"),
+        )
     });
     let stats = agent.stats.clone();
     let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();

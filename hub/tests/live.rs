@@ -18,12 +18,14 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 
 fn agent_config(url: &str, name: &str, interval: Duration) -> AgentConfig {
     AgentConfig {
-        id: AgentId::parse(name).expect("valid id"),
         interval,
         tags: vec!["role=test".into()],
-        nats: NatsArgs::for_url(url),
-        spool_dir: tempfile::tempdir().expect("spool dir").keep(),
         spool_max_bytes: 8 << 20,
+        ..AgentConfig::new(
+            AgentId::parse(name).expect("valid id"),
+            NatsArgs::for_url(url),
+            tempfile::tempdir().expect("spool dir").keep(),
+        )
     }
 }
 

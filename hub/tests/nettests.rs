@@ -30,12 +30,14 @@ async fn api<Req: Serialize, Rep: DeserializeOwned>(
 
 fn start_agent(url: &str, name: &str, tags: &[&str]) -> tokio::task::JoinHandle<()> {
     let agent = Agent::new(AgentConfig {
-        id: AgentId::parse(name).expect("id"),
         interval: Duration::from_millis(500),
         tags: tags.iter().map(|t| (*t).to_owned()).collect(),
-        nats: NatsArgs::for_url(url),
-        spool_dir: tempfile::tempdir().expect("spool dir").keep(),
         spool_max_bytes: 8 << 20,
+        ..AgentConfig::new(
+            AgentId::parse(name).expect("id"),
+            NatsArgs::for_url(url),
+            tempfile::tempdir().expect("spool dir").keep(),
+        )
     });
     tokio::spawn(async move {
         let _ = agent.run(std::future::pending()).await;

@@ -25,12 +25,14 @@ fn agent_config(
     spool: std::path::PathBuf,
 ) -> AgentConfig {
     AgentConfig {
-        id: AgentId::parse(name).expect("id"),
         interval,
         tags: vec![],
-        nats: NatsArgs::for_url(url),
-        spool_dir: spool,
         spool_max_bytes: 8 << 20,
+        ..AgentConfig::new(
+            AgentId::parse(name).expect("id"),
+            NatsArgs::for_url(url),
+            spool,
+        )
     }
 }
 

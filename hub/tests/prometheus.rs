@@ -55,10 +55,9 @@ async fn metrics_name_each_host_and_a_real_prometheus_scrapes_them() {
     sample.mem_used = Some(1 << 30);
     sample.load = Some([0.5, 0.25, 0.125]);
     sample.disks = vec![DiskUsage {
-        mount: "/".into(),
-        fs: None,
         total: Some(1000),
         used: Some(250),
+        ..DiskUsage::new("/")
     }];
     sample.custom.insert("queue_depth".into(), 7.0);
     publish_acked(&client, [(subject::metrics(&a), sample)]).await;

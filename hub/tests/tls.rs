@@ -219,12 +219,10 @@ async fn hub_agent_and_operator_work_under_their_roles() {
         &swarm_common::roles::agent_user(&id),
     ));
     let agent = Agent::new(AgentConfig {
-        id,
         interval: Duration::from_millis(250),
         tags: vec!["tls".into()],
-        nats: agent_args,
-        spool_dir: data.path().join("spool"),
         spool_max_bytes: 1 << 20,
+        ..AgentConfig::new(id, agent_args, data.path().join("spool"))
     });
     let agent_health = agent.health.clone();
     let agent_task = tokio::spawn(agent.run(std::future::pending()));

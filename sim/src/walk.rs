@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use swarm_common::protocol::{DiskUsage, MetricsSample, Millis, NetUsage};
+use swarm_common::protocol::{
+    CpuTimes, DiskIo, DiskUsage, Interface, MetricsSample, Millis, NetUsage,
+};
 
 use crate::fleet::{Host, Role};
 use crate::seed::mix;
@@ -182,13 +184,54 @@ impl Walk {
             .disks
             .iter()
             .zip(self.disk_frac)
-            .map(|(d, frac)| DiskUsage {
-                mount: d.mount.to_owned(),
-                fs: Some(d.fs.to_owned()),
-                total: Some(d.total),
-                used: Some((d.total as f64 * frac) as u64),
+            .map(|(d, frac)| {
+                let used = (d.total as f64 * frac) as u64;
+                // 5 % reserved for root, as ext4 keeps by default.
+                let reserved = d.total / 20;
+                DiskUsage {
+                    fs: Some(d.fs.to_owned()),
+                    total: Some(d.total),
+                    used: Some(used),
+                    available: Some(d.total.saturating_sub(used).saturating_sub(reserved)),
+                    inodes_total: Some(d.total / 16_384),
+                    inodes_used: Some((d.total as f64 * frac / 65_536.0) as u64),
+                    ..DiskUsage::new(d.mount)
+                }
             })
             .collect();
+        // CPU time by kind: the busy share split as a typical server's.
+        let busy = self.cpu;
+        s.cpu = Some(CpuTimes {
+            user: Some(round2(busy * 0.7)),
+            nice: Some(0.0),
+            system: Some(round2(busy * 0.25)),
+            iowait: Some(round2((busy * 0.04).min(100.0 - busy))),
+            irq: Some(0.0),
+            softirq: Some(round2(busy * 0.05)),
+            steal: Some(0.0),
+            idle: Some(round2(100.0 - busy - (busy * 0.04).min(100.0 - busy))),
+        });
+        s.interfaces = vec![Interface {
+            name: "eth0".into(),
+            rx_bps: Some(self.rx_bps.round()),
+            tx_bps: Some(self.tx_bps.round()),
+            rx_pps: Some((self.rx_bps / 900.0).round()),
+            tx_pps: Some((self.tx_bps / 900.0).round()),
+            rx_bytes: Some(self.rx_bytes),
+            tx_bytes: Some(self.tx_bytes),
+            rx_errors: Some(0),
+            tx_errors: Some(0),
+            rx_drops: Some(0),
+            tx_drops: Some(0),
+        }];
+        s.disk_io = vec![DiskIo {
+            device: "vda".into(),
+            read_bps: Some((self.tx_bps * 0.1).round()),
+            write_bps: Some((self.rx_bps * 0.2).round()),
+            read_ops: Some(round2(self.tx_bps / 40_000.0)),
+            write_ops: Some(round2(self.rx_bps / 20_000.0)),
+            busy_pct: Some(round2((busy / 4.0).min(100.0))),
+        }];
         s.net = Some(NetUsage {
             rx_bytes: Some(self.rx_bytes),
             tx_bytes: Some(self.tx_bytes),

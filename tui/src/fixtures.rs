@@ -17,7 +17,6 @@ pub fn id(name: &str) -> AgentId {
 
 pub fn info(name: &str, tags: &[&str]) -> HostInfo {
     HostInfo {
-        agent: id(name),
         hostname: Some(format!("{name}.example.net")),
         os: Some("Debian GNU/Linux".into()),
         os_version: Some("12".into()),
@@ -31,16 +30,13 @@ pub fn info(name: &str, tags: &[&str]) -> HostInfo {
         interval_ms: Some(5_000),
         tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         ts: Some(NOW),
-        probes: None,
-        spool: None,
+        ..HostInfo::new(id(name))
     }
 }
 
 pub fn sample(name: &str, ts: Millis, cpu: f64, mem_pct: f64, rx: f64) -> MetricsSample {
     let total = 16 * 1024 * 1024 * 1024u64;
     MetricsSample {
-        agent: id(name),
-        ts,
         cpu_pct: Some(cpu),
         load: Some([cpu / 25.0, 0.5, 0.25]),
         mem_total: Some(total),
@@ -49,10 +45,10 @@ pub fn sample(name: &str, ts: Millis, cpu: f64, mem_pct: f64, rx: f64) -> Metric
         swap_total: Some(0),
         swap_used: Some(0),
         disks: vec![DiskUsage {
-            mount: "/".into(),
             fs: Some("ext4".into()),
             total: Some(100_000_000_000),
             used: Some(42_000_000_000),
+            ..DiskUsage::new("/")
         }],
         net: Some(NetUsage {
             rx_bytes: Some(1),
@@ -62,7 +58,7 @@ pub fn sample(name: &str, ts: Millis, cpu: f64, mem_pct: f64, rx: f64) -> Metric
         }),
         uptime_s: Some(200_000),
         procs: Some(180),
-        custom: Default::default(),
+        ..MetricsSample::new(id(name), ts)
     }
 }
 

@@ -37,12 +37,14 @@ async fn test_subcommands_for_scripts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = TestHub::start(&url, dir.path()).await;
     let agent = Agent::new(AgentConfig {
-        id: AgentId::parse("cli-1").expect("id"),
         interval: Duration::from_millis(500),
         tags: vec!["cli".into()],
-        nats: NatsArgs::for_url(&url),
-        spool_dir: tempfile::tempdir().expect("spool dir").keep(),
         spool_max_bytes: 8 << 20,
+        ..AgentConfig::new(
+            AgentId::parse("cli-1").expect("id"),
+            NatsArgs::for_url(&url),
+            tempfile::tempdir().expect("spool dir").keep(),
+        )
     });
     let agent = tokio::spawn(agent.run(std::future::pending()));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

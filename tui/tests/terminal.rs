@@ -54,12 +54,14 @@ async fn console_shows_a_live_host_and_quits_cleanly() {
         .await
     });
     let agent = Agent::new(AgentConfig {
-        id: AgentId::parse("box-e2e").expect("id"),
         interval: Duration::from_millis(500),
         tags: vec!["e2e".into()],
-        nats: NatsArgs::for_url(&server.url()),
-        spool_dir: dir.path().join("spool"),
         spool_max_bytes: 8 << 20,
+        ..AgentConfig::new(
+            AgentId::parse("box-e2e").expect("id"),
+            NatsArgs::for_url(&server.url()),
+            dir.path().join("spool"),
+        )
     });
     let agent_task = tokio::spawn(agent.run(std::future::pending()));
 

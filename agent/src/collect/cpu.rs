@@ -1,0 +1,169 @@
+//! CPU time by kind and per core, from the deltas of `/proc/stat`'s tick
+//! counters between two readings.
+
+use procfs::{CpuTime, CurrentSI, KernelStats};
+use swarm_common::protocol::CpuTimes;
+
+/// Most cores reported per sample (`PROTOCOL.md` limits).
+pub const MAX_CORES: usize = swarm_common::limits::MAX_CORES;
+
+/// Tick counters of one CPU (or all), in the order of [`CpuTimes::kinds`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Ticks([u64; 8]);
+
+impl Ticks {
+    fn of(t: &CpuTime) -> Self {
+        // Guest time is already inside user and nice; not counted twice.
+        Self([
+            t.user,
+            t.nice,
+            t.system,
+            t.iowait.unwrap_or(0),
+            t.irq.unwrap_or(0),
+            t.softirq.unwrap_or(0),
+            t.steal.unwrap_or(0),
+            t.idle,
+        ])
+    }
+
+    /// Counters can step back (iowait does, per the kernel's own
+    /// documentation): such a kind counts 0 for that interval.
+    fn since(&self, earlier: &Self) -> [u64; 8] {
+        let mut d = [0; 8];
+        for (i, slot) in d.iter_mut().enumerate() {
+            *slot = self.0[i].saturating_sub(earlier.0[i]);
+        }
+        d
+    }
+}
+
+/// Shares in percent, to 0.01.
+fn shares(delta: [u64; 8]) -> Option<CpuTimes> {
+    let total: u64 = delta.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let pct = |v: u64| Some((v as f64 * 10_000.0 / total as f64).round() / 100.0);
+    Some(CpuTimes {
+        user: pct(delta[0]),
+        nice: pct(delta[1]),
+        system: pct(delta[2]),
+        iowait: pct(delta[3]),
+        irq: pct(delta[4]),
+        softirq: pct(delta[5]),
+        steal: pct(delta[6]),
+        idle: pct(delta[7]),
+    })
+}
+
+/// What one interval showed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CpuReading {
+    pub times: Option<CpuTimes>,
+    /// Busy % per core (everything but idle and iowait).
+    pub cores: Vec<f64>,
+}
+
+impl CpuReading {
+    /// Busy % of all cores: what is neither idle nor waiting for I/O.
+    pub fn busy_pct(&self) -> Option<f64> {
+        let t = self.times.as_ref()?;
+        let idle = t.idle? + t.iowait.unwrap_or(0.0);
+        Some(((100.0 - idle).clamp(0.0, 100.0) * 100.0).round() / 100.0)
+    }
+}
+
+/// Keeps the previous counters between samples.
+#[derive(Debug, Default)]
+pub struct CpuSampler {
+    total: Option<Ticks>,
+    cores: Vec<Ticks>,
+}
+
+impl CpuSampler {
+    /// Reads `/proc/stat`; the first call only primes the counters.
+    pub fn read(&mut self, per_core: bool) -> CpuReading {
+        let Ok(stats) = KernelStats::current() else {
+            return CpuReading::default();
+        };
+        self.next(&stats, per_core)
+    }
+
+    fn next(&mut self, stats: &KernelStats, per_core: bool) -> CpuReading {
+        let total = Ticks::of(&stats.total);
+        let times = self.total.and_then(|before| shares(total.since(&before)));
+        self.total = Some(total);
+        let mut cores = Vec::new();
+        if per_core {
+            let now: Vec<Ticks> = stats
+                .cpu_time
+                .iter()
+                .take(MAX_CORES)
+                .map(Ticks::of)
+                .collect();
+            if now.len() == self.cores.len() {
+                cores = now
+                    .iter()
+                    .zip(&self.cores)
+                    .filter_map(|(n, b)| {
+                        let d = n.since(b);
+                        let sum: u64 = d.iter().sum();
+                        (sum > 0).then(|| {
+                            let busy = sum - d[3] - d[7];
+                            (busy as f64 * 10_000.0 / sum as f64).round() / 100.0
+                        })
+                    })
+                    .collect();
+                if cores.len() != now.len() {
+                    // A core without ticks (offline): no partial list.
+                    cores.clear();
+                }
+            }
+            self.cores = now;
+        }
+        CpuReading { times, cores }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_and_backward_counters_count_zero() {
+        let before = Ticks([100, 0, 50, 10, 0, 0, 0, 840]);
+        let after = Ticks([160, 0, 70, 5, 0, 0, 20, 940]);
+        let t = shares(after.since(&before)).expect("ticks passed");
+        // iowait stepped back: 0, not a huge number.
+        assert_eq!(t.iowait, Some(0.0));
+        assert_eq!(t.user, Some(30.0));
+        assert_eq!(t.system, Some(10.0));
+        assert_eq!(t.steal, Some(10.0));
+        assert_eq!(t.idle, Some(50.0));
+        let reading = CpuReading {
+            times: Some(t),
+            cores: vec![],
+        };
+        assert_eq!(reading.busy_pct(), Some(50.0));
+    }
+
+    #[test]
+    fn this_machine_reports_every_core() {
+        let mut sampler = CpuSampler::default();
+        let first = sampler.read(true);
+        assert!(first.times.is_none(), "the first reading only primes");
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        let second = sampler.read(true);
+        let times = second.times.expect("ticks passed in 120 ms");
+        let sum: f64 = times.kinds().iter().filter_map(|(_, v)| *v).sum();
+        assert!((sum - 100.0).abs() < 0.1, "kinds add to 100: {sum}");
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Cores visible in /proc/stat can exceed those this process may use.
+        assert!(
+            second.cores.len() >= cores.min(MAX_CORES),
+            "{:?}",
+            second.cores
+        );
+        assert!(second.cores.iter().all(|c| (0.0..=100.0).contains(c)));
+    }
+}
