@@ -257,6 +257,17 @@ impl MetricsSample {
         }
     }
 
+    /// Leaves the v1 figures and the CPU kinds: without per-core,
+    /// per-device, per-interface, sensor and process lists (what a list of
+    /// many hosts does not need).
+    pub fn drop_detail(&mut self) {
+        self.cores = Vec::new();
+        self.disk_io = Vec::new();
+        self.interfaces = Vec::new();
+        self.temps = Vec::new();
+        self.top = None;
+    }
+
     pub fn mem_pct(&self) -> Option<f64> {
         pct(self.mem_used?, self.mem_total?)
     }

@@ -83,7 +83,7 @@ pub fn check_user_name(name: &str) -> Result<(), String> {
     }
 }
 
-const READ_API: [&str; 11] = [
+const READ_API: [&str; 12] = [
     api::HOSTS,
     api::HOST,
     api::HISTORY,
@@ -95,11 +95,12 @@ const READ_API: [&str; 11] = [
     api::ALERTS_LIST,
     api::ALERTS_HISTORY,
     api::SILENCES_LIST,
+    api::CONFIG_STATUS,
 ];
 
 /// What an operator may call beyond a viewer: the endpoints that change
 /// something.
-const OPERATOR_API: [&str; 9] = [
+const OPERATOR_API: [&str; 10] = [
     api::TESTS_CREATE,
     api::TESTS_CANCEL,
     api::HOSTS_REMOVE,
@@ -109,6 +110,7 @@ const OPERATOR_API: [&str; 9] = [
     api::ALERTS_ACK,
     api::SILENCES_CREATE,
     api::SILENCES_EXPIRE,
+    api::CONFIG_PUT,
 ];
 
 /// The permissions of `user` in `role`; `agent` is the agent's id (role

@@ -20,6 +20,23 @@ impl Selectable for HostSummary {
     }
 }
 
+/// Selectors in one request (a test's, a rule's, a silence's, a config's).
+pub const MAX_SELECTORS: usize = 64;
+
+/// Checks a list of selectors: 1..=[`MAX_SELECTORS`], each well formed;
+/// the error starts with `field`.
+pub fn validate_list(field: &str, selectors: &[String]) -> Result<(), String> {
+    if selectors.is_empty() || selectors.len() > MAX_SELECTORS {
+        return Err(format!(
+            "{field}: 1-{MAX_SELECTORS} selectors (an agent id, a glob such as web-*, tag:<tag>, or *)"
+        ));
+    }
+    for s in selectors {
+        validate(s).map_err(|e| format!("{field}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Checks a selector's form; the error names what is wrong.
 pub fn validate(selector: &str) -> Result<(), String> {
     if let Some(tag) = selector.strip_prefix("tag:") {

@@ -33,6 +33,12 @@ pub fn agent_cancel(agent: &AgentId) -> String {
     format!("{PREFIX}.agent.{agent}.cancel")
 }
 
+/// `swarm.agent.<agent>.config`: the hub sends the config the agent
+/// should run with; the agent answers with the revision in force.
+pub fn agent_config(agent: &AgentId) -> String {
+    format!("{PREFIX}.agent.{agent}.config")
+}
+
 /// `swarm.agent.*.*`: every agent's requests (run, cancel, info), for one
 /// process that answers for many agents (the simulator).
 pub const AGENT_REQUESTS_ALL: &str = "swarm.agent.*.*";
@@ -91,9 +97,11 @@ pub mod api {
     pub const SILENCES_CREATE: &str = "swarm.api.silences.create";
     pub const SILENCES_LIST: &str = "swarm.api.silences.list";
     pub const SILENCES_EXPIRE: &str = "swarm.api.silences.expire";
+    pub const CONFIG_PUT: &str = "swarm.api.config.put";
+    pub const CONFIG_STATUS: &str = "swarm.api.config.status";
 
     /// Every endpoint, for checks that must cover them all.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 22] = [
         HOSTS,
         HOSTS_REMOVE,
         HOSTS_TAGS,
@@ -114,6 +122,8 @@ pub mod api {
         SILENCES_CREATE,
         SILENCES_LIST,
         SILENCES_EXPIRE,
+        CONFIG_PUT,
+        CONFIG_STATUS,
     ];
 }
 

@@ -14,6 +14,10 @@ use serde::de::DeserializeOwned;
 use swarm_common::AgentId;
 use swarm_common::codec::Encoding;
 use swarm_common::limits;
+use swarm_common::protocol::fleet::{
+    ConfigPutReply, ConfigPutRequest, ConfigStatusReply, ConfigStatusRequest, DEFAULT_CONFIG_PAGE,
+    MAX_CONFIG_PAGE,
+};
 use swarm_common::protocol::{
     ApiError, DEFAULT_HOSTS_PAGE, ErrorCode, HistoryReply, HistoryRequest, HostRemoveReply,
     HostRemoveRequest, HostReply, HostRequest, HostTagsReply, HostTagsRequest, HostsReply,
@@ -27,7 +31,7 @@ use tokio::task::JoinSet;
 mod alerts;
 
 use crate::registry::{PageQuery, RemoveError};
-use crate::{HubState, history};
+use crate::{ForgetError, HubState, history};
 
 /// Room kept in a reply for its headers, under the server's
 /// `max_payload` (which counts headers and body together).
@@ -185,6 +189,8 @@ pub async fn start(
         alerts::silences_create
     );
     serve!("silences-list", api::SILENCES_LIST, alerts::silences_list);
+    serve!("config-put", api::CONFIG_PUT, config_put);
+    serve!("config-status", api::CONFIG_STATUS, config_status);
     serve!(
         "silences-expire",
         api::SILENCES_EXPIRE,
@@ -304,15 +310,14 @@ fn hosts(ctx: &Ctx, req: HostsRequest) -> Result<HostsReply, ApiError> {
 
 fn hosts_remove(ctx: &Ctx, req: HostRemoveRequest) -> Result<HostRemoveReply, ApiError> {
     let agent = known_agent(ctx, &req.agent)?;
-    ctx.registry.remove(&agent, now_ms()).map_err(|e| match e {
-        RemoveError::Unknown(_) => no_agent(&req.agent),
-        RemoveError::Online(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
-    })?;
-    // Forgotten for good before the reply says so.
-    ctx.registry.persist(&ctx.store).map_err(internal)?;
-    if req.purge == Some(true) {
-        ctx.store.purge_agent(agent.as_str()).map_err(internal)?;
-    }
+    ctx.forget_host(&agent, req.purge == Some(true), now_ms())
+        .map_err(|e| match e {
+            ForgetError::Remove(RemoveError::Unknown(_)) => no_agent(&req.agent),
+            ForgetError::Remove(e @ RemoveError::Online(_)) => {
+                ApiError::new(ErrorCode::Conflict, e.to_string())
+            }
+            ForgetError::Store(e) => internal(e),
+        })?;
     tracing::info!(%agent, purge = req.purge == Some(true), "host forgotten");
     Ok(HostRemoveReply { agent })
 }
@@ -329,6 +334,42 @@ fn hosts_tags(ctx: &Ctx, req: HostTagsRequest) -> Result<HostTagsReply, ApiError
         .map_err(|e| bad(format!("hub tags: {e}")))?;
     ctx.registry.persist(&ctx.store).map_err(internal)?;
     Ok(HostTagsReply { host })
+}
+
+fn config_put(ctx: &Ctx, req: ConfigPutRequest) -> Result<ConfigPutReply, ApiError> {
+    let put = ctx
+        .configs
+        .put(&ctx.store, &ctx.registry, &req.agents, req.config, now_ms())?;
+    tracing::info!(rev = put.rev, hosts = put.agents.len(), "config put");
+    let matched = put.agents.len();
+    let mut agents = put.agents;
+    agents.truncate(crate::pushed_config::MAX_REPLY_AGENTS);
+    Ok(ConfigPutReply {
+        rev: put.rev,
+        agents,
+        matched: Some(matched as u64),
+    })
+}
+
+fn config_status(ctx: &Ctx, req: ConfigStatusRequest) -> Result<ConfigStatusReply, ApiError> {
+    if let Some(raw) = &req.agent {
+        let agent = AgentId::parse(raw)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("agent: {e}")))?;
+        let status = ctx.configs.status_of(&agent).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("no config was pushed to {agent} and it reported none"),
+            )
+        })?;
+        return Ok(ConfigStatusReply {
+            agents: vec![status],
+            next: None,
+        });
+    }
+    let limit = limit_of(req.limit, DEFAULT_CONFIG_PAGE, MAX_CONFIG_PAGE)?;
+    let (agents, more) = ctx.configs.statuses(req.after.as_deref(), limit);
+    let (agents, next) = ctx.cut_page(agents, more, |s| s.agent.as_str());
+    Ok(ConfigStatusReply { agents, next })
 }
 
 fn host(state: &Ctx, req: HostRequest) -> Result<HostReply, ApiError> {

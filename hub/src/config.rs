@@ -37,6 +37,10 @@ pub struct HubArgs {
     /// How long test results and alert history are kept.
     #[arg(long, env = "SWARM_RETAIN_RESULTS", default_value = "30d", global = true, value_parser = duration::parse_positive)]
     pub retain_results: Duration,
+    /// Forget hosts offline for longer than this (they leave views and
+    /// selectors; their history ages out by retention). Off by default.
+    #[arg(long, env = "SWARM_FORGET_AFTER", global = true, value_parser = duration::parse_positive)]
+    pub forget_after: Option<Duration>,
     /// Cap on stored data in MiB (samples and rollups): over it, the oldest
     /// data goes first (raw, then 1-minute, then 1-hour), and the log says
     /// so. sled needs about twice this on disk. No cap by default.
@@ -204,6 +208,7 @@ impl HubArgs {
             results: self.retain_results,
             max_bytes: self.max_data_mib.map(|m| m.saturating_mul(1024 * 1024)),
             min_free_bytes: self.min_free_mib.saturating_mul(1024 * 1024),
+            forget_after: self.forget_after,
         }
     }
 }

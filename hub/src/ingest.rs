@@ -303,11 +303,13 @@ fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Reje
             validate::same_agent(token, info.agent.as_str())?;
             validate::host_info(&info)?;
             let agent = info.agent.clone();
+            let config_rev = info.config_rev;
             state
                 .registry
                 .hello(info, now)
                 .map_err(|AgentLimit(max)| Rejection::AgentLimit(max))?;
             state.alerts.heard_from(agent.as_str(), now);
+            state.configs.hello(&state.store, &agent, config_rev);
         }
         AgentSubject::Metrics => {
             validate::size("MetricsSample", &msg.payload, limits::MAX_SAMPLE_BYTES)?;
@@ -444,6 +446,7 @@ pub async fn prune(state: &Arc<HubState>) {
     let state = state.clone();
     let result = tokio::task::spawn_blocking(move || {
         let _running = state.watchdog.running("retention", watchdog::PRUNE_LIMIT);
+        state.forget_retired(now_ms());
         state.retention.enforce(&state.store, now_ms())
     })
     .await;

@@ -12,6 +12,7 @@ pub mod history;
 pub mod ingest;
 pub mod maintenance;
 pub mod metrics;
+pub mod pushed_config;
 pub mod registry;
 pub mod run_members;
 pub mod scheduler;
@@ -109,6 +110,8 @@ pub struct Retention {
     pub max_bytes: Option<u64>,
     /// Free space the hub always leaves on the data directory's disk.
     pub min_free_bytes: u64,
+    /// Hosts offline longer than this are forgotten (`--forget-after`).
+    pub forget_after: Option<Duration>,
 }
 
 impl Default for Retention {
@@ -120,6 +123,7 @@ impl Default for Retention {
             results: Duration::from_secs(30 * 86_400),
             max_bytes: None,
             min_free_bytes: 256 << 20,
+            forget_after: None,
         }
     }
 }
@@ -189,6 +193,7 @@ pub struct HubState {
     /// counts of server errors and permission violations join the stats.
     pub nats: std::sync::OnceLock<Arc<swarm_common::nats::NatsHealth>>,
     pub alerts: alerts::AlertBook,
+    pub configs: pushed_config::ConfigBook,
     pub notify_stats: Arc<alerts::notify::NotifyStats>,
 }
 
@@ -205,11 +210,70 @@ impl HubState {
         json["disk_pauses"] = self.disk.pauses.load(Ordering::Relaxed).into();
         json["alerts"] = self.alerts.stats_json();
         json["notifications"] = self.notify_stats.as_json();
+        json["config"] = self.configs.stats.as_json();
         if let Some(nats) = self.nats.get() {
             json["permission_violations"] = nats.permission_violations().into();
             json["slow_consumer_events"] = nats.slow_consumer_events().into();
         }
         json
+    }
+}
+
+/// Why a host could not be forgotten.
+#[derive(Debug, thiserror::Error)]
+pub enum ForgetError {
+    #[error(transparent)]
+    Remove(#[from] registry::RemoveError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+impl HubState {
+    /// Forgets an offline host: it leaves views and selectors, its hub
+    /// tags and pushed config go, and with `purge` its history too. A
+    /// forgotten agent that comes back is a new host.
+    pub fn forget_host(
+        &self,
+        agent: &swarm_common::AgentId,
+        purge: bool,
+        now: swarm_common::protocol::Millis,
+    ) -> Result<(), ForgetError> {
+        self.registry.remove(agent, now)?;
+        // Forgotten for good before anyone is told so.
+        self.registry.persist(&self.store)?;
+        self.configs.forget(&self.store, agent);
+        if purge {
+            self.store.purge_agent(agent.as_str())?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the hosts offline longer than `--forget-after` (their
+    /// history ages out by retention), and says so in the log.
+    pub fn forget_retired(
+        &self,
+        now: swarm_common::protocol::Millis,
+    ) -> Vec<swarm_common::AgentId> {
+        let Some(after) = self.retention.forget_after else {
+            return Vec::new();
+        };
+        let cutoff = now.saturating_sub(after.as_millis() as u64);
+        let mut forgotten = Vec::new();
+        for agent in self.registry.retired(cutoff, now) {
+            match self.forget_host(&agent, false, now) {
+                Ok(()) => {
+                    tracing::info!(
+                        %agent,
+                        "forgot host: offline for more than {} (--forget-after)",
+                        swarm_common::duration::short(after)
+                    );
+                    forgotten.push(agent);
+                }
+                // Back online meanwhile, or a store error: tried again later.
+                Err(e) => tracing::warn!(%agent, "cannot forget retired host: {e}"),
+            }
+        }
+        forgotten
     }
 }
 
@@ -229,6 +293,7 @@ impl Hub {
         let registry = Registry::load(&store)?;
         let tests = TestBook::load(&store)?;
         let alerts = alerts::AlertBook::load(&store)?;
+        let configs = pushed_config::ConfigBook::load(&store)?;
         Ok(Self {
             notify: alerts::notify::NotifyConfig::default(),
             metrics: None,
@@ -242,6 +307,7 @@ impl Hub {
                 watchdog: watchdog::Watchdog::start(),
                 nats: std::sync::OnceLock::new(),
                 alerts,
+                configs,
                 notify_stats: Arc::default(),
             }),
         })
@@ -286,6 +352,10 @@ impl Hub {
             .await
             .map_err(HubError::Service)?;
         let scheduler = tokio::spawn(TestBook::run(state.clone(), client.clone()));
+        let config_pusher = tokio::spawn(pushed_config::ConfigBook::run(
+            state.clone(),
+            client.clone(),
+        ));
         let notifier =
             alerts::notify::Notifier::start(self.notify.clone(), state.notify_stats.clone());
         let metrics = match self.metrics {
@@ -347,6 +417,7 @@ impl Hub {
         // Take what the client already received, then write it all down.
         drop(api_tasks);
         scheduler.abort();
+        config_pusher.abort();
         let _ = service.stop().await;
         while let Some(incoming) = source.try_next() {
             ingest::handle(state, &incoming.message, &mut batch);

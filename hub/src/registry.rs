@@ -17,6 +17,8 @@ use crate::store::{HostRecord, Result, Store};
 const DEFAULT_INTERVAL_MS: u64 = 5_000;
 /// Missed intervals before a silent agent counts as offline.
 const MISSED_INTERVALS: u64 = 3;
+/// How long a sample without processes keeps the last reading of them.
+const TOP_KEPT_MS: u64 = 60_000;
 
 #[derive(Debug, Default)]
 struct Hosts {
@@ -155,12 +157,21 @@ impl Registry {
         })
     }
 
-    pub fn metrics(&self, sample: MetricsSample, now: Millis) -> Result<(), AgentLimit> {
+    pub fn metrics(&self, mut sample: MetricsSample, now: Millis) -> Result<(), AgentLimit> {
         let agent = sample.agent.clone();
         self.touch(&agent, now, false, |r| {
             r.said_bye = false;
             // A replayed old sample must not replace a newer latest.
             if r.latest.as_ref().is_none_or(|l| l.ts <= sample.ts) {
+                // Processes come at their own cadence: the last reading
+                // stays with the latest sample while it is recent.
+                if sample.top.is_none() {
+                    sample.top = r
+                        .latest
+                        .take()
+                        .and_then(|l| l.top)
+                        .filter(|t| t.ts.saturating_add(TOP_KEPT_MS) >= sample.ts);
+                }
                 r.latest = Some(sample);
             }
         })
@@ -255,6 +266,28 @@ impl Registry {
         .0
     }
 
+    /// Offline hosts last heard from before `cutoff`.
+    pub fn retired(&self, cutoff: Millis, now: Millis) -> Vec<AgentId> {
+        self.lock()
+            .records
+            .iter()
+            .filter(|(_, r)| r.last_seen < cutoff && status(r, now) == HostStatus::Offline)
+            .map(|(agent, _)| agent.clone())
+            .collect()
+    }
+
+    /// Every host, online or not, with its merged tags, in agent-id order.
+    pub fn members(&self, _now: Millis) -> Vec<Member> {
+        self.lock()
+            .records
+            .iter()
+            .map(|(agent, r)| Member {
+                agent: agent.clone(),
+                tags: merged_tags(r),
+            })
+            .collect()
+    }
+
     /// The hosts online now with their merged tags: what selectors are
     /// resolved against (no copy of info or samples, so 10,000 hosts are
     /// cheap).
@@ -324,7 +357,15 @@ impl Registry {
         let page: Vec<HostSummary> = matching
             .by_ref()
             .take(query.limit)
-            .map(|(a, r)| summarise(a, r, now))
+            .map(|(a, r)| {
+                let mut summary = summarise(a, r, now);
+                // Pages stay the size they were before host detail: the
+                // detail is in `swarm.api.host`.
+                if let Some(latest) = &mut summary.latest {
+                    latest.drop_detail();
+                }
+                summary
+            })
             .collect();
         let more = matching.next().is_some();
         (page, more)

@@ -37,7 +37,6 @@ const DEFAULT_TIMEOUT_MS: u64 = 2_000;
 /// Longest repeat period, and how far ahead a test may start: a year, so
 /// that slot arithmetic never overflows.
 const MAX_REPEAT_MS: u64 = 365 * 86_400_000;
-const MAX_SELECTORS: usize = 64;
 
 /// Tests not yet final, kept in memory; every change is written to sled.
 #[derive(Default)]
@@ -91,14 +90,7 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
         }
         (_, port) => port,
     };
-    if spec.agents.is_empty() {
-        return Err(bad(
-            "agents: give at least one selector (an agent id, a glob such as web-*, tag:<tag>, or *)",
-        ));
-    }
-    for s in &spec.agents {
-        selector::validate(s).map_err(|e| bad(format!("agents: {e}")))?;
-    }
+    selector::validate_list("agents", &spec.agents).map_err(bad)?;
     let min_interval = if spec.kind == TestKind::Traceroute {
         1_000
     } else {
@@ -132,9 +124,6 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
         return Err(bad(format!(
             "start_at: at most a year ahead ({MAX_REPEAT_MS} ms)"
         )));
-    }
-    if spec.agents.len() > MAX_SELECTORS {
-        return Err(bad(format!("agents: at most {MAX_SELECTORS} selectors")));
     }
     let timeout_ms = spec.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS.max(
         if spec.kind == TestKind::Traceroute {
@@ -512,7 +501,7 @@ async fn dispatch_one(
 }
 
 /// One request to an agent with the dispatch timeout.
-async fn request<Req: serde::Serialize, Rep: serde::de::DeserializeOwned>(
+pub(crate) async fn request<Req: serde::Serialize, Rep: serde::de::DeserializeOwned>(
     client: &Client,
     subject: String,
     body: &Req,

@@ -13,7 +13,7 @@ pub const MAX_RULES: usize = 256;
 /// Silences one hub holds (active and future; expired ones are dropped).
 pub const MAX_SILENCES: usize = 1_024;
 /// Selectors of one rule or silence, and rule names of one silence.
-pub const MAX_SELECTORS: usize = 64;
+pub use crate::selector::MAX_SELECTORS;
 /// Bytes of a summary or a comment.
 pub const MAX_TEXT_BYTES: usize = 1_024;
 /// Longest `for_ms` and `keep_firing_for_ms`: 30 days.
@@ -193,7 +193,7 @@ impl Rule {
         if !series_ok {
             return Err("series: 1-256 bytes without control characters".into());
         }
-        check_selectors("agents", &self.agents)?;
+        crate::selector::validate_list("agents", &self.agents)?;
         if !self.threshold.is_finite() || self.recover.is_some_and(|r| !r.is_finite()) {
             return Err("threshold and recover must be finite numbers".into());
         }
@@ -231,16 +231,6 @@ pub fn check_name(name: &str) -> Result<(), String> {
             crate::text::printable(name, 80)
         ))
     }
-}
-
-fn check_selectors(field: &str, selectors: &[String]) -> Result<(), String> {
-    if selectors.is_empty() || selectors.len() > MAX_SELECTORS {
-        return Err(format!("{field}: 1-{MAX_SELECTORS} selectors"));
-    }
-    for s in selectors {
-        crate::selector::validate(s).map_err(|e| format!("{field}: {e}"))?;
-    }
-    Ok(())
 }
 
 fn check_text(field: &str, text: Option<&str>) -> Result<(), String> {
@@ -348,7 +338,7 @@ pub struct Silence {
 impl Silence {
     /// Checks a new silence at `now` (with `starts_at` filled in).
     pub fn check(&self, now: Millis) -> Result<(), String> {
-        check_selectors("agents", &self.agents)?;
+        crate::selector::validate_list("agents", &self.agents)?;
         if self.rules.len() > MAX_SELECTORS {
             return Err(format!("rules: at most {MAX_SELECTORS}"));
         }

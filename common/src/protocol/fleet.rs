@@ -8,7 +8,7 @@ use crate::AgentId;
 use crate::protocol::Millis;
 
 /// Plugins an agent reports, at most.
-pub const MAX_PLUGINS: usize = 64;
+pub const MAX_PLUGINS: usize = 32;
 /// Plugin names in one pushed config, at most.
 pub const MAX_CONFIG_PLUGINS: usize = 64;
 /// Shortest and longest interval a pushed config may set.
@@ -159,9 +159,12 @@ pub struct ConfigPutRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigPutReply {
     pub rev: u64,
-    /// The hosts the selectors matched.
+    /// The hosts the selectors matched (the first 1,000 by agent id).
     #[serde(default)]
     pub agents: Vec<AgentId>,
+    /// How many hosts the selectors matched.
+    #[serde(default)]
+    pub matched: Option<u64>,
 }
 
 /// `swarm.api.config.status`: one agent, or a page of every agent with a

@@ -26,6 +26,7 @@ mod blocks;
 mod cap;
 pub mod chunk;
 mod close;
+pub mod config_records;
 mod head;
 mod keys;
 mod layout;
@@ -191,6 +192,7 @@ pub struct Store {
     agent_series: sled::Tree,
     records: records::Records,
     alerts: alert_records::AlertRecords,
+    configs: config_records::ConfigRecords,
     blocks: blocks::BlockFiles,
     inner: Mutex<Inner>,
     /// Series one agent may have (`--max-series-per-agent`).
@@ -227,6 +229,7 @@ impl Store {
         let agent_series = db.open_tree("agent_series")?;
         let records = records::Records::open(&db)?;
         let alerts = alert_records::AlertRecords::open(&db)?;
+        let configs = config_records::ConfigRecords::open(&db)?;
         let index = index_db.open_tree("index")?;
         let floors = index_db.open_tree("floors")?;
         let quarantine = index_db.open_tree("quarantine")?;
@@ -241,6 +244,7 @@ impl Store {
         ];
         trees.extend(records.trees());
         trees.extend(alerts.trees());
+        trees.extend(configs.trees());
         let closer = close::Closer::new(&[&db, &index_db], &trees);
         let store = Self {
             dir: dir.to_path_buf(),
@@ -250,6 +254,7 @@ impl Store {
             agent_series,
             records,
             alerts,
+            configs,
             blocks: blocks::BlockFiles::new(dir),
             index,
             floors,
@@ -281,6 +286,11 @@ impl Store {
     /// Alert rules, states, events and silences.
     pub fn alerts(&self) -> &alert_records::AlertRecords {
         &self.alerts
+    }
+
+    /// Configuration pushed to agents.
+    pub fn configs(&self) -> &config_records::ConfigRecords {
+        &self.configs
     }
 
     /// The data directory.
