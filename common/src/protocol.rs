@@ -257,6 +257,18 @@ impl MetricsSample {
         }
     }
 
+    /// A sample without processes keeps those of `previous` (processes
+    /// come at their own cadence) while they are at most
+    /// [`TOP_KEPT_MS`] old.
+    pub fn keep_top_of(&mut self, previous: Option<MetricsSample>) {
+        if self.top.is_none() {
+            let ts = self.ts;
+            self.top = previous
+                .and_then(|p| p.top)
+                .filter(|t| t.ts.saturating_add(TOP_KEPT_MS) >= ts);
+        }
+    }
+
     /// Leaves the v1 figures and the CPU kinds: without per-core,
     /// per-device, per-interface, sensor and process lists (what a list of
     /// many hosts does not need).

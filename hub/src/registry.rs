@@ -17,8 +17,6 @@ use crate::store::{HostRecord, Result, Store};
 const DEFAULT_INTERVAL_MS: u64 = 5_000;
 /// Missed intervals before a silent agent counts as offline.
 const MISSED_INTERVALS: u64 = 3;
-/// How long a sample without processes keeps the last reading of them.
-const TOP_KEPT_MS: u64 = 60_000;
 
 #[derive(Debug, Default)]
 struct Hosts {
@@ -163,15 +161,7 @@ impl Registry {
             r.said_bye = false;
             // A replayed old sample must not replace a newer latest.
             if r.latest.as_ref().is_none_or(|l| l.ts <= sample.ts) {
-                // Processes come at their own cadence: the last reading
-                // stays with the latest sample while it is recent.
-                if sample.top.is_none() {
-                    sample.top = r
-                        .latest
-                        .take()
-                        .and_then(|l| l.top)
-                        .filter(|t| t.ts.saturating_add(TOP_KEPT_MS) >= sample.ts);
-                }
+                sample.keep_top_of(r.latest.take());
                 r.latest = Some(sample);
             }
         })

@@ -146,9 +146,17 @@ impl HostRow {
         self.latest.as_ref()?.uptime_s
     }
 
-    fn push_sample(&mut self, sample: MetricsSample, now: Millis) {
+    /// Takes a live sample; `keep_detail` for the host on screen, whose
+    /// per-core, per-device and process lists are shown (other hosts keep
+    /// only what the table needs, so 10,000 hosts stay small).
+    fn push_sample(&mut self, mut sample: MetricsSample, now: Millis, keep_detail: bool) {
         if self.latest.as_ref().is_some_and(|l| l.ts > sample.ts) {
             return; // an old sample replayed late: not "latest"
+        }
+        if !keep_detail {
+            sample.drop_detail();
+        } else {
+            sample.keep_top_of(self.latest.take());
         }
         let net = sample.net.as_ref();
         for (recent, value) in [
@@ -282,7 +290,28 @@ pub fn detail_series(row: Option<&HostRow>) -> Vec<String> {
     .map(str::to_owned)
     .to_vec();
     if let Some(sample) = row.and_then(|r| r.latest.as_ref()) {
+        if sample.cpu.is_some() {
+            names.extend(
+                [
+                    series::CPU_USER_PCT,
+                    series::CPU_SYSTEM_PCT,
+                    series::CPU_IOWAIT_PCT,
+                    series::CPU_STEAL_PCT,
+                ]
+                .map(str::to_owned),
+            );
+        }
         names.extend(sample.disks.iter().map(|d| series::disk_pct(&d.mount)));
+        for iface in &sample.interfaces {
+            names.push(series::iface_rx_bps(&iface.name));
+            names.push(series::iface_tx_bps(&iface.name));
+        }
+        for io in &sample.disk_io {
+            names.push(series::disk_read_bps(&io.device));
+            names.push(series::disk_write_bps(&io.device));
+            names.push(series::disk_busy_pct(&io.device));
+        }
+        names.extend(sample.temps.iter().map(|t| series::temp_c(&t.label)));
     }
     names
 }
@@ -322,6 +351,9 @@ pub struct App {
     pub alerts: AlertsPane,
     /// A destructive key waits for `y`: the test to cancel.
     pub confirm_cancel: Option<String>,
+    /// The host view shows CPU, network, disk I/O and process panels
+    /// (`d` toggles).
+    pub show_detail: bool,
     pub quit: bool,
 }
 
@@ -352,6 +384,7 @@ impl App {
             command: None,
             alerts: AlertsPane::default(),
             confirm_cancel: None,
+            show_detail: true,
             quit: false,
         }
     }
@@ -410,7 +443,11 @@ impl App {
             Event::Metrics(sample) => {
                 let agent = sample.agent.clone();
                 let now = self.now;
-                self.row(&agent).push_sample(*sample, now);
+                let on_screen = self.view == View::Host(agent.clone());
+                self.row(&agent).push_sample(*sample, now, on_screen);
+                if on_screen {
+                    self.fetch_charts(&agent, &mut commands);
+                }
                 self.extend_chart(&agent);
                 true
             }
@@ -761,6 +798,10 @@ impl App {
     }
 
     fn on_host_key(&mut self, key: KeyEvent, agent: &AgentId, commands: &mut Vec<Command>) -> bool {
+        if key.code == KeyCode::Char('d') {
+            self.show_detail = !self.show_detail;
+            return true;
+        }
         let window = match key.code {
             KeyCode::Char(c @ '1'..='6') => (c as usize) - ('1' as usize),
             KeyCode::Char(']' | '+') => (self.window + 1).min(WINDOWS.len() - 1),
@@ -901,7 +942,18 @@ impl App {
     /// chosen window, and for the tests it takes part in.
     pub fn open_host(&mut self, agent: AgentId, commands: &mut Vec<Command>) {
         self.charts.clear();
-        for series in detail_series(self.hosts.get(&agent)) {
+        self.fetch_charts(&agent, commands);
+        commands.push(Command::RefreshTests);
+        self.view = View::Host(agent);
+    }
+
+    /// Asks for the history of each of the host's series not asked for
+    /// yet (a host's first full sample names its devices and interfaces).
+    fn fetch_charts(&mut self, agent: &AgentId, commands: &mut Vec<Command>) {
+        for series in detail_series(self.hosts.get(agent)) {
+            if self.charts.contains_key(&series) {
+                continue;
+            }
             self.charts.insert(
                 series.clone(),
                 SeriesChart {
@@ -915,8 +967,6 @@ impl App {
                 from: -self.window_ms(),
             });
         }
-        commands.push(Command::RefreshTests);
-        self.view = View::Host(agent);
     }
 
     /// Opens the tests view and asks the hub for the list.

@@ -2,8 +2,9 @@
 
 use swarm_common::AgentId;
 use swarm_common::protocol::{
-    AgentRunState, AgentSummary, DiskUsage, Hop, HostInfo, MetricsSample, Millis, NetUsage, Test,
-    TestAgent, TestKind, TestResult, TestRun, TestStatus,
+    AgentRunState, AgentSummary, CpuTimes, DiskIo, DiskUsage, Hop, HostInfo, Interface,
+    MetricsSample, Millis, NetUsage, ProcessUsage, Test, TestAgent, TestKind, TestResult, TestRun,
+    TestStatus, TopProcesses,
 };
 
 use crate::app::App;
@@ -60,6 +61,62 @@ pub fn sample(name: &str, ts: Millis, cpu: f64, mem_pct: f64, rx: f64) -> Metric
         procs: Some(180),
         ..MetricsSample::new(id(name), ts)
     }
+}
+
+/// A sample with the host detail an agent sends: CPU by kind, cores,
+/// interfaces, block devices and the heaviest processes.
+pub fn detail_sample(name: &str, ts: Millis) -> MetricsSample {
+    let mut s = sample(name, ts, 35.0, 90.0, 48_000.0);
+    s.cpu = Some(CpuTimes {
+        user: Some(24.0),
+        nice: Some(0.0),
+        system: Some(7.5),
+        iowait: Some(3.5),
+        irq: Some(0.0),
+        softirq: Some(0.5),
+        steal: Some(0.0),
+        idle: Some(64.5),
+    });
+    s.cores = vec![12.0, 88.0, 40.0, 3.0, 55.0, 61.0, 20.0, 99.0];
+    s.mem_cached = Some(6 << 30);
+    s.mem_buffers = Some(300 << 20);
+    s.interfaces = vec![Interface {
+        name: "eth0".into(),
+        rx_bps: Some(48_000.0),
+        tx_bps: Some(9_600.0),
+        rx_pps: Some(60.0),
+        tx_pps: Some(20.0),
+        rx_bytes: Some(1 << 30),
+        tx_bytes: Some(1 << 28),
+        rx_errors: Some(0),
+        tx_errors: Some(0),
+        rx_drops: Some(3),
+        tx_drops: Some(0),
+    }];
+    s.disk_io = vec![DiskIo {
+        device: "nvme0n1".into(),
+        read_bps: Some(2_500_000.0),
+        write_bps: Some(14_000_000.0),
+        read_ops: Some(120.0),
+        write_ops: Some(900.0),
+        busy_pct: Some(37.0),
+    }];
+    let process = |pid: u32, name: &str, user: &str, cpu: f64, rss: u64| ProcessUsage {
+        pid,
+        name: name.into(),
+        user: Some(user.into()),
+        cpu_pct: Some(cpu),
+        rss: Some(rss),
+    };
+    s.top = Some(TopProcesses {
+        ts,
+        by_cpu: vec![
+            process(812, "postgres", "postgres", 96.5, 2 << 30),
+            process(77, "swarm-agent", "root", 0.2, 6 << 20),
+        ],
+        by_mem: vec![process(812, "postgres", "postgres", 96.5, 2 << 30)],
+    });
+    s
 }
 
 /// Four hosts: three online with CPU history, one that said bye.

@@ -17,6 +17,7 @@ mod form;
 mod header;
 mod help;
 mod host;
+mod host_detail;
 mod hosts;
 mod results;
 mod status;

@@ -105,6 +105,10 @@ pub struct Temperature {
     pub critical: Option<f64>,
 }
 
+/// How long the last reading of processes stays with a host's latest
+/// sample when newer samples carry none.
+pub const TOP_KEPT_MS: Millis = 60_000;
+
 /// The heaviest processes, refreshed at their own (slower) cadence: a
 /// sample carries them only when they were read again.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -16,6 +16,7 @@ const KEYS: &[(&str, &str)] = &[
     ("space", "mark a host (a marks all shown)"),
     ("p  n", "new test on the marked or shown hosts"),
     ("1-6  [ ]", "chart window 15m 1h 6h 24h 7d 30d"),
+    ("d", "host detail panels on or off"),
     ("t", "network tests"),
     ("x", "cancel the selected test"),
     ("!", "alerts: s silence the host, c ack"),

@@ -8,9 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Sparkline};
 use swarm_common::AgentId;
 use swarm_common::protocol::alerts::AlertState;
-use swarm_common::protocol::{HostStatus, Millis, series};
+use swarm_common::protocol::{HostStatus, Millis};
 
-use super::theme;
+use super::{host_detail, theme};
 use crate::app::{App, HostRow, SeriesChart, WINDOWS, detail_series};
 use crate::format;
 
@@ -23,12 +23,27 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, agent: &AgentId) {
         return;
     };
     let info_height = if area.height >= 30 { 10 } else { 9 };
-    let [info_area, window_line, charts_area] = Layout::vertical([
+    // The detail panels when asked for and the charts keep two rows.
+    let detail = row.latest.as_ref().filter(|s| {
+        app.show_detail
+            && host_detail::has_detail(s)
+            && area.height >= info_height + host_detail::HEIGHT + 1 + 2 * CHART_MIN_HEIGHT
+    });
+    let detail_height = if detail.is_some() {
+        host_detail::HEIGHT
+    } else {
+        0
+    };
+    let [info_area, detail_area, window_line, charts_area] = Layout::vertical([
         Constraint::Length(info_height),
+        Constraint::Length(detail_height),
         Constraint::Length(1),
         Constraint::Min(0),
     ])
     .areas(area);
+    if let Some(sample) = detail {
+        host_detail::render(frame, detail_area, sample, row.info.as_ref());
+    }
     let [system, numbers, tests] = Layout::horizontal([
         Constraint::Percentage(40),
         Constraint::Percentage(30),
@@ -189,16 +204,23 @@ fn numbers_panel(row: &HostRow) -> Paragraph<'_> {
 
 /// How a series' values read: percent, bytes/s, or a plain number.
 fn value_text(name: &str, v: Option<f64>) -> String {
+    let kind = series_kind(name);
     match v {
         None => "-".into(),
-        Some(v) if name == series::NET_RX_BPS || name == series::NET_TX_BPS => format::rate(v),
-        Some(v) if name.starts_with("load") => format!("{v:.2}"),
-        Some(v) => format::pct(Some(v)),
+        Some(v) if kind.ends_with("_bps") => format::rate(v),
+        Some(v) if kind.ends_with("_pct") => format::pct(Some(v)),
+        Some(v) if kind == "temp_c" => format!("{v:.0}°C"),
+        Some(v) => format!("{v:.2}"),
     }
 }
 
+/// The name of a series without its mount, device or interface.
+fn series_kind(name: &str) -> &str {
+    name.split_once(':').map_or(name, |(kind, _)| kind)
+}
+
 fn is_pct(name: &str) -> bool {
-    name.ends_with("_pct") || name.starts_with("disk_pct:")
+    series_kind(name).ends_with("_pct")
 }
 
 /// One value per column over `[from, to]`: the largest sample in the

@@ -50,7 +50,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         match app.view {
             // At most 66 columns: with the link states, 80 in all.
             View::Hosts => "  ⏎ open  space mark  / filter  s sort  t tests  ! alerts  ? help",
-            View::Host(_) => "  1-6 window  p ping  ! alerts  esc back  ? help",
+            View::Host(_) => "  1-6 window  d detail  p ping  ! alerts  esc back  ? help",
             View::Tests => "  ⏎ results  n new  x cancel  ! alerts  esc back  ? help",
             View::TestResults(_) => "  x cancel  esc back  ? help",
             View::Alerts => "  ⏎ host  s silence host  c ack  esc back  ? help",

@@ -2,6 +2,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use swarm_common::nats::LinkState;
+use swarm_common::protocol::fleet::PluginStatus;
 use swarm_common::protocol::{AgentRunState, HistoryReply, Test, TestKind, TestStatus};
 
 use super::draw;
@@ -109,6 +110,47 @@ fn hosts_sorted_and_filtered() {
 #[test]
 fn host_view() {
     snapshots("host", &with_history(connected()));
+}
+
+#[test]
+fn host_detail_panels_and_the_key_that_hides_them() {
+    let mut app = with_history(connected());
+    let mut info = fixtures::info("db-1", &["role=db", "dc1"]);
+    info.config_rev = Some(3);
+    info.plugins = vec![
+        PluginStatus {
+            name: "pg_queue".into(),
+            ok: true,
+            error: None,
+            last_run: Some(NOW),
+            duration_ms: Some(40),
+            metrics: Some(2),
+        },
+        PluginStatus {
+            name: "raid".into(),
+            ok: false,
+            error: Some("exit status 3: mdadm not found".into()),
+            last_run: Some(NOW),
+            duration_ms: Some(5),
+            metrics: Some(0),
+        },
+    ];
+    app.apply(Event::Hello(Box::new(info)));
+    let (_, commands) = app.apply(Event::Metrics(Box::new(fixtures::detail_sample(
+        "db-1", NOW,
+    ))));
+    // The first full sample names the device and the interface: their
+    // charts are asked for.
+    assert!(commands.iter().any(|c| matches!(c, crate::event::Command::FetchHistory { series, .. } if series == "disk_io_busy_pct:nvme0n1")));
+    // A sample without processes keeps the last ones on screen.
+    let mut later = fixtures::detail_sample("db-1", NOW + 1_000);
+    later.top = None;
+    app.apply(Event::Metrics(Box::new(later)));
+    insta::assert_snapshot!("host_detail_160x48", screen(&app, 160, 48));
+    let shown = screen(&app, 160, 48);
+    assert!(shown.contains("postgres") && shown.contains("nvme0n1") && shown.contains("hub rev 3"));
+    press(&mut app, KeyCode::Char('d'));
+    assert!(!screen(&app, 160, 48).contains("processes by cpu"));
 }
 
 #[test]
