@@ -232,3 +232,122 @@ async fn a_missing_directory_is_no_plugins() {
     assert!(plugins.installed().is_empty());
     assert_eq!(plugins.run().await, PluginRun::default());
 }
+
+/// Answers the agent's publish as the hub's stream would: the agent
+/// publishes through JetStream, and a plain subscriber that stays silent
+/// would make it wait for an acknowledgement every time.
+async fn ack(client: &async_nats::Client, msg: &async_nats::Message) {
+    if let Some(reply) = &msg.reply {
+        let _ = client
+            .publish(reply.clone(), r#"{"stream":"SWARM_INGEST","seq":1}"#.into())
+            .await;
+    }
+}
+
+/// Through a real bus: samples carry the plugins' metrics, HostInfo their
+/// statuses, and a steady outcome is not announced again every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_publishes_plugin_metrics_and_statuses() {
+    use futures::StreamExt;
+    use swarm_agent::{Agent, AgentConfig};
+    use swarm_common::nats::NatsArgs;
+    use swarm_common::protocol::{HostInfo, MetricsSample};
+    use swarm_common::testkit::NatsServer;
+    use swarm_common::{AgentId, codec};
+
+    let _serial = SERIAL.lock().await;
+    let server = NatsServer::start();
+    let plugin_dir = tempfile::tempdir().expect("tempdir");
+    script(
+        plugin_dir.path(),
+        "ok.sh",
+        r#"echo 'jobs{state="queued"} 4'"#,
+    );
+    script(
+        plugin_dir.path(),
+        "broken.sh",
+        "echo 'no such device' >&2; exit 2",
+    );
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let mut samples = client.subscribe("swarm.metrics.plug-1").await.expect("sub");
+    let mut hello_sub = client.subscribe("swarm.hello.plug-1").await.expect("sub");
+    // Acknowledged as they come, so the agent never waits on them.
+    let (hello_tx, mut hellos) = tokio::sync::mpsc::unbounded_channel::<HostInfo>();
+    let acker = client.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = hello_sub.next().await {
+            ack(&acker, &msg).await;
+            let _ = hello_tx.send(codec::from_msgpack(&msg.payload).expect("a hello"));
+        }
+    });
+    // The agent publishes only once a hub answers its ping: stand in for one.
+    let mut pings = client
+        .subscribe(format!("$SRV.PING.{}", swarm_common::subject::SERVICE_NAME))
+        .await
+        .expect("sub");
+    let responder = client.clone();
+    tokio::spawn(async move {
+        while let Some(ping) = pings.next().await {
+            if let Some(reply) = ping.reply {
+                let _ = responder.publish(reply, "{}".into()).await;
+            }
+        }
+    });
+    client.flush().await.expect("flush");
+
+    let config = AgentConfig {
+        interval: Duration::from_millis(200),
+        plugins_dir: Some(plugin_dir.path().to_owned()),
+        ..AgentConfig::new(
+            AgentId::parse("plug-1").expect("id"),
+            NatsArgs::for_url(&server.url()),
+            tempfile::tempdir().expect("spool dir").keep(),
+        )
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(Agent::new(config).run(async {
+        let _ = stopped.await;
+    }));
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut with_metric = 0;
+    while with_metric < 10 && Instant::now() < deadline {
+        let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(5), samples.next()).await
+        else {
+            break;
+        };
+        ack(&client, &msg).await;
+        let sample: MetricsSample = codec::from_msgpack(&msg.payload).expect("a sample");
+        if sample.custom.get("jobs{state=queued}") == Some(&4.0) {
+            with_metric += 1;
+        }
+    }
+    assert_eq!(with_metric, 10, "samples with the plugin's metric");
+
+    let mut last: Option<HostInfo> = None;
+    let mut count = 0;
+    while let Ok(Some(info)) = tokio::time::timeout(Duration::from_millis(300), hellos.recv()).await
+    {
+        count += 1;
+        last = Some(info);
+    }
+    // One on connect, and one when the first run's statuses came, if the
+    // connection was quicker than the plugins; not one per run (ten or more
+    // ran by now).
+    assert!((1..=3).contains(&count), "{count} hellos");
+    let plugins = last.expect("a hello").plugins;
+    assert_eq!(plugins.len(), 2, "{plugins:?}");
+    assert_eq!(plugins[0].name, "broken.sh");
+    assert_eq!(
+        plugins[0].error.as_deref(),
+        Some("exited with 2: no such device")
+    );
+    assert!(plugins[1].ok && plugins[1].metrics == Some(1));
+
+    // Nobody acknowledges samples any more: leave, so the agent's last
+    // ones are not kept waiting for an ack while it stops.
+    drop(samples);
+    client.flush().await.expect("flush");
+    let _ = stop.send(());
+    agent.await.expect("agent task").expect("agent ran");
+}
