@@ -45,6 +45,13 @@ pub struct AgentArgs {
     /// How often the heaviest processes are read (at most every sample).
     #[arg(long, env = "SWARM_PROCESSES_EVERY", default_value = "5s", value_parser = duration::parse_positive)]
     pub processes_every: Duration,
+    /// Directory of plugins: executables run every interval and `*.prom`
+    /// files read, both in the Prometheus text format (custom metrics).
+    #[arg(long, env = "SWARM_PLUGINS")]
+    pub plugins: Option<PathBuf>,
+    /// How long a plugin may run; past it its whole process group is killed.
+    #[arg(long, env = "SWARM_PLUGIN_TIMEOUT", default_value = "2s", value_parser = duration::parse_positive)]
+    pub plugin_timeout: Duration,
     /// Print one sample as JSON on stdout and exit (no server needed).
     #[arg(long)]
     pub once: bool,
@@ -73,6 +80,8 @@ pub struct AgentConfig {
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
     pub collectors: CollectorSettings,
+    pub plugins_dir: Option<PathBuf>,
+    pub plugin_timeout: Duration,
 }
 
 impl AgentConfig {
@@ -86,6 +95,8 @@ impl AgentConfig {
             spool_dir,
             spool_max_bytes: 64 << 20,
             collectors: CollectorSettings::default(),
+            plugins_dir: None,
+            plugin_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -156,6 +167,8 @@ impl AgentArgs {
             interval: self.interval,
             tags: self.tags.iter().map(|t| t.trim().to_owned()).collect(),
             nats,
+            plugins_dir: self.plugins.clone(),
+            plugin_timeout: self.plugin_timeout,
         })
     }
 }
@@ -181,6 +194,26 @@ mod tests {
         assert_eq!(config.id.as_str(), "web-01");
         assert_eq!(config.interval, Duration::from_secs(1));
         assert_eq!(config.tags, vec!["role=web", "dc1"]);
+        assert_eq!(config.plugins_dir, None);
+        assert_eq!(config.plugin_timeout, Duration::from_secs(2));
+
+        let args = AgentArgs::try_parse_from([
+            "swarm-agent",
+            "--name",
+            "a",
+            "--plugins",
+            "/etc/swarm/plugins",
+            "--plugin-timeout",
+            "500ms",
+        ])
+        .expect("valid flags");
+        let config = args.config().expect("valid config");
+        assert_eq!(
+            config.plugins_dir,
+            Some(PathBuf::from("/etc/swarm/plugins"))
+        );
+        assert_eq!(config.plugin_timeout, Duration::from_millis(500));
+        assert!(AgentArgs::try_parse_from(["swarm-agent", "--plugin-timeout", "0s"]).is_err());
     }
 
     #[test]

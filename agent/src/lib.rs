@@ -3,6 +3,7 @@
 pub mod collect;
 pub mod config;
 pub mod outbox;
+pub mod plugins;
 pub mod probe;
 pub mod run;
 pub mod runs;

@@ -1,6 +1,7 @@
 use anyhow::Context;
 use clap::Parser;
 use swarm_agent::collect::Collector;
+use swarm_agent::plugins::Plugins;
 use swarm_agent::{Agent, AgentArgs};
 
 #[tokio::main(flavor = "current_thread")]
@@ -13,8 +14,25 @@ async fn run() -> anyhow::Result<()> {
     let config = args.config()?;
     if args.once {
         let mut collector = Collector::new(config.id.clone(), config.collectors)?;
-        collector.warm_up().await;
-        let sample = collector.sample();
+        let plugins = async {
+            match &config.plugins_dir {
+                Some(dir) => Some(Plugins::new(dir.clone(), config.plugin_timeout).run().await),
+                None => None,
+            }
+        };
+        // The plugins run while the CPU figures warm up.
+        let ((), run) = tokio::join!(collector.warm_up(), plugins);
+        let mut sample = collector.sample();
+        if let Some(run) = run {
+            for s in run.statuses.iter().filter(|s| !s.ok) {
+                eprintln!(
+                    "plugin {}: {}",
+                    s.name,
+                    s.error.as_deref().unwrap_or("failed")
+                );
+            }
+            sample.custom = run.metrics;
+        }
         println!(
             "{}",
             serde_json::to_string_pretty(&sample).context("cannot print the sample")?

@@ -1,5 +1,6 @@
 //! The agent's run-loop: connect (retrying while NATS is down), announce,
 //! sample every interval, answer info requests, say bye on shutdown.
+//! Plugins run in a task of their own, so a slow one never delays a sample.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,7 +10,9 @@ use std::time::Duration;
 use async_nats::Client;
 use futures::StreamExt;
 use swarm_common::codec;
+use swarm_common::limits::MAX_RECORD_BYTES;
 use swarm_common::nats::{self, LinkState, NatsError, NatsHealth, publish_msgpack};
+use swarm_common::protocol::fleet::PluginStatus;
 use swarm_common::protocol::{Bye, HostInfo};
 use swarm_common::subject;
 use swarm_common::time::now_ms;
@@ -18,6 +21,7 @@ use tokio::sync::watch;
 use crate::collect::{CollectError, Collector};
 use crate::config::AgentConfig;
 use crate::outbox::Outbox;
+use crate::plugins::{PluginRun, Plugins};
 use crate::probe::caps::Caps;
 use crate::runs::Runner;
 use crate::spool::Spool;
@@ -96,6 +100,16 @@ impl Agent {
         let mut link = self.health.subscribe();
         let mut ticker = tokio::time::interval(config.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (mut plugin_runs, plugin_task) = match &config.plugins_dir {
+            Some(dir) => {
+                let (rx, task) = spawn_plugins(
+                    Plugins::new(dir.clone(), config.plugin_timeout),
+                    config.interval,
+                );
+                (Some(rx), Some(task))
+            }
+            None => (None, None),
+        };
 
         loop {
             tokio::select! {
@@ -124,8 +138,29 @@ impl Agent {
                         self.announce(c, &info_tx, &outbox).await;
                     }
                 }
+                changed = async { plugin_runs.as_mut()?.changed().await.ok() }, if plugin_runs.is_some() => {
+                    let (Some(()), Some(runs)) = (changed, plugin_runs.as_mut()) else {
+                        // The plugin task is gone; samples go on without it.
+                        plugin_runs = None;
+                        continue;
+                    };
+                    let statuses = runs.borrow_and_update().statuses.clone();
+                    let mut differs = false;
+                    info_tx.send_modify(|i| differs = set_plugins(i, statuses));
+                    if differs {
+                        for s in info_tx.borrow().plugins.iter().filter(|s| !s.ok) {
+                            tracing::warn!(plugin = %s.name, "{}", s.error.as_deref().unwrap_or("failed"));
+                        }
+                        if let Some(c) = &client {
+                            self.announce(c, &info_tx, &outbox).await;
+                        }
+                    }
+                }
                 _ = ticker.tick() => {
-                    let sample = collector.sample();
+                    let mut sample = collector.sample();
+                    if let Some(runs) = &plugin_runs {
+                        sample.custom = runs.borrow().metrics.clone();
+                    }
                     if outbox.send(client.as_ref(), subject::metrics(&config.id), &sample).await {
                         self.stats.published.fetch_add(1, Ordering::Relaxed);
                     } else {
@@ -136,6 +171,10 @@ impl Agent {
             }
         }
 
+        if let Some(task) = plugin_task {
+            // Dropping a run kills the plugins it started.
+            task.abort();
+        }
         if let Some(c) = client {
             let bye = Bye {
                 agent: config.id.clone(),
@@ -179,6 +218,44 @@ impl Agent {
     }
 }
 
+/// Runs the plugins every `interval` (a run that outlasts it delays the
+/// next, so runs never overlap) and hands over the latest run.
+fn spawn_plugins(
+    mut plugins: Plugins,
+    interval: Duration,
+) -> (watch::Receiver<PluginRun>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = watch::channel(PluginRun::default());
+    let task = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if tx.send(plugins.run().await).is_err() {
+                break;
+            }
+        }
+    });
+    (rx, task)
+}
+
+/// Puts `statuses` in `info`, their errors shortened until the HostInfo
+/// fits [`MAX_RECORD_BYTES`] (the hub refuses a larger one whole, and 64
+/// long errors could get there). Says whether some plugin's `ok` or
+/// `error` changed, which is worth a new hello; a new time or count is not.
+fn set_plugins(info: &mut HostInfo, statuses: Vec<PluginStatus>) -> bool {
+    let key = |s: &PluginStatus| (s.name.clone(), s.ok, s.error.clone());
+    let before: Vec<_> = info.plugins.iter().map(key).collect();
+    info.plugins = statuses;
+    let mut max = crate::plugins::MAX_ERROR_BYTES;
+    while max > 1 && codec::to_msgpack(&*info).is_ok_and(|b| b.len() > MAX_RECORD_BYTES) {
+        max /= 2;
+        for error in info.plugins.iter_mut().filter_map(|s| s.error.as_mut()) {
+            *error = swarm_common::text::printable(error, max);
+        }
+    }
+    info.plugins.iter().map(key).ne(before)
+}
+
 /// Answers `swarm.agent.<id>.info` with the current HostInfo.
 async fn spawn_info_responder(
     client: &Client,
@@ -211,4 +288,45 @@ async fn spawn_info_responder(
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_common::AgentId;
+
+    fn status(i: usize, error: Option<String>) -> PluginStatus {
+        PluginStatus {
+            name: format!("{i:02}-{}", "p".repeat(61)),
+            ok: error.is_none(),
+            error,
+            last_run: Some(1),
+            duration_ms: Some(2),
+            metrics: Some(3),
+        }
+    }
+
+    #[test]
+    fn statuses_fit_a_host_info_and_only_a_new_outcome_counts_as_a_change() {
+        let mut info = HostInfo::new(AgentId::parse("a").expect("id"));
+        info.tags = (0..64)
+            .map(|i| format!("{i:02}{}", "t".repeat(62)))
+            .collect();
+        let long = "e".repeat(crate::plugins::MAX_ERROR_BYTES);
+        let failing: Vec<_> = (0..64).map(|i| status(i, Some(long.clone()))).collect();
+        assert!(set_plugins(&mut info, failing));
+        let size = codec::to_msgpack(&info).expect("encodes").len();
+        assert!(size <= MAX_RECORD_BYTES, "{size}");
+        assert!(info.plugins.iter().all(|s| s.error.is_some()));
+
+        let ok: Vec<_> = (0..64).map(|i| status(i, None)).collect();
+        assert!(set_plugins(&mut info, ok.clone()));
+        let mut later = ok;
+        for s in &mut later {
+            s.last_run = Some(99);
+            s.metrics = Some(4);
+        }
+        assert!(!set_plugins(&mut info, later));
+        assert_eq!(info.plugins[0].last_run, Some(99));
+    }
 }
