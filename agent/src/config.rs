@@ -17,6 +17,13 @@ use crate::collect::CollectorSettings;
 pub struct AgentArgs {
     #[command(flatten)]
     pub nats: NatsArgs,
+    /// Config file (TOML): below the environment and these flags, above
+    /// the defaults. What the hub pushes goes on top of all of them.
+    #[arg(long, env = "SWARM_AGENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print the settings in force, layer by layer, and exit.
+    #[arg(long)]
+    pub print_config: bool,
     /// Agent id; default is the host name, normalised to [a-z0-9_-]{1,64}.
     #[arg(long, env = "SWARM_AGENT_NAME")]
     pub name: Option<String>,
@@ -61,7 +68,10 @@ pub struct AgentArgs {
 }
 
 /// The collectors that can be left off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Optional {
     Processes,
     PerCore,

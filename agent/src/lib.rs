@@ -2,9 +2,11 @@
 
 pub mod collect;
 pub mod config;
+pub mod config_file;
 pub mod outbox;
 pub mod plugins;
 pub mod probe;
+pub mod pushed;
 pub mod run;
 pub mod runs;
 pub mod spool;

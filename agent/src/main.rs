@@ -1,8 +1,7 @@
 use anyhow::Context;
-use clap::Parser;
+use swarm_agent::Agent;
 use swarm_agent::collect::Collector;
 use swarm_agent::plugins::Plugins;
-use swarm_agent::{Agent, AgentArgs};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
@@ -10,8 +9,12 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let args = AgentArgs::parse();
+    let args = swarm_agent::config_file::parse_layered()?;
     let config = args.config()?;
+    if args.print_config {
+        print!("{}", swarm_agent::config_file::show(&args, &config)?);
+        return Ok(());
+    }
     if args.once {
         let mut collector = Collector::new(config.id.clone(), config.collectors)?;
         let plugins = async {

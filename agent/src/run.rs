@@ -12,17 +12,18 @@ use futures::StreamExt;
 use swarm_common::codec;
 use swarm_common::limits::MAX_RECORD_BYTES;
 use swarm_common::nats::{self, LinkState, NatsError, NatsHealth, publish_msgpack};
-use swarm_common::protocol::fleet::PluginStatus;
+use swarm_common::protocol::fleet::{ConfigAck, ConfigPush, PluginStatus};
 use swarm_common::protocol::{Bye, HostInfo};
 use swarm_common::subject;
 use swarm_common::time::now_ms;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::collect::{CollectError, Collector};
 use crate::config::AgentConfig;
 use crate::outbox::Outbox;
 use crate::plugins::{PluginRun, Plugins};
 use crate::probe::caps::Caps;
+use crate::pushed::{Base, Effective, Pushed};
 use crate::runs::Runner;
 use crate::spool::Spool;
 
@@ -72,11 +73,27 @@ impl Agent {
     /// Runs until `shutdown` resolves, then publishes `bye` and flushes.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
         let config = &self.config;
-        let interval_ms = u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX);
-        let mut collector = Collector::new(config.id.clone(), config.collectors)?;
+        let (mut pushed, problem) = Pushed::load(&config.spool_dir);
+        if let Some(problem) = problem {
+            tracing::warn!("{problem}");
+        }
+        let base = Base {
+            interval: config.interval,
+            tags: config.tags.clone(),
+            collectors: config.collectors,
+        };
+        let mut effective = base.with(pushed.current());
+        if effective.rev > 0 {
+            tracing::info!(
+                rev = effective.rev,
+                "running with the config the hub pushed last"
+            );
+        }
+        let mut collector = Collector::new(config.id.clone(), effective.collectors)?;
         let caps = Caps::detect();
-        let mut info = collector.host_info(interval_ms, &config.tags);
+        let mut info = collector.host_info(millis(effective.interval), &effective.tags);
         info.probes = Some(caps.report());
+        info.config_rev = Some(effective.rev);
         if let Some(note) = &info.probes.as_ref().and_then(|p| p.note.clone()) {
             tracing::warn!("some network tests cannot run here: {note}");
         }
@@ -98,26 +115,27 @@ impl Agent {
         tokio::pin!(shutdown);
         let mut client: Option<Client> = None;
         let mut link = self.health.subscribe();
-        let mut ticker = tokio::time::interval(config.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let (mut plugin_runs, plugin_task) = match &config.plugins_dir {
-            Some(dir) => {
-                let (rx, task) = spawn_plugins(
-                    Plugins::new(dir.clone(), config.plugin_timeout),
-                    config.interval,
-                );
-                (Some(rx), Some(task))
-            }
-            None => (None, None),
+        let mut ticker = sampling_ticker(effective.interval);
+        let plugins_of = |e: &Effective| {
+            config.plugins_dir.as_ref().map(|dir| {
+                let mut plugins = Plugins::new(dir.clone(), config.plugin_timeout);
+                plugins.set_enabled(e.plugins.clone());
+                plugins
+            })
         };
+        let (mut plugin_runs, mut plugin_task) =
+            spawn_plugins(plugins_of(&effective), effective.interval);
+        let (push_tx, mut pushes) =
+            mpsc::channel::<(Result<ConfigPush, String>, Option<async_nats::Subject>)>(8);
 
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 connected = &mut connecting, if client.is_none() => {
                     let c = connected?;
-                    tracing::info!(agent = %config.id, "publishing every {}", swarm_common::duration::short(config.interval));
+                    tracing::info!(agent = %config.id, "publishing every {}", swarm_common::duration::short(effective.interval));
                     spawn_info_responder(&c, &config.id, info_rx.clone(), outbox.clone()).await?;
+                    spawn_config_listener(&c, &config.id, push_tx.clone()).await?;
                     tokio::spawn(outbox.clone().replay(c.clone()));
                     let runner = Runner::new(config.id.clone(), c.clone(), caps, outbox.clone());
                     tokio::spawn(async move {
@@ -136,6 +154,51 @@ impl Agent {
                     let now_connected = *link.borrow_and_update() == LinkState::Connected;
                     if let (true, Some(c)) = (now_connected, &client) {
                         self.announce(c, &info_tx, &outbox).await;
+                    }
+                }
+                Some((push, reply)) = pushes.recv() => {
+                    let rev = push.as_ref().map_or(0, |p| p.rev);
+                    let installed = plugins_of(&effective).map(|p| p.installed()).unwrap_or_default();
+                    let outcome = match push {
+                        // Already in force (sent again).
+                        Ok(push) if push.rev == pushed.rev() => Ok(()),
+                        Ok(push) => pushed.accept(push, &installed),
+                        Err(e) => Err(e),
+                    };
+                    let ack = match outcome {
+                        Ok(()) => {
+                            let next = base.with(pushed.current());
+                            if next != effective {
+                                tracing::info!(rev, "applying the config the hub pushed");
+                                if next.interval != effective.interval {
+                                    ticker = sampling_ticker(next.interval);
+                                }
+                                collector.set_settings(next.collectors);
+                                if next.plugins != effective.plugins || next.interval != effective.interval {
+                                    if let Some(task) = plugin_task.take() {
+                                        task.abort();
+                                    }
+                                    (plugin_runs, plugin_task) = spawn_plugins(plugins_of(&next), next.interval);
+                                }
+                                info_tx.send_modify(|i| {
+                                    i.tags = next.tags.clone();
+                                    i.interval_ms = Some(millis(next.interval));
+                                    i.config_rev = Some(next.rev);
+                                });
+                                effective = next;
+                                if let Some(c) = &client {
+                                    self.announce(c, &info_tx, &outbox).await;
+                                }
+                            }
+                            ConfigAck { applied_rev: rev, error: None }
+                        }
+                        Err(error) => {
+                            tracing::warn!(rev, "refused the config the hub pushed: {error}");
+                            ConfigAck { applied_rev: pushed.rev(), error: Some(error) }
+                        }
+                    };
+                    if let (Some(c), Some(reply)) = (&client, reply) {
+                        self.publish(c, reply.to_string(), &ack).await;
                     }
                 }
                 changed = async { plugin_runs.as_mut()?.changed().await.ok() }, if plugin_runs.is_some() => {
@@ -218,12 +281,29 @@ impl Agent {
     }
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn sampling_ticker(interval: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
+/// The latest plugin run, and the task that makes them (none without a
+/// plugin directory).
+type PluginTask = (
+    Option<watch::Receiver<PluginRun>>,
+    Option<tokio::task::JoinHandle<()>>,
+);
+
 /// Runs the plugins every `interval` (a run that outlasts it delays the
 /// next, so runs never overlap) and hands over the latest run.
-fn spawn_plugins(
-    mut plugins: Plugins,
-    interval: Duration,
-) -> (watch::Receiver<PluginRun>, tokio::task::JoinHandle<()>) {
+fn spawn_plugins(plugins: Option<Plugins>, interval: Duration) -> PluginTask {
+    let Some(mut plugins) = plugins else {
+        return (None, None);
+    };
     let (tx, rx) = watch::channel(PluginRun::default());
     let task = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
@@ -235,7 +315,33 @@ fn spawn_plugins(
             }
         }
     });
-    (rx, task)
+    (Some(rx), Some(task))
+}
+
+/// Takes `swarm.agent.<id>.config` pushes to the run-loop, which checks,
+/// applies and answers them.
+async fn spawn_config_listener(
+    client: &Client,
+    id: &swarm_common::AgentId,
+    pushes: mpsc::Sender<(Result<ConfigPush, String>, Option<async_nats::Subject>)>,
+) -> Result<(), AgentError> {
+    let subject = subject::agent_config(id);
+    let mut requests = client
+        .subscribe(subject.clone())
+        .await
+        .map_err(|source| AgentError::Subscribe { subject, source })?;
+    tokio::spawn(async move {
+        while let Some(request) = requests.next().await {
+            let encoding = codec::Encoding::of_request(request.headers.as_ref(), &request.payload);
+            let push = encoding
+                .decode::<ConfigPush>(&request.payload)
+                .map_err(|e| format!("undecodable config: {e}"));
+            if pushes.send((push, request.reply)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Puts `statuses` in `info`, their errors shortened until the HostInfo
