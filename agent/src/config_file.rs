@@ -72,7 +72,6 @@ struct NatsFile {
 /// Bad flags exit with clap's message, as a plain parse does.
 pub fn parse_layered() -> Result<AgentArgs, ConfigFileError> {
     use clap::{CommandFactory, FromArgMatches};
-    use std::time::Duration;
     let matches = AgentArgs::command().get_matches();
     let mut args = AgentArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(path) = args.config.clone() {

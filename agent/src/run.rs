@@ -91,7 +91,10 @@ impl Agent {
         }
         let mut collector = Collector::new(config.id.clone(), effective.collectors)?;
         let caps = Caps::detect();
-        let mut info = collector.host_info(millis(effective.interval), &effective.tags);
+        let mut info = collector.host_info(
+            swarm_common::duration::millis(effective.interval),
+            &effective.tags,
+        );
         info.probes = Some(caps.report());
         info.config_rev = Some(effective.rev);
         if let Some(note) = &info.probes.as_ref().and_then(|p| p.note.clone()) {
@@ -182,7 +185,7 @@ impl Agent {
                                 }
                                 info_tx.send_modify(|i| {
                                     i.tags = next.tags.clone();
-                                    i.interval_ms = Some(millis(next.interval));
+                                    i.interval_ms = Some(swarm_common::duration::millis(next.interval));
                                     i.config_rev = Some(next.rev);
                                 });
                                 effective = next;
@@ -279,10 +282,6 @@ impl Agent {
             }
         }
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn sampling_ticker(interval: Duration) -> tokio::time::Interval {

@@ -127,6 +127,12 @@ macro_rules! paged {
 
 paged!(HostsRequest, HostsReply, hosts, HostSummary);
 paged!(TestsListRequest, TestsListReply, tests, Test);
+paged!(
+    crate::protocol::fleet::ConfigStatusRequest,
+    crate::protocol::fleet::ConfigStatusReply,
+    agents,
+    crate::protocol::fleet::ConfigStatus
+);
 paged!(SummaryRequest, SummaryReply, summary, AgentSummary);
 paged!(
     crate::protocol::alerts::AlertsListRequest,

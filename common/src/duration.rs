@@ -17,6 +17,11 @@ pub fn parse_positive(raw: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Whole milliseconds, as the protocol counts them (saturating).
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Formats a duration compactly for display (`1d 2h`, `5m 3s`, `250ms`).
 pub fn short(d: Duration) -> String {
     let secs = d.as_secs();

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use swarm_common::AgentId;
 use swarm_common::nats::LinkState;
+use swarm_common::protocol::fleet::ConfigStatus;
 use swarm_common::protocol::{
     self, HostInfo, HostStatus, HostSummary, MetricsSample, Millis, Test, TestKind, series,
 };
@@ -354,6 +355,8 @@ pub struct App {
     /// The host view shows CPU, network, disk I/O and process panels
     /// (`d` toggles).
     pub show_detail: bool,
+    /// The open host's pushed-config revisions, as the hub last said.
+    pub host_config: Option<Result<Option<ConfigStatus>, String>>,
     pub quit: bool,
 }
 
@@ -385,6 +388,7 @@ impl App {
             alerts: AlertsPane::default(),
             confirm_cancel: None,
             show_detail: true,
+            host_config: None,
             quit: false,
         }
     }
@@ -451,7 +455,25 @@ impl App {
                 self.extend_chart(&agent);
                 true
             }
+            Event::ConfigStatus { agent, status } => {
+                let shown = self.view == View::Host(agent);
+                if shown {
+                    self.host_config = Some(status);
+                }
+                shown
+            }
             Event::Hello(info) => {
+                // A new revision in force: the hub's view of it is asked again.
+                if self.view == View::Host(info.agent.clone())
+                    && self
+                        .hosts
+                        .get(&info.agent)
+                        .and_then(|r| r.info.as_ref())
+                        .map(|i| i.config_rev)
+                        != Some(info.config_rev)
+                {
+                    commands.push(Command::FetchConfigStatus(info.agent.clone()));
+                }
                 let now = self.now;
                 let row = self.row(&info.agent);
                 row.set_info(*info);
@@ -944,6 +966,8 @@ impl App {
         self.charts.clear();
         self.fetch_charts(&agent, commands);
         commands.push(Command::RefreshTests);
+        self.host_config = None;
+        commands.push(Command::FetchConfigStatus(agent.clone()));
         self.view = View::Host(agent);
     }
 

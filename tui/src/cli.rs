@@ -6,6 +6,7 @@
 //! 4 conflict.
 
 pub mod alerts;
+mod config;
 mod nettest;
 
 use std::time::Duration;
@@ -80,6 +81,9 @@ pub enum SubCommand {
     /// Alerts, rules (also from a TOML file) and silences.
     #[command(subcommand)]
     Alerts(alerts::AlertsCommand),
+    /// Configuration pushed to agents: push by selector, status per host.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -206,6 +210,7 @@ pub async fn run(args: &TuiArgs, command: &SubCommand) -> Result<(), Failure> {
         SubCommand::Tail { subject, count } => tail(&client, subject, *count).await?,
         SubCommand::Test(command) => nettest::run(&client, args.hub_wait, command).await?,
         SubCommand::Alerts(command) => alerts::run(&client, args.hub_wait, command).await?,
+        SubCommand::Config(command) => config::run(&client, args.hub_wait, command).await?,
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use crossterm::event::KeyEvent;
 use swarm_common::AgentId;
 use swarm_common::nats::LinkState;
 use swarm_common::protocol::alerts::Alert;
+use swarm_common::protocol::fleet::ConfigStatus;
 use swarm_common::protocol::{
     AgentSummary, HistoryReply, HostInfo, HostSummary, MetricsSample, Millis, Test, TestResult,
     TestSpec,
@@ -45,6 +46,11 @@ pub enum Event {
     Alerts(Result<Vec<Alert>, String>),
     /// What a silence or an acknowledgement came to.
     AlertAction(Result<String, String>),
+    /// The pushed-config revisions of one host (`None`: nothing pushed).
+    ConfigStatus {
+        agent: AgentId,
+        status: Result<Option<ConfigStatus>, String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,4 +81,6 @@ pub enum Command {
         rule: String,
         comment: Option<String>,
     },
+    /// Desired and applied config revision of one host.
+    FetchConfigStatus(AgentId),
 }

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use async_nats::{Client, Message};
 use futures::StreamExt;
+use swarm_common::AgentId;
 use swarm_common::api::{CallError, all_hosts, all_pages, call};
 use swarm_common::codec::Encoding;
 use swarm_common::nats::{self, NatsArgs, NatsHealth};
 use swarm_common::protocol::alerts::{
     AckRequest, AlertReply, AlertsListReply, AlertsListRequest, Silence, SilenceReply,
 };
+use swarm_common::protocol::fleet::{ConfigStatusReply, ConfigStatusRequest};
 use swarm_common::protocol::{
     Bye, ErrorCode, HistoryReply, HistoryRequest, HostInfo, HostsRequest, MetricsSample,
     ResultsReply, ResultsRequest, SummaryReply, SummaryRequest, TestIdRequest, TestReply,
@@ -109,6 +111,7 @@ pub async fn run(
                         spawn_test_detail(&client, &events, id, since);
                     }
                     Command::RefreshAlerts => spawn_alerts(&client, &events),
+                    Command::FetchConfigStatus(agent) => spawn_config_status(&client, &events, agent),
                     Command::SilenceHost { agent, for_ms } => {
                         spawn_silence(&client, &events, agent, for_ms);
                     }
@@ -304,6 +307,30 @@ fn spawn_hosts(client: &Client, events: &mpsc::Sender<Event>) {
             Err(e) => Event::HubDown(e.to_string()),
         };
         let _ = events.send(event).await;
+    });
+}
+
+fn spawn_config_status(client: &Client, events: &mpsc::Sender<Event>, agent: AgentId) {
+    let (client, events) = (client.clone(), events.clone());
+    tokio::spawn(async move {
+        let req = ConfigStatusRequest {
+            agent: Some(agent.to_string()),
+            ..ConfigStatusRequest::default()
+        };
+        let status = match call::<_, ConfigStatusReply>(
+            &client,
+            subject::api::CONFIG_STATUS,
+            &req,
+            API_TIMEOUT,
+        )
+        .await
+        {
+            Ok(reply) => Ok(reply.agents.into_iter().next()),
+            // Nothing pushed to this host is no error.
+            Err(CallError::Api(e)) if e.code == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+        };
+        let _ = events.send(Event::ConfigStatus { agent, status }).await;
     });
 }
 

@@ -59,6 +59,50 @@ async fn test_subcommands_for_scripts() {
     let hosts: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(hosts["hosts"][0]["agent"], "cli-1");
 
+    // A config pushed by tag reaches the agent and is shown in force.
+    let out = tui(
+        &url,
+        &[
+            "config",
+            "push",
+            "--agents",
+            "tag:cli",
+            "--interval",
+            "700ms",
+            "--disable",
+            "processes",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains("for 1 hosts: cli-1"),
+        "{}",
+        stdout(&out)
+    );
+    wait_for(|| async {
+        let out = tui(&url, &["config", "status"]).await;
+        stdout(&out).contains("in force")
+    })
+    .await;
+    let out = tui(&url, &["config", "status", "cli-1"]).await;
+    assert!(
+        stdout(&out).contains("interval_ms = 700"),
+        "{}",
+        stdout(&out)
+    );
+    let out = tui(
+        &url,
+        &["config", "push", "--agents", "nobody-*", "--interval", "1s"],
+    )
+    .await;
+    assert!(!out.status.success(), "no host matched is an error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("match no known host"));
+
     let create = [
         "test",
         "create",

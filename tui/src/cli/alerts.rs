@@ -109,7 +109,7 @@ fn parse_state(raw: &str) -> Result<AlertState, String> {
 }
 
 fn ms(d: Duration) -> Millis {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    swarm_common::duration::millis(d)
 }
 
 pub async fn run(

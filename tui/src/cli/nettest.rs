@@ -85,7 +85,7 @@ fn parse_at(raw: &str) -> Result<u64, String> {
 }
 
 fn ms(d: Option<Duration>) -> Option<u64> {
-    d.map(|d| d.as_millis() as u64)
+    d.map(swarm_common::duration::millis)
 }
 
 pub async fn run(client: &Client, timeout: Duration, command: &TestCommand) -> Result<(), Failure> {

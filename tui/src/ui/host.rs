@@ -42,7 +42,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, agent: &AgentId) {
     ])
     .areas(area);
     if let Some(sample) = detail {
-        host_detail::render(frame, detail_area, sample, row.info.as_ref());
+        host_detail::render(
+            frame,
+            detail_area,
+            sample,
+            row.info.as_ref(),
+            app.host_config.as_ref(),
+        );
     }
     let [system, numbers, tests] = Layout::horizontal([
         Constraint::Percentage(40),

@@ -6,6 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
+use swarm_common::protocol::fleet::ConfigStatus;
 use swarm_common::protocol::{HostInfo, MetricsSample};
 
 use super::theme;
@@ -23,7 +24,13 @@ pub fn has_detail(sample: &MetricsSample) -> bool {
         || sample.top.is_some()
 }
 
-pub fn render(frame: &mut Frame, area: Rect, sample: &MetricsSample, info: Option<&HostInfo>) {
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    sample: &MetricsSample,
+    info: Option<&HostInfo>,
+    config: Option<&Result<Option<ConfigStatus>, String>>,
+) {
     let [cpu, io, procs] = Layout::horizontal([
         Constraint::Percentage(30),
         Constraint::Percentage(35),
@@ -31,7 +38,7 @@ pub fn render(frame: &mut Frame, area: Rect, sample: &MetricsSample, info: Optio
     ])
     .areas(area);
     frame.render_widget(cpu_panel(sample, cpu.width.saturating_sub(2)), cpu);
-    frame.render_widget(io_panel(sample, info), io);
+    frame.render_widget(io_panel(sample, info, config), io);
     frame.render_widget(processes_panel(sample), procs);
 }
 
@@ -115,7 +122,39 @@ fn cpu_panel(sample: &MetricsSample, inner_width: u16) -> Paragraph<'static> {
     Paragraph::new(lines).block(Block::bordered().title(" cpu "))
 }
 
-fn io_panel(sample: &MetricsSample, info: Option<&HostInfo>) -> Paragraph<'static> {
+/// The pushed config as hub and agent see it: desired against applied.
+fn config_line(
+    info: Option<&HostInfo>,
+    status: Option<&Result<Option<ConfigStatus>, String>>,
+) -> Line<'static> {
+    let applied = info.and_then(|i| i.config_rev).unwrap_or(0);
+    let (text, style) = match status {
+        Some(Ok(Some(s))) if s.error.is_some() => (
+            format!(
+                "rev {} refused: {}",
+                s.desired_rev,
+                s.error.as_deref().unwrap_or_default()
+            ),
+            theme::bad(),
+        ),
+        Some(Ok(Some(s))) if s.desired_rev > applied => (
+            format!("rev {} wanted, {applied} in force", s.desired_rev),
+            theme::warn(),
+        ),
+        _ if applied == 0 => ("own settings".to_owned(), theme::dim()),
+        _ => (format!("hub rev {applied} in force"), theme::good()),
+    };
+    Line::from(vec![
+        Span::styled(format!("{:<9}", "config"), theme::dim()),
+        Span::styled(text, style),
+    ])
+}
+
+fn io_panel(
+    sample: &MetricsSample,
+    info: Option<&HostInfo>,
+    config: Option<&Result<Option<ConfigStatus>, String>>,
+) -> Paragraph<'static> {
     let mut lines = Vec::new();
     for i in &sample.interfaces {
         let errors = i.rx_errors.unwrap_or(0) + i.tx_errors.unwrap_or(0);
@@ -147,17 +186,8 @@ fn io_panel(sample: &MetricsSample, info: Option<&HostInfo>) -> Paragraph<'stati
             Span::styled(format::pct(d.busy_pct), theme::load_pct(d.busy_pct)),
         ]));
     }
+    lines.push(config_line(info, config));
     if let Some(info) = info {
-        let rev = info.config_rev.unwrap_or(0);
-        let config = if rev == 0 {
-            "own settings".to_owned()
-        } else {
-            format!("hub rev {rev}")
-        };
-        lines.push(Line::from(vec![
-            Span::styled(format!("{:<9}", "config"), theme::dim()),
-            Span::raw(config),
-        ]));
         for p in &info.plugins {
             let (mark, style) = if p.ok {
                 ("ok", theme::good())

@@ -2,7 +2,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use swarm_common::nats::LinkState;
-use swarm_common::protocol::fleet::PluginStatus;
+use swarm_common::protocol::fleet::{ConfigStatus, PluginStatus};
 use swarm_common::protocol::{AgentRunState, HistoryReply, Test, TestKind, TestStatus};
 
 use super::draw;
@@ -136,6 +136,16 @@ fn host_detail_panels_and_the_key_that_hides_them() {
         },
     ];
     app.apply(Event::Hello(Box::new(info)));
+    app.apply(Event::ConfigStatus {
+        agent: id("db-1"),
+        status: Ok(Some(ConfigStatus {
+            agent: id("db-1"),
+            desired_rev: 4,
+            applied_rev: 3,
+            error: None,
+            config: None,
+        })),
+    });
     let (_, commands) = app.apply(Event::Metrics(Box::new(fixtures::detail_sample(
         "db-1", NOW,
     ))));
@@ -148,7 +158,11 @@ fn host_detail_panels_and_the_key_that_hides_them() {
     app.apply(Event::Metrics(Box::new(later)));
     insta::assert_snapshot!("host_detail_160x48", screen(&app, 160, 48));
     let shown = screen(&app, 160, 48);
-    assert!(shown.contains("postgres") && shown.contains("nvme0n1") && shown.contains("hub rev 3"));
+    assert!(
+        shown.contains("postgres")
+            && shown.contains("nvme0n1")
+            && shown.contains("rev 4 wanted, 3 in force")
+    );
     press(&mut app, KeyCode::Char('d'));
     assert!(!screen(&app, 160, 48).contains("processes by cpu"));
 }
