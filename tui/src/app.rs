@@ -552,6 +552,11 @@ impl App {
                 commands.push(Command::RefreshAlerts);
                 true
             }
+            Event::TagsEdited(result) => {
+                self.notice = Some(result.unwrap_or_else(|e| format!("failed: {e}")));
+                commands.push(Command::RefreshHosts);
+                true
+            }
         };
         (changed, commands)
     }
@@ -741,6 +746,11 @@ impl App {
                 self.command = Some(String::new());
                 true
             }
+            // Hub-side tags of the marked hosts, or the one in view.
+            KeyCode::Char('T') if matches!(self.view, View::Hosts | View::Host(_)) => {
+                self.command = Some("tag ".to_owned());
+                true
+            }
             KeyCode::Char('!') if self.view != View::Alerts => {
                 self.open_alerts(commands);
                 true
@@ -914,6 +924,18 @@ impl App {
             }
         }
         "*".to_owned()
+    }
+
+    /// The hosts an action on "these hosts" means: the marked ones, else
+    /// the one in view, else the one under the cursor.
+    pub fn chosen_hosts(&self) -> Vec<AgentId> {
+        if !self.marked.is_empty() {
+            return self.marked.iter().cloned().collect();
+        }
+        if let View::Host(agent) = &self.view {
+            return vec![agent.clone()];
+        }
+        self.selected_agent().into_iter().collect()
     }
 
     /// Opens the test form, focused on the target.

@@ -46,6 +46,8 @@ pub enum Event {
     Alerts(Result<Vec<Alert>, String>),
     /// What a silence or an acknowledgement came to.
     AlertAction(Result<String, String>),
+    /// What a change of hub-side tags came to.
+    TagsEdited(Result<String, String>),
     /// The pushed-config revisions of one host (`None`: nothing pushed).
     ConfigStatus {
         agent: AgentId,
@@ -83,4 +85,10 @@ pub enum Command {
     },
     /// Desired and applied config revision of one host.
     FetchConfigStatus(AgentId),
+    /// Adds and removes hub-side tags of hosts.
+    EditTags {
+        agents: Vec<AgentId>,
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
 }

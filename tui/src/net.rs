@@ -17,9 +17,9 @@ use swarm_common::protocol::alerts::{
 };
 use swarm_common::protocol::fleet::{ConfigStatusReply, ConfigStatusRequest};
 use swarm_common::protocol::{
-    Bye, ErrorCode, HistoryReply, HistoryRequest, HostInfo, HostsRequest, MetricsSample,
-    ResultsReply, ResultsRequest, SummaryReply, SummaryRequest, TestIdRequest, TestReply,
-    TestsListReply, TestsListRequest,
+    Bye, ErrorCode, HistoryReply, HistoryRequest, HostInfo, HostTagsReply, HostTagsRequest,
+    HostsRequest, MetricsSample, ResultsReply, ResultsRequest, SummaryReply, SummaryRequest,
+    TestIdRequest, TestReply, TestsListReply, TestsListRequest,
 };
 use swarm_common::subject::{self, AgentSubject, parse_agent_subject};
 use tokio::sync::mpsc;
@@ -112,6 +112,9 @@ pub async fn run(
                     }
                     Command::RefreshAlerts => spawn_alerts(&client, &events),
                     Command::FetchConfigStatus(agent) => spawn_config_status(&client, &events, agent),
+                    Command::EditTags { agents, add, remove } => {
+                        spawn_edit_tags(&client, &events, agents, add, remove);
+                    }
                     Command::SilenceHost { agent, for_ms } => {
                         spawn_silence(&client, &events, agent, for_ms);
                     }
@@ -307,6 +310,42 @@ fn spawn_hosts(client: &Client, events: &mpsc::Sender<Event>) {
             Err(e) => Event::HubDown(e.to_string()),
         };
         let _ = events.send(event).await;
+    });
+}
+
+fn spawn_edit_tags(
+    client: &Client,
+    events: &mpsc::Sender<Event>,
+    agents: Vec<AgentId>,
+    add: Vec<String>,
+    remove: Vec<String>,
+) {
+    let (client, events) = (client.clone(), events.clone());
+    tokio::spawn(async move {
+        let mut done = 0;
+        let mut failed = Vec::new();
+        for agent in &agents {
+            let req = HostTagsRequest {
+                agent: agent.to_string(),
+                add: add.clone(),
+                remove: remove.clone(),
+            };
+            match call::<_, HostTagsReply>(&client, subject::api::HOSTS_TAGS, &req, API_TIMEOUT)
+                .await
+            {
+                Ok(_) => done += 1,
+                Err(e) => failed.push(format!("{agent}: {e}")),
+            }
+        }
+        let outcome = match failed.first() {
+            None => Ok(format!("hub tags changed on {done} hosts")),
+            Some(first) => Err(format!(
+                "{} of {} hosts not changed; {first}",
+                failed.len(),
+                agents.len()
+            )),
+        };
+        let _ = events.send(Event::TagsEdited(outcome)).await;
     });
 }
 

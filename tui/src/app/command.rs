@@ -4,8 +4,9 @@
 //! `:ping TARGET [AGENTS...]`, `:tcp TARGET PORT [AGENTS...]`,
 //! `:trace TARGET [AGENTS...]` create a test (agents default as for `p`);
 //! `:host ID`, `:hosts`, `:tests`, `:window 6h`, `:filter TEXT`,
-//! `:cancel ID`, `:alerts`, `:ack COMMENT` (the selected alert), `:help`,
-//! `:q`.
+//! `:cancel ID`, `:alerts`, `:ack COMMENT` (the selected alert),
+//! `:tag +TAG -TAG ...` (hub-side tags of the marked hosts, or the one in
+//! view or under the cursor; a bare tag adds), `:help`, `:q`.
 
 use swarm_common::AgentId;
 use swarm_common::protocol::{TestKind, TestSpec};
@@ -58,11 +59,39 @@ pub fn run(app: &mut App, line: &str, commands: &mut Vec<Command>) {
             Ok(())
         }
         "ack" => app.ack_selected(&args.join(" "), commands),
+        "tag" | "tags" => tags(app, args, commands),
         _ => Err(format!("unknown command :{verb} (:help lists the keys)")),
     };
     if let Err(e) = result {
         app.notice = Some(e);
     }
+}
+
+fn tags(app: &mut App, args: &[&str], commands: &mut Vec<Command>) -> Result<(), String> {
+    let usage = || "usage: :tag +TAG -TAG ... (on the marked hosts, or the one chosen)".to_owned();
+    if args.is_empty() {
+        return Err(usage());
+    }
+    let (mut add, mut remove) = (Vec::new(), Vec::new());
+    for word in args {
+        let (list, tag) = match word.strip_prefix('-') {
+            Some(tag) => (&mut remove, tag),
+            None => (&mut add, word.strip_prefix('+').unwrap_or(word)),
+        };
+        swarm_common::limits::check_tag(tag)?;
+        list.push(tag.to_owned());
+    }
+    let agents = app.chosen_hosts();
+    if agents.is_empty() {
+        return Err("no host chosen: mark hosts with space or put the cursor on one".into());
+    }
+    app.notice = Some(format!("changing hub tags on {} hosts…", agents.len()));
+    commands.push(Command::EditTags {
+        agents,
+        add,
+        remove,
+    });
+    Ok(())
 }
 
 fn host(app: &mut App, args: &[&str], commands: &mut Vec<Command>) -> Result<(), String> {

@@ -516,3 +516,52 @@ fn the_selection_follows_its_host_when_a_sort_by_cpu_reorders_rows() {
     assert_eq!(app.view, View::Host(chosen));
     assert!(!commands.is_empty());
 }
+
+#[test]
+fn hub_tags_go_to_the_marked_hosts_or_the_chosen_one() {
+    let mut app = fixtures::app();
+    // The cursor's host when nothing is marked.
+    key(&mut app, KeyCode::Char('T'));
+    for c in "+rack=3".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let (_, commands) = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        commands,
+        vec![Command::EditTags {
+            agents: vec![id("cache-1")],
+            add: vec!["rack=3".into()],
+            remove: vec![],
+        }]
+    );
+    // Marked hosts otherwise; a bare tag adds, -tag removes.
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char('T'));
+    for c in "dc2 -dc1".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let (_, commands) = key(&mut app, KeyCode::Enter);
+    let Some(Command::EditTags {
+        agents,
+        add,
+        remove,
+    }) = commands.first()
+    else {
+        panic!("{commands:?}");
+    };
+    assert_eq!(agents.len(), 2);
+    assert_eq!(
+        (add.as_slice(), remove.as_slice()),
+        (&["dc2".to_owned()][..], &["dc1".to_owned()][..])
+    );
+    // A tag over 128 bytes is refused on the spot.
+    key(&mut app, KeyCode::Char(':'));
+    for c in format!("tag {}", "x".repeat(129)).chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let (_, commands) = key(&mut app, KeyCode::Enter);
+    assert!(commands.is_empty());
+    assert!(app.notice.as_deref().is_some_and(|n| n.contains("tag")));
+}

@@ -14,6 +14,7 @@ const KEYS: &[(&str, &str)] = &[
     ("/", "filter by name or tag:<tag>"),
     ("s", "cycle the sort column"),
     ("space", "mark a host (a marks all shown)"),
+    ("T", "hub tags of marked hosts (+a -b)"),
     ("p  n", "new test on the marked or shown hosts"),
     ("1-6  [ ]", "chart window 15m 1h 6h 24h 7d 30d"),
     ("d", "host detail panels on or off"),
