@@ -260,3 +260,32 @@ async fn a_hello_is_on_disk_with_its_batch_not_at_the_next_checkpoint() {
     assert!(on_disk, "the host record was written with its batch");
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_hosts_are_forgotten_after_forget_after() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let retention = swarm_hub::Retention {
+        forget_after: Some(Duration::from_secs(3_600)),
+        ..swarm_hub::Retention::default()
+    };
+    let hub = TestHub::start_with(&server.url(), dir.path(), retention).await;
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    publish_hellos(&client, 3, 0).await;
+    wait_for(|| async { hub.state.registry.len() == 3 }).await;
+    let now = swarm_common::time::now_ms();
+    // Online now, and offline for less than an hour later: kept.
+    assert!(hub.state.forget_retired(now).is_empty());
+    assert!(hub.state.forget_retired(now + 1_800_000).is_empty());
+    // Offline for more than an hour: forgotten, also on disk.
+    let gone = hub.state.forget_retired(now + 7_200_000);
+    assert_eq!(gone.len(), 3);
+    let hosts = all_hosts(&client, HostsRequest::default(), Duration::from_secs(2))
+        .await
+        .expect("hosts");
+    assert!(hosts.is_empty(), "{hosts:?}");
+    hub.stop().await;
+    let hub = TestHub::start(&server.url(), dir.path()).await;
+    assert_eq!(hub.state.registry.len(), 0, "forgotten across a restart");
+    hub.stop().await;
+}
