@@ -138,6 +138,44 @@ pub fn exposition(state: &HubState) -> Result<String, std::fmt::Error> {
     ];
     let uptime = f.gauge("swarm_uptime", "Host uptime", Some(Unit::Seconds));
     let custom = f.gauge("swarm_custom", "Custom metrics by name", None);
+    let detail = Detail {
+        cpu_mode: f.gauge(
+            "swarm_cpu_mode_percent",
+            "CPU time by mode (user, system, iowait, steal, ...), percent of all cores",
+            None,
+        ),
+        iface_rx: f.gauge(
+            "swarm_network_interface_receive_bytes_per_second",
+            "Bytes received per second, by interface",
+            None,
+        ),
+        iface_tx: f.gauge(
+            "swarm_network_interface_transmit_bytes_per_second",
+            "Bytes sent per second, by interface",
+            None,
+        ),
+        disk_read: f.gauge(
+            "swarm_disk_read_bytes_per_second",
+            "Bytes read per second, by block device",
+            None,
+        ),
+        disk_write: f.gauge(
+            "swarm_disk_write_bytes_per_second",
+            "Bytes written per second, by block device",
+            None,
+        ),
+        disk_busy: f.gauge(
+            "swarm_disk_busy_ratio",
+            "Share of time the device had I/O in flight, by block device",
+            None,
+        ),
+        inodes: f.gauge(
+            "swarm_disk_inodes_used_ratio",
+            "Inodes used, by mount",
+            None,
+        ),
+        temp: f.gauge("swarm_temperature_celsius", "Temperature, by sensor", None),
+    };
     let firing = f.gauge(
         "swarm_alert_firing",
         "1 for each firing alert, by agent, rule and severity",
@@ -184,6 +222,7 @@ pub fn exposition(state: &HubState) -> Result<String, std::fmt::Error> {
             }
         }
         disks(s, a, &disk_ratio, &disk_size);
+        detail.set(s, a);
         for (name, v) in &s.custom {
             set(&custom, labels(&[("agent", a), ("name", name)]), Some(*v));
         }
@@ -204,6 +243,51 @@ pub fn exposition(state: &HubState) -> Result<String, std::fmt::Error> {
     let mut text = String::new();
     encode(&mut text, &f.registry)?;
     Ok(text)
+}
+
+/// Families of the host detail (`PROTOCOL.md`, "host detail").
+struct Detail {
+    cpu_mode: Values,
+    iface_rx: Values,
+    iface_tx: Values,
+    disk_read: Values,
+    disk_write: Values,
+    disk_busy: Values,
+    inodes: Values,
+    temp: Values,
+}
+
+impl Detail {
+    fn set(&self, s: &MetricsSample, agent: &str) {
+        if let Some(cpu) = &s.cpu {
+            for (mode, v) in cpu.kinds() {
+                set(
+                    &self.cpu_mode,
+                    labels(&[("agent", agent), ("mode", mode)]),
+                    v,
+                );
+            }
+        }
+        for i in &s.interfaces {
+            let l = || labels(&[("agent", agent), ("interface", &i.name)]);
+            set(&self.iface_rx, l(), i.rx_bps);
+            set(&self.iface_tx, l(), i.tx_bps);
+        }
+        for d in &s.disk_io {
+            let l = || labels(&[("agent", agent), ("device", &d.device)]);
+            set(&self.disk_read, l(), d.read_bps);
+            set(&self.disk_write, l(), d.write_bps);
+            set(&self.disk_busy, l(), d.busy_pct.map(|p| p / 100.0));
+        }
+        for d in &s.disks {
+            let l = labels(&[("agent", agent), ("mount", &d.mount)]);
+            set(&self.inodes, l, d.inodes_pct().map(|p| p / 100.0));
+        }
+        for t in &s.temps {
+            let l = labels(&[("agent", agent), ("sensor", &t.label)]);
+            set(&self.temp, l, Some(t.celsius));
+        }
+    }
 }
 
 fn disks(s: &MetricsSample, agent: &str, ratio: &Values, size: &Values) {

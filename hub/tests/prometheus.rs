@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use swarm_common::protocol::{DiskUsage, HostInfo, MetricsSample};
+use swarm_common::protocol::{CpuTimes, DiskIo, DiskUsage, HostInfo, MetricsSample};
 use swarm_common::testkit::NatsServer;
 use swarm_common::time::now_ms;
 use swarm_common::{AgentId, subject};
@@ -60,6 +60,18 @@ async fn metrics_name_each_host_and_a_real_prometheus_scrapes_them() {
         ..DiskUsage::new("/")
     }];
     sample.custom.insert("queue_depth".into(), 7.0);
+    sample.cpu = Some(CpuTimes {
+        iowait: Some(12.5),
+        ..CpuTimes::default()
+    });
+    sample.disk_io = vec![DiskIo {
+        device: "nvme0n1".into(),
+        read_bps: Some(4096.0),
+        write_bps: None,
+        read_ops: None,
+        write_ops: None,
+        busy_pct: Some(50.0),
+    }];
     publish_acked(&client, [(subject::metrics(&a), sample)]).await;
 
     let url = format!("http://127.0.0.1:{port}/metrics");
@@ -74,6 +86,9 @@ async fn metrics_name_each_host_and_a_real_prometheus_scrapes_them() {
         r#"swarm_disk_used_ratio{agent="prom-1",mount="/"} 0.25"#,
         r#"swarm_load1{agent="prom-1"} 0.5"#,
         r#"swarm_custom{agent="prom-1",name="queue_depth"} 7.0"#,
+        r#"swarm_cpu_mode_percent{agent="prom-1",mode="iowait"} 12.5"#,
+        r#"swarm_disk_read_bytes_per_second{agent="prom-1",device="nvme0n1"} 4096.0"#,
+        r#"swarm_disk_busy_ratio{agent="prom-1",device="nvme0n1"} 0.5"#,
         r#"tags="role=web""#,
         "# TYPE swarm_hub_messages counter",
         "swarm_hub_messages_total 2",
