@@ -552,6 +552,23 @@ impl App {
                 commands.push(Command::RefreshAlerts);
                 true
             }
+            Event::HostsForgotten { forgotten, failed } => {
+                for agent in &forgotten {
+                    self.hosts.remove(agent);
+                    self.marked.remove(agent);
+                }
+                if let View::Host(agent) = &self.view
+                    && forgotten.contains(agent)
+                {
+                    self.view = View::Hosts;
+                }
+                self.clamp_selection();
+                self.notice = Some(match failed {
+                    Some(e) => format!("forgot {} hosts; {e}", forgotten.len()),
+                    None => format!("forgot {} hosts", forgotten.len()),
+                });
+                true
+            }
             Event::TagsEdited(result) => {
                 self.notice = Some(result.unwrap_or_else(|e| format!("failed: {e}")));
                 commands.push(Command::RefreshHosts);

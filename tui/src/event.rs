@@ -48,6 +48,11 @@ pub enum Event {
     AlertAction(Result<String, String>),
     /// What a change of hub-side tags came to.
     TagsEdited(Result<String, String>),
+    /// Hosts the hub forgot, and what went wrong with the others.
+    HostsForgotten {
+        forgotten: Vec<AgentId>,
+        failed: Option<String>,
+    },
     /// The pushed-config revisions of one host (`None`: nothing pushed).
     ConfigStatus {
         agent: AgentId,
@@ -85,6 +90,11 @@ pub enum Command {
     },
     /// Desired and applied config revision of one host.
     FetchConfigStatus(AgentId),
+    /// Asks the hub to forget offline hosts (`purge`: their history too).
+    ForgetHosts {
+        agents: Vec<AgentId>,
+        purge: bool,
+    },
     /// Adds and removes hub-side tags of hosts.
     EditTags {
         agents: Vec<AgentId>,

@@ -17,9 +17,9 @@ use swarm_common::protocol::alerts::{
 };
 use swarm_common::protocol::fleet::{ConfigStatusReply, ConfigStatusRequest};
 use swarm_common::protocol::{
-    Bye, ErrorCode, HistoryReply, HistoryRequest, HostInfo, HostTagsReply, HostTagsRequest,
-    HostsRequest, MetricsSample, ResultsReply, ResultsRequest, SummaryReply, SummaryRequest,
-    TestIdRequest, TestReply, TestsListReply, TestsListRequest,
+    Bye, ErrorCode, HistoryReply, HistoryRequest, HostInfo, HostRemoveReply, HostRemoveRequest,
+    HostTagsReply, HostTagsRequest, HostsRequest, MetricsSample, ResultsReply, ResultsRequest,
+    SummaryReply, SummaryRequest, TestIdRequest, TestReply, TestsListReply, TestsListRequest,
 };
 use swarm_common::subject::{self, AgentSubject, parse_agent_subject};
 use tokio::sync::mpsc;
@@ -112,6 +112,7 @@ pub async fn run(
                     }
                     Command::RefreshAlerts => spawn_alerts(&client, &events),
                     Command::FetchConfigStatus(agent) => spawn_config_status(&client, &events, agent),
+                    Command::ForgetHosts { agents, purge } => spawn_forget(&client, &events, agents, purge),
                     Command::EditTags { agents, add, remove } => {
                         spawn_edit_tags(&client, &events, agents, add, remove);
                     }
@@ -310,6 +311,32 @@ fn spawn_hosts(client: &Client, events: &mpsc::Sender<Event>) {
             Err(e) => Event::HubDown(e.to_string()),
         };
         let _ = events.send(event).await;
+    });
+}
+
+fn spawn_forget(client: &Client, events: &mpsc::Sender<Event>, agents: Vec<AgentId>, purge: bool) {
+    let (client, events) = (client.clone(), events.clone());
+    tokio::spawn(async move {
+        let mut forgotten = Vec::new();
+        let mut failed = Vec::new();
+        for agent in agents {
+            let req = HostRemoveRequest {
+                agent: agent.to_string(),
+                purge: Some(purge),
+            };
+            match call::<_, HostRemoveReply>(&client, subject::api::HOSTS_REMOVE, &req, API_TIMEOUT)
+                .await
+            {
+                Ok(_) => forgotten.push(agent),
+                Err(e) => failed.push(format!("{agent}: {e}")),
+            }
+        }
+        let failed = failed
+            .first()
+            .map(|first| format!("{} not forgotten; {first}", failed.len()));
+        let _ = events
+            .send(Event::HostsForgotten { forgotten, failed })
+            .await;
     });
 }
 

@@ -6,7 +6,8 @@
 //! `:host ID`, `:hosts`, `:tests`, `:window 6h`, `:filter TEXT`,
 //! `:cancel ID`, `:alerts`, `:ack COMMENT` (the selected alert),
 //! `:tag +TAG -TAG ...` (hub-side tags of the marked hosts, or the one in
-//! view or under the cursor; a bare tag adds), `:help`, `:q`.
+//! view or under the cursor; a bare tag adds), `:forget [purge]` (the
+//! same hosts, offline ones only), `:help`, `:q`.
 
 use swarm_common::AgentId;
 use swarm_common::protocol::{TestKind, TestSpec};
@@ -60,11 +61,27 @@ pub fn run(app: &mut App, line: &str, commands: &mut Vec<Command>) {
         }
         "ack" => app.ack_selected(&args.join(" "), commands),
         "tag" | "tags" => tags(app, args, commands),
+        "forget" => forget(app, args, commands),
         _ => Err(format!("unknown command :{verb} (:help lists the keys)")),
     };
     if let Err(e) = result {
         app.notice = Some(e);
     }
+}
+
+fn forget(app: &mut App, args: &[&str], commands: &mut Vec<Command>) -> Result<(), String> {
+    let purge = match args {
+        [] => false,
+        ["purge"] => true,
+        _ => return Err("usage: :forget [purge] (the marked hosts, or the one chosen)".into()),
+    };
+    let agents = app.chosen_hosts();
+    if agents.is_empty() {
+        return Err("no host chosen: mark hosts with space or put the cursor on one".into());
+    }
+    app.notice = Some(format!("forgetting {} hosts…", agents.len()));
+    commands.push(Command::ForgetHosts { agents, purge });
+    Ok(())
 }
 
 fn tags(app: &mut App, args: &[&str], commands: &mut Vec<Command>) -> Result<(), String> {

@@ -565,3 +565,30 @@ fn hub_tags_go_to_the_marked_hosts_or_the_chosen_one() {
     assert!(commands.is_empty());
     assert!(app.notice.as_deref().is_some_and(|n| n.contains("tag")));
 }
+
+#[test]
+fn forgotten_hosts_leave_the_console() {
+    let mut app = fixtures::app();
+    key(&mut app, KeyCode::Char(':'));
+    for c in "forget".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let (_, commands) = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        commands,
+        vec![Command::ForgetHosts {
+            agents: vec![id("cache-1")],
+            purge: false
+        }]
+    );
+    app.apply(Event::HostsForgotten {
+        forgotten: vec![id("cache-1")],
+        failed: Some("1 not forgotten; web-1: conflict".into()),
+    });
+    assert_eq!(names(&app), vec!["db-1", "web-1", "web-2"]);
+    assert!(
+        app.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("conflict"))
+    );
+}
