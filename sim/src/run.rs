@@ -17,7 +17,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use swarm_common::codec::{self, Encoding};
-use swarm_common::protocol::{Ack, Bye, CancelRun, TestRun};
+use swarm_common::protocol::fleet::{ConfigAck, ConfigPush};
+use swarm_common::protocol::{Ack, Bye, CancelRun, HostInfo, TestRun};
 use swarm_common::subject;
 use swarm_common::time::now_ms;
 use tokio::time::Instant;
@@ -58,6 +59,7 @@ enum Request {
     Run,
     Cancel,
     Info,
+    Config,
 }
 
 /// What the driver and the request task share.
@@ -65,6 +67,8 @@ struct Shared {
     hosts: Vec<Arc<Host>>,
     /// Agents that said hello and not bye: only they answer requests.
     online: Vec<AtomicBool>,
+    /// The pushed-config revision each agent acknowledged (0: none).
+    config_rev: Vec<AtomicU64>,
     info: InfoOptions,
     stats: Arc<SimStats>,
     runs: Arc<Runs>,
@@ -133,6 +137,7 @@ impl Sim {
             })?;
         let shared = Arc::new(Shared {
             online: hosts.iter().map(|_| AtomicBool::new(false)).collect(),
+            config_rev: hosts.iter().map(|_| AtomicU64::new(0)).collect(),
             hosts,
             info: InfoOptions {
                 interval_ms: u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX),
@@ -200,11 +205,12 @@ impl Sim {
 /// Subject of every request to every agent, built with the contract's
 /// builders, to the agent and the kind of request.
 fn routes(hosts: &[Arc<Host>]) -> HashMap<String, (u32, Request)> {
-    let mut routes = HashMap::with_capacity(hosts.len() * 3);
+    let mut routes = HashMap::with_capacity(hosts.len() * 4);
     for host in hosts {
         routes.insert(subject::agent_run(&host.id), (host.n, Request::Run));
         routes.insert(subject::agent_cancel(&host.id), (host.n, Request::Cancel));
         routes.insert(subject::agent_info(&host.id), (host.n, Request::Info));
+        routes.insert(subject::agent_config(&host.id), (host.n, Request::Config));
     }
     routes
 }
@@ -306,7 +312,7 @@ impl<'a> Driver<'a> {
                 if !online.swap(true, Ordering::Relaxed) {
                     shared.stats.online.fetch_add(1, Ordering::Relaxed);
                 }
-                let info = host.info(&shared.info, now_ms());
+                let info = shared.info_of(host);
                 publish(shared, &shared.stats.hello, subject::hello(&host.id), &info).await;
                 agent.presence = Presence::Online;
             }
@@ -335,6 +341,19 @@ impl<'a> Driver<'a> {
             &sample,
         )
         .await;
+    }
+}
+
+impl Shared {
+    /// A host's HostInfo now, with the config revision it acknowledged
+    /// (it keeps its own interval: only the revision is simulated).
+    fn info_of(&self, host: &Host) -> HostInfo {
+        let mut info = host.info(&self.info, now_ms());
+        info.config_rev = self
+            .config_rev
+            .get(host.n as usize)
+            .map(|r| r.load(Ordering::Relaxed));
+        info
     }
 }
 
@@ -416,7 +435,41 @@ fn answer(
             };
             codec::to_msgpack(&ack)
         }
-        Request::Info => codec::to_msgpack(&host.info(&shared.info, now_ms())),
+        Request::Info => codec::to_msgpack(&shared.info_of(host)),
+        Request::Config => {
+            let slot = shared.config_rev.get(host.n as usize);
+            let applied = slot.map_or(0, |s| s.load(Ordering::Relaxed));
+            // A virtual agent has no plugins: a config naming one is
+            // refused, as a real agent without it refuses it.
+            let ack = match enc.decode::<ConfigPush>(&msg.payload) {
+                Ok(push) if push.config.plugins.as_ref().is_some_and(|p| !p.is_empty()) => {
+                    ConfigAck {
+                        applied_rev: applied,
+                        error: Some("no plugins are installed on a simulated agent".into()),
+                    }
+                }
+                Ok(push) => match push.config.check() {
+                    Ok(()) => {
+                        if let Some(slot) = slot {
+                            slot.store(push.rev, Ordering::Relaxed);
+                        }
+                        ConfigAck {
+                            applied_rev: push.rev,
+                            error: None,
+                        }
+                    }
+                    Err(e) => ConfigAck {
+                        applied_rev: applied,
+                        error: Some(e),
+                    },
+                },
+                Err(e) => ConfigAck {
+                    applied_rev: applied,
+                    error: Some(format!("undecodable config: {e}")),
+                },
+            };
+            codec::to_msgpack(&ack)
+        }
     }
 }
 
