@@ -61,14 +61,21 @@ impl DirLock {
     }
 }
 
-/// Opens one sled database. With the directory's lock held, a failure
-/// within [`CLOSE_WAIT`] is a store of this process still closing, and is
-/// tried again.
-pub(crate) fn open_db(dir: &Path) -> Result<sled::Db> {
+/// Page cache of the main database (chunks, write-ahead log, records)
+/// and of the block index. sled's own default is 1 GiB each, which a hub
+/// of 10,000 hosts fills within minutes; these bound the hub's memory.
+pub(crate) const MAIN_CACHE_BYTES: u64 = 192 << 20;
+pub(crate) const INDEX_CACHE_BYTES: u64 = 64 << 20;
+
+/// Opens one sled database with a page cache of `cache_bytes`. With the
+/// directory's lock held, a failure within [`CLOSE_WAIT`] is a store of
+/// this process still closing, and is tried again.
+pub(crate) fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
     let deadline = Instant::now() + CLOSE_WAIT;
     loop {
         match sled::Config::new()
             .path(dir)
+            .cache_capacity(cache_bytes)
             .flush_every_ms(Some(500))
             .open()
         {

@@ -220,9 +220,9 @@ impl Store {
     /// Opens (or creates) the store in `dir` and replays its write-ahead log.
     pub fn open(dir: &Path) -> Result<Self> {
         let lock = layout::DirLock::take(dir)?;
-        let db = layout::open_db(dir)?;
+        let db = layout::open_db(dir, layout::MAIN_CACHE_BYTES)?;
         layout::check(&db, dir)?;
-        let index_db = layout::open_db(&dir.join("index"))?;
+        let index_db = layout::open_db(&dir.join("index"), layout::INDEX_CACHE_BYTES)?;
         let chunks = db.open_tree("chunks")?;
         let wal = db.open_tree("wal")?;
         let dict = db.open_tree("dict")?;
