@@ -78,6 +78,8 @@ impl CpuReading {
 pub struct CpuSampler {
     total: Option<Ticks>,
     cores: Vec<Ticks>,
+    /// What the last interval with ticks showed.
+    last: CpuReading,
 }
 
 impl CpuSampler {
@@ -91,6 +93,15 @@ impl CpuSampler {
 
     fn next(&mut self, stats: &KernelStats, per_core: bool) -> CpuReading {
         let total = Ticks::of(&stats.total);
+        let ticked = self
+            .total
+            .is_some_and(|before| total.since(&before).iter().sum::<u64>() > 0);
+        if self.total.is_some() && !ticked {
+            // Read again within one clock tick (USER_HZ is 100 on Linux):
+            // nothing moved, so the last interval's figures still hold and
+            // the baseline stays for the next reading.
+            return self.last.clone();
+        }
         let times = self.total.and_then(|before| shares(total.since(&before)));
         self.total = Some(total);
         let mut cores = Vec::new();
@@ -121,7 +132,8 @@ impl CpuSampler {
             }
             self.cores = now;
         }
-        CpuReading { times, cores }
+        self.last = CpuReading { times, cores };
+        self.last.clone()
     }
 }
 
@@ -145,6 +157,33 @@ mod tests {
             cores: vec![],
         };
         assert_eq!(reading.busy_pct(), Some(50.0));
+    }
+
+    #[test]
+    fn a_reading_within_one_tick_repeats_the_last_one() {
+        let mut sampler = CpuSampler::default();
+        let stats = |user: u64, idle: u64| {
+            let text = format!(
+                "cpu {user} 0 0 {idle} 0 0 0 0 0 0\ncpu0 {user} 0 0 {idle} 0 0 0 0 0 0\nctxt 1\nbtime 1\nprocesses 1\n"
+            );
+            let info = procfs::ExplicitSystemInfo {
+                boot_time_secs: 1,
+                ticks_per_second: 100,
+                page_size: 4096,
+                is_little_endian: true,
+            };
+            <KernelStats as procfs::FromReadSI>::from_read(text.as_bytes(), &info)
+                .expect("a /proc/stat text")
+        };
+        assert!(sampler.next(&stats(10, 90), true).times.is_none());
+        let busy = sampler.next(&stats(20, 100), true);
+        assert_eq!(busy.busy_pct(), Some(50.0));
+        assert_eq!(
+            sampler.next(&stats(20, 100), true),
+            busy,
+            "no tick: same figures"
+        );
+        assert_eq!(sampler.next(&stats(20, 110), true).busy_pct(), Some(0.0));
     }
 
     #[test]
