@@ -83,7 +83,8 @@ pub struct CpuSampler {
 }
 
 impl CpuSampler {
-    /// Reads `/proc/stat`; the first call only primes the counters.
+    /// Reads `/proc/stat`: shares over the time since the last reading
+    /// (since boot for the first).
     pub fn read(&mut self, per_core: bool) -> CpuReading {
         let Ok(stats) = KernelStats::current() else {
             return CpuReading::default();
@@ -102,7 +103,9 @@ impl CpuSampler {
             // the baseline stays for the next reading.
             return self.last.clone();
         }
-        let times = self.total.and_then(|before| shares(total.since(&before)));
+        // The first reading has no earlier one: its figures are since boot,
+        // as top's first screen shows them.
+        let times = shares(total.since(&self.total.unwrap_or_default()));
         self.total = Some(total);
         let mut cores = Vec::new();
         if per_core {
@@ -112,23 +115,25 @@ impl CpuSampler {
                 .take(MAX_CORES)
                 .map(Ticks::of)
                 .collect();
-            if now.len() == self.cores.len() {
-                cores = now
-                    .iter()
-                    .zip(&self.cores)
-                    .filter_map(|(n, b)| {
-                        let d = n.since(b);
-                        let sum: u64 = d.iter().sum();
-                        (sum > 0).then(|| {
-                            let busy = sum - d[3] - d[7];
-                            (busy as f64 * 10_000.0 / sum as f64).round() / 100.0
-                        })
+            if now.len() != self.cores.len() {
+                // First reading, or cores came or went: since boot.
+                self.cores = vec![Ticks::default(); now.len()];
+            }
+            cores = now
+                .iter()
+                .zip(&self.cores)
+                .filter_map(|(n, b)| {
+                    let d = n.since(b);
+                    let sum: u64 = d.iter().sum();
+                    (sum > 0).then(|| {
+                        let busy = sum - d[3] - d[7];
+                        (busy as f64 * 10_000.0 / sum as f64).round() / 100.0
                     })
-                    .collect();
-                if cores.len() != now.len() {
-                    // A core without ticks (offline): no partial list.
-                    cores.clear();
-                }
+                })
+                .collect();
+            if cores.len() != now.len() {
+                // A core without ticks (offline): no partial list.
+                cores.clear();
             }
             self.cores = now;
         }
@@ -175,7 +180,13 @@ mod tests {
             <KernelStats as procfs::FromReadSI>::from_read(text.as_bytes(), &info)
                 .expect("a /proc/stat text")
         };
-        assert!(sampler.next(&stats(10, 90), true).times.is_none());
+        let boot = sampler.next(&stats(10, 90), true);
+        assert_eq!(
+            boot.busy_pct(),
+            Some(10.0),
+            "the first reading is since boot"
+        );
+        assert_eq!(boot.cores, vec![10.0]);
         let busy = sampler.next(&stats(20, 100), true);
         assert_eq!(busy.busy_pct(), Some(50.0));
         assert_eq!(
@@ -190,7 +201,10 @@ mod tests {
     fn this_machine_reports_every_core() {
         let mut sampler = CpuSampler::default();
         let first = sampler.read(true);
-        assert!(first.times.is_none(), "the first reading only primes");
+        assert!(
+            first.busy_pct().is_some(),
+            "the first reading is since boot"
+        );
         std::thread::sleep(std::time::Duration::from_millis(120));
         let second = sampler.read(true);
         let times = second.times.expect("ticks passed in 120 ms");
