@@ -195,7 +195,9 @@ fn print_statuses(statuses: &[ConfigStatus]) {
         };
         println!(
             "{:<24} {:>8} {:>8}  {state}",
-            s.agent, s.desired_rev, s.applied_rev
+            s.agent.as_str(),
+            s.desired_rev,
+            s.applied_rev
         );
         if let Some(config) = &s.config
             && let Ok(text) = toml::to_string(config)

@@ -145,7 +145,7 @@ fn config_line(
         _ => (format!("hub rev {applied} in force"), theme::good()),
     };
     Line::from(vec![
-        Span::styled(format!("{:<9}", "config"), theme::dim()),
+        Span::styled(format!("{:<12}", "config"), theme::dim()),
         Span::styled(text, style),
     ])
 }
@@ -195,7 +195,7 @@ fn io_panel(
                 ("failing", theme::bad())
             };
             let mut spans = vec![
-                Span::styled(format!("{:<9.9}", p.name), theme::dim()),
+                Span::styled(format!("{:<11.11} ", p.name), theme::dim()),
                 Span::styled(mark, style),
             ];
             if let Some(e) = &p.error {
