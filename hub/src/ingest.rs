@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::Message;
-use async_nats::jetstream::message::Acker;
 use swarm_common::codec::Encoding;
 use swarm_common::protocol::alerts::LOSS_PREFIX;
 use swarm_common::protocol::{Bye, HostInfo, MetricsSample, TestResult};
@@ -18,6 +17,7 @@ use swarm_common::{limits, text};
 
 use crate::registry::AgentLimit;
 use crate::run_members::Refusal;
+use crate::source::Acknowledge;
 use crate::store::{SampleRow, rollup};
 use crate::validate::{self, Rejection};
 use crate::{HubState, watchdog};
@@ -40,14 +40,14 @@ pub struct OwnedRow {
     pub value: f64,
 }
 
-/// Rows waiting to be committed to the store, and the JetStream acks
-/// that may go out once they are on disk.
+/// Rows waiting to be committed to the store, and the acks that may go
+/// out once they are on disk.
 #[derive(Default)]
 pub struct Batch {
     rows: Vec<OwnedRow>,
     /// Test results, written with the rows (so acks follow both).
     results: Vec<TestResult>,
-    acks: Vec<Acker>,
+    acks: Vec<Acknowledge>,
 }
 
 impl Batch {
@@ -59,8 +59,8 @@ impl Batch {
         self.rows.is_empty() && self.results.is_empty()
     }
 
-    /// Holds a JetStream ack until the batch is durable.
-    pub fn ack_later(&mut self, acker: Acker) {
+    /// Holds an ack until the batch is durable.
+    pub fn ack_later(&mut self, acker: Acknowledge) {
         self.acks.push(acker);
     }
 
@@ -97,7 +97,7 @@ impl Batch {
         };
         if durable {
             for acker in self.acks.drain(..) {
-                if let Err(e) = acker.ack().await {
+                if let Err(e) = acker.send().await {
                     tracing::warn!("cannot acknowledge a message: {e}");
                 }
             }

@@ -25,15 +25,47 @@ pub const SUBJECTS: [&str; 4] = [
     subject::RESULTS_ALL,
 ];
 
-/// One message to ingest, with what acknowledges it (JetStream only).
+/// One message to ingest, with what acknowledges it once it is stored.
 pub struct Incoming {
     pub message: Message,
-    pub acker: Option<Acker>,
+    pub acker: Option<Acknowledge>,
+}
+
+/// How a stored message is acknowledged.
+pub enum Acknowledge {
+    /// The stream's ack: the stream may let the message go.
+    Stream(Acker),
+    /// Without JetStream, a sender that asked for an answer (an agent
+    /// publishes as to a stream and waits for its ack) gets a
+    /// JetStream-style publish ack from the hub once the message is
+    /// stored, rather than waiting out its ack timeout.
+    Reply {
+        client: Client,
+        subject: async_nats::Subject,
+    },
+}
+
+/// The body of a hub's publish ack: the hub itself is the store.
+const HUB_PUBLISH_ACK: &[u8] = br#"{"stream":"swarm-hub","seq":0}"#;
+
+impl Acknowledge {
+    pub async fn send(self) -> Result<(), String> {
+        match self {
+            Self::Stream(acker) => acker.ack().await.map_err(|e| e.to_string()),
+            Self::Reply { client, subject } => client
+                .publish(subject, bytes::Bytes::from_static(HUB_PUBLISH_ACK))
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
 }
 
 pub enum Source {
     Durable(BoxStream<'static, Incoming>),
-    Core(SelectAll<async_nats::Subscriber>),
+    Core {
+        client: Client,
+        messages: SelectAll<async_nats::Subscriber>,
+    },
 }
 
 impl Source {
@@ -55,7 +87,10 @@ impl Source {
                 for s in SUBJECTS {
                     subs.push(client.subscribe(s).await?);
                 }
-                Ok(Self::Core(futures::stream::select_all(subs)))
+                Ok(Self::Core {
+                    client: client.clone(),
+                    messages: futures::stream::select_all(subs),
+                })
             }
         }
     }
@@ -63,9 +98,12 @@ impl Source {
     pub async fn next(&mut self) -> Option<Incoming> {
         match self {
             Self::Durable(s) => s.next().await,
-            Self::Core(s) => s.next().await.map(|message| Incoming {
+            Self::Core { client, messages } => messages.next().await.map(|message| Incoming {
+                acker: message.reply.clone().map(|subject| Acknowledge::Reply {
+                    client: client.clone(),
+                    subject,
+                }),
                 message,
-                acker: None,
             }),
         }
     }
@@ -126,7 +164,7 @@ async fn durable(client: &Client) -> Result<Source, async_nats::Error> {
                 let (message, acker) = m.split();
                 Some(Incoming {
                     message,
-                    acker: Some(acker),
+                    acker: Some(Acknowledge::Stream(acker)),
                 })
             }
             Err(e) => {

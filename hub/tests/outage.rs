@@ -312,3 +312,49 @@ async fn a_full_spool_loses_exactly_the_counted_oldest_samples() {
     eprintln!("spool overflow: taken {taken}, dropped {dropped}, stored {kept}");
     hub.stop().await;
 }
+
+/// Without JetStream the hub answers an agent's stream-style publish once
+/// it stored the message: the agent neither waits out its ack timeout on
+/// every sample nor spools what the hub took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_jetstream_the_agent_is_acknowledged_by_the_hub() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("nats.conf");
+    std::fs::write(&conf, "max_payload: 1MB\n").expect("config without JetStream");
+    let server = NatsServer::start_with_file(&conf);
+    let hub = TestHub::start(&server.url(), &dir.path().join("hub")).await;
+    let agent = Agent::new(agent_config(
+        &server.url(),
+        "plain-1",
+        Duration::from_millis(100),
+        dir.path().join("spool"),
+    ));
+    let stats = agent.stats.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(agent.run(async {
+        let _ = stopped.await;
+    }));
+    // Samples taken before the agent connected wait in the spool; from
+    // then on each is answered. Waiting 2 s for an ack nobody gives would
+    // publish one sample in two seconds and spool the rest.
+    wait_for(|| async { stats.published.load(Ordering::Relaxed) > 0 }).await;
+    let spooled_before = stats.undelivered.load(Ordering::Relaxed);
+    let published_before = stats.published.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let published = stats.published.load(Ordering::Relaxed);
+    let spooled = stats.undelivered.load(Ordering::Relaxed);
+    assert!(
+        published - published_before >= 12,
+        "published {published_before} then {published}"
+    );
+    assert_eq!(
+        spooled, spooled_before,
+        "nothing the hub took went to the spool"
+    );
+    // What waited in the spool is replayed, and acknowledged the same way.
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    drained(&client, "plain-1", spooled_before).await;
+    let _ = stop.send(());
+    task.await.expect("agent task").expect("agent ran");
+    hub.stop().await;
+}
