@@ -81,6 +81,9 @@ pub enum SubCommand {
     /// Alerts, rules (also from a TOML file) and silences.
     #[command(subcommand)]
     Alerts(alerts::AlertsCommand),
+    /// Silences: create, list, expire (as `alerts silence|silences|unsilence`).
+    #[command(subcommand)]
+    Silence(alerts::SilenceCommand),
     /// Configuration pushed to agents: push by selector, status per host.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -211,6 +214,9 @@ pub async fn run(args: &TuiArgs, command: &SubCommand) -> Result<(), Failure> {
         SubCommand::Test(command) => nettest::run(&client, args.hub_wait, command).await?,
         SubCommand::Alerts(command) => alerts::run(&client, args.hub_wait, command).await?,
         SubCommand::Config(command) => config::run(&client, args.hub_wait, command).await?,
+        SubCommand::Silence(command) => {
+            alerts::run_silence(&client, args.hub_wait, command).await?
+        }
     }
     Ok(())
 }

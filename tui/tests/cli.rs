@@ -305,6 +305,41 @@ for = "1m"
         .to_owned();
     let out = tui(&url, &["alerts", "unsilence", &id]).await;
     assert!(out.status.success(), "{out:?}");
+    // The same through `silence create|list|expire` and `alerts rules ...`.
+    let out = tui(
+        &url,
+        &[
+            "silence",
+            "create",
+            "--agents",
+            "db-*",
+            "--for",
+            "1h",
+            "--comment",
+            "backup",
+        ],
+    )
+    .await;
+    assert!(stdout(&out).starts_with("silence "), "{out:?}");
+    let out = tui(&url, &["silence", "list", "--json"]).await;
+    let silences: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let id = silences["silences"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let out = tui(&url, &["silence", "expire", &id]).await;
+    assert!(stdout(&out).contains("ended"), "{out:?}");
+    let out = tui(
+        &url,
+        &["alerts", "rules", "put", rules.to_str().expect("path")],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let out = tui(&url, &["alerts", "rules", "list", "--json"]).await;
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(listed["rules"][0]["name"], "down");
+    let out = tui(&url, &["alerts", "rules", "delete", "down"]).await;
+    assert!(stdout(&out).contains("deleted rule down"), "{out:?}");
     let out = tui(&url, &["alerts", "list"]).await;
     assert_eq!(stdout(&out).trim(), "no alerts");
     let out = tui(&url, &["alerts", "ack", "nobody", "down"]).await;

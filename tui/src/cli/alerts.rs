@@ -44,8 +44,10 @@ pub enum AlertsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The hub's rules.
+    /// The hub's rules (`rules list|put|delete|apply`; alone: list).
     Rules {
+        #[command(subcommand)]
+        action: Option<RulesAction>,
         #[arg(long)]
         json: bool,
     },
@@ -69,28 +71,7 @@ pub enum AlertsCommand {
     },
     /// Silence alerts of some hosts for a while (they still change state,
     /// marked silenced; nobody is notified).
-    Silence {
-        /// Selectors: agent ids, globs, tag:<tag>; comma-separated.
-        #[arg(long, required = true, value_delimiter = ',')]
-        agents: Vec<String>,
-        /// Only these rules (default: every rule).
-        #[arg(long, value_delimiter = ',')]
-        rules: Vec<String>,
-        /// How long from now (or from --every's first window).
-        #[arg(long = "for", value_parser = swarm_common::duration::parse_positive)]
-        duration: Duration,
-        /// A recurring window: every this long, for --window each time.
-        #[arg(long, value_parser = swarm_common::duration::parse_positive, requires = "window")]
-        every: Option<Duration>,
-        #[arg(long, value_parser = swarm_common::duration::parse_positive, requires = "every")]
-        window: Option<Duration>,
-        #[arg(long, required = true)]
-        comment: String,
-        #[arg(long, env = "USER", default_value = "operator")]
-        by: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Silence(SilenceArgs),
     /// Silences, active and future.
     Silences {
         #[arg(long)]
@@ -98,6 +79,78 @@ pub enum AlertsCommand {
     },
     /// End a silence now.
     Unsilence { id: String },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SilenceArgs {
+    /// Selectors: agent ids, globs, tag:<tag>; comma-separated.
+    #[arg(long, required = true, value_delimiter = ',')]
+    agents: Vec<String>,
+    /// Only these rules (default: every rule).
+    #[arg(long, value_delimiter = ',')]
+    rules: Vec<String>,
+    /// How long from now (or from --every's first window).
+    #[arg(long = "for", value_parser = swarm_common::duration::parse_positive)]
+    duration: Duration,
+    /// A recurring window: every this long, for --window each time.
+    #[arg(long, value_parser = swarm_common::duration::parse_positive, requires = "window")]
+    every: Option<Duration>,
+    #[arg(long, value_parser = swarm_common::duration::parse_positive, requires = "every")]
+    window: Option<Duration>,
+    #[arg(long, required = true)]
+    comment: String,
+    #[arg(long, env = "USER", default_value = "operator")]
+    by: String,
+    #[arg(long)]
+    json: bool,
+}
+
+/// `swarm-tui alerts rules ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum RulesAction {
+    /// The hub's rules.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create or replace the rules of a TOML file, by name.
+    Put { file: PathBuf },
+    /// Delete a rule and its alerts.
+    Delete { name: String },
+    /// Load a TOML rule set; with --prune the hub's rules not in it go.
+    Apply {
+        file: PathBuf,
+        #[arg(long)]
+        prune: bool,
+    },
+}
+
+/// `swarm-tui silence ...`: the same as `alerts silence`, `alerts
+/// silences` and `alerts unsilence`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SilenceCommand {
+    /// Silence alerts of some hosts for a while.
+    Create(SilenceArgs),
+    /// Silences, active and future.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now.
+    Expire { id: String },
+}
+
+pub async fn run_silence(
+    client: &Client,
+    timeout: Duration,
+    command: &SilenceCommand,
+) -> Result<(), Failure> {
+    let command = match command {
+        SilenceCommand::Create(args) => AlertsCommand::Silence(args.clone()),
+        SilenceCommand::List { json } => AlertsCommand::Silences { json: *json },
+        SilenceCommand::Expire { id } => AlertsCommand::Unsilence { id: id.clone() },
+    };
+    run(client, timeout, &command).await
 }
 
 fn parse_state(raw: &str) -> Result<AlertState, String> {
@@ -157,22 +210,19 @@ pub async fn run(
                 print_alerts(&reply.events, now_ms());
             }
         }
-        AlertsCommand::Rules { json } => {
-            let reply = list_rules(client, timeout).await?;
-            if *json {
-                print_json(&reply)?;
-            } else {
-                for r in &reply.rules {
-                    println!("{}", describe(r));
-                }
+        AlertsCommand::Rules { action, json } => match action {
+            None => print_rules(client, timeout, *json).await?,
+            Some(RulesAction::List { json: list_json }) => {
+                print_rules(client, timeout, *json || *list_json).await?;
             }
-        }
+            Some(RulesAction::Put { file }) => apply(client, timeout, file, false).await?,
+            Some(RulesAction::Apply { file, prune }) => {
+                apply(client, timeout, file, *prune).await?
+            }
+            Some(RulesAction::Delete { name }) => delete_rule(client, timeout, name).await?,
+        },
         AlertsCommand::Apply { file, prune } => apply(client, timeout, file, *prune).await?,
-        AlertsCommand::Delete { name } => {
-            let req = NameRequest { name: name.clone() };
-            let reply: RuleReply = call(client, api::ALERTS_RULES_DELETE, &req, timeout).await?;
-            println!("deleted rule {}", reply.rule.name);
-        }
+        AlertsCommand::Delete { name } => delete_rule(client, timeout, name).await?,
         AlertsCommand::Ack {
             agent,
             rule,
@@ -188,7 +238,7 @@ pub async fn run(
             let reply: AlertReply = call(client, api::ALERTS_ACK, &req, timeout).await?;
             println!("acknowledged {} on {}", reply.alert.rule, reply.alert.agent);
         }
-        AlertsCommand::Silence {
+        AlertsCommand::Silence(SilenceArgs {
             agents,
             rules,
             duration,
@@ -197,7 +247,7 @@ pub async fn run(
             comment,
             by,
             json,
-        } => {
+        }) => {
             let now = now_ms();
             let silence = Silence {
                 id: String::new(),
@@ -251,6 +301,27 @@ pub async fn run(
             println!("silence {} ended", reply.silence.id);
         }
     }
+    Ok(())
+}
+
+async fn print_rules(client: &Client, timeout: Duration, json: bool) -> Result<(), Failure> {
+    let reply = list_rules(client, timeout).await?;
+    if json {
+        print_json(&reply)?;
+    } else {
+        for r in &reply.rules {
+            println!("{}", describe(r));
+        }
+    }
+    Ok(())
+}
+
+async fn delete_rule(client: &Client, timeout: Duration, name: &str) -> Result<(), Failure> {
+    let req = NameRequest {
+        name: name.to_owned(),
+    };
+    let reply: RuleReply = call(client, api::ALERTS_RULES_DELETE, &req, timeout).await?;
+    println!("deleted rule {}", reply.rule.name);
     Ok(())
 }
 
