@@ -24,6 +24,8 @@ pub struct AgentArgs {
     /// Print the settings in force, layer by layer, and exit.
     #[arg(long)]
     pub print_config: bool,
+    #[command(subcommand)]
+    pub docs: Option<swarm_common::docs::DocsCommand>,
     /// Agent id; default is the host name, normalised to [a-z0-9_-]{1,64}.
     #[arg(long, env = "SWARM_AGENT_NAME")]
     pub name: Option<String>,
@@ -65,6 +67,9 @@ pub struct AgentArgs {
     /// Log filter (tracing syntax), e.g. `info` or `swarm_agent=debug`.
     #[arg(long, env = "SWARM_LOG", default_value = "info")]
     pub log: String,
+    /// Log lines as text or as JSON (one object per line).
+    #[arg(long, env = "SWARM_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: swarm_common::logging::LogFormat,
 }
 
 /// The collectors that can be left off.

@@ -10,6 +10,10 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let args = swarm_agent::config_file::parse_layered()?;
+    if let Some(docs) = &args.docs {
+        let command = <swarm_agent::AgentArgs as clap::CommandFactory>::command();
+        return swarm_common::docs::print(command, docs).context("cannot print");
+    }
     let config = args.config()?;
     if args.print_config {
         print!("{}", swarm_agent::config_file::show(&args, &config)?);
@@ -42,7 +46,7 @@ async fn run() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    swarm_common::logging::init(&args.log).map_err(anyhow::Error::msg)?;
+    swarm_common::logging::init(&args.log, args.log_format).map_err(anyhow::Error::msg)?;
     Agent::new(config)
         .run(swarm_common::shutdown::signal())
         .await

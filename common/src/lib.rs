@@ -5,6 +5,7 @@
 pub mod agent_id;
 pub mod api;
 pub mod codec;
+pub mod docs;
 pub mod duration;
 pub mod exit;
 pub mod limits;

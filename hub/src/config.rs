@@ -93,6 +93,9 @@ pub struct HubArgs {
     /// Log filter (tracing syntax), e.g. `info` or `swarm_hub=debug`.
     #[arg(long, env = "SWARM_LOG", default_value = "info")]
     pub log: String,
+    /// Log lines as text or as JSON (one object per line).
+    #[arg(long, env = "SWARM_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: swarm_common::logging::LogFormat,
     /// Without a command: run the hub.
     #[command(subcommand)]
     pub command: Option<HubCommand>,
@@ -101,6 +104,8 @@ pub struct HubArgs {
 /// Maintenance of a stopped hub's data directory (`--data`).
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum HubCommand {
+    #[command(flatten)]
+    Docs(swarm_common::docs::DocsCommand),
     /// Hosts, series, samples per resolution, bytes on disk.
     Stats,
     /// Apply retention now (the --retain-* flags).

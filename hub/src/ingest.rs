@@ -388,6 +388,14 @@ fn accept_result(
     // right.
     let agent = result.agent.as_str();
     let latency = result.latency_ms();
+    state.test_latest.observe(
+        test_id,
+        agent,
+        crate::test_latest::Probe {
+            ts: result.ts,
+            latency_ms: latency,
+        },
+    );
     let loss = format!("{LOSS_PREFIX}{test_id}");
     let series = format!("{}{test_id}", rollup::LATENCY_PREFIX);
     let lost = if latency.is_some() { 0.0 } else { 100.0 };

@@ -20,6 +20,7 @@ pub mod source;
 /// The time-series store, its own crate (`hub/store`).
 pub use swarm_store as store;
 pub mod summary;
+pub mod test_latest;
 pub mod test_policy;
 #[cfg(feature = "testkit")]
 pub mod testing;
@@ -194,6 +195,8 @@ pub struct HubState {
     pub nats: std::sync::OnceLock<Arc<swarm_common::nats::NatsHealth>>,
     pub alerts: alerts::AlertBook,
     pub configs: pushed_config::ConfigBook,
+    /// The latest probe of each agent in each running test.
+    pub test_latest: test_latest::TestLatest,
     pub notify_stats: Arc<alerts::notify::NotifyStats>,
 }
 
@@ -308,6 +311,7 @@ impl Hub {
                 nats: std::sync::OnceLock::new(),
                 alerts,
                 configs,
+                test_latest: test_latest::TestLatest::default(),
                 notify_stats: Arc::default(),
             }),
         })

@@ -21,7 +21,7 @@ async fn run() -> anyhow::Result<()> {
     if let Some(command) = &args.command {
         return maintain(&args, command);
     }
-    swarm_common::logging::init(&args.log).map_err(anyhow::Error::msg)?;
+    swarm_common::logging::init(&args.log, args.log_format).map_err(anyhow::Error::msg)?;
     let limits = args.limits().map_err(anyhow::Error::msg)?;
     let notify = args.notify().map_err(anyhow::Error::msg)?;
     // Opening replays the write-ahead log and checkpoints: watched too.
@@ -52,6 +52,9 @@ fn maintain(args: &HubArgs, command: &HubCommand) -> anyhow::Result<()> {
     let dir = &args.data;
     let mut out = std::io::stdout().lock();
     match command {
+        HubCommand::Docs(docs) => {
+            swarm_common::docs::print(<HubArgs as clap::CommandFactory>::command(), docs)?;
+        }
         HubCommand::Stats => maintenance::stats(dir, &mut out)?,
         HubCommand::Prune => maintenance::prune(dir, &args.retention(), &mut out)?,
         HubCommand::Wipe { yes } => {

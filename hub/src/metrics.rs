@@ -18,7 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 use swarm_common::protocol::alerts::AlertState;
-use swarm_common::protocol::{HostStatus, MetricsSample};
+use swarm_common::protocol::{HostStatus, MetricsSample, Millis};
 use swarm_common::time::now_ms;
 
 use crate::HubState;
@@ -176,6 +176,16 @@ pub fn exposition(state: &HubState) -> Result<String, std::fmt::Error> {
         ),
         temp: f.gauge("swarm_temperature_celsius", "Temperature, by sensor", None),
     };
+    let spool = f.gauge(
+        "swarm_agent_spool_messages",
+        "Messages waiting in the agent's spool, as its last HostInfo said",
+        None,
+    );
+    let spool_dropped = f.gauge(
+        "swarm_agent_spool_dropped_messages",
+        "Messages the agent's full spool dropped since it started, as its last HostInfo said",
+        None,
+    );
     let firing = f.gauge(
         "swarm_alert_firing",
         "1 for each firing alert, by agent, rule and severity",
@@ -183,6 +193,8 @@ pub fn exposition(state: &HubState) -> Result<String, std::fmt::Error> {
     );
 
     let now = now_ms();
+    // The newest sample time the hub holds: how far ingest is behind.
+    let mut newest: Millis = 0;
     state.registry.for_each(now, |agent, status, record, tags| {
         let a = agent.as_str();
         let online = status == HostStatus::Online;
@@ -205,9 +217,18 @@ pub fn exposition(state: &HubState) -> Result<String, std::fmt::Error> {
             ("tags".to_owned(), tags.join(",")),
         ])
         .set(1.0);
+        if let Some(sp) = host.and_then(|i| i.spool.as_ref()).filter(|_| online) {
+            set(&spool, labels(&[("agent", a)]), Some(sp.records as f64));
+            set(
+                &spool_dropped,
+                labels(&[("agent", a)]),
+                Some(sp.dropped as f64),
+            );
+        }
         let Some(s) = record.latest.as_ref().filter(|_| online) else {
             return;
         };
+        newest = newest.max(s.ts);
         let by_agent = || labels(&[("agent", a)]);
         set(&cpu, by_agent(), s.cpu_pct);
         set(&mem_used, by_agent(), s.mem_used.map(|v| v as f64));
@@ -239,6 +260,46 @@ pub fn exposition(state: &HubState) -> Result<String, std::fmt::Error> {
             ]))
             .set(1.0);
     }
+    let latency = f.gauge(
+        "swarm_test_latency",
+        "Latest answered probe of a running network test, by test and agent",
+        Some(Unit::Seconds),
+    );
+    let lost = f.gauge(
+        "swarm_test_probe_lost",
+        "1 when the latest probe of a running network test got no answer",
+        None,
+    );
+    for (test, agent, probe) in state.test_latest.current(|t| state.tests.is_active(t)) {
+        let l = || labels(&[("test", &test), ("agent", &agent)]);
+        set(&latency, l(), probe.latency_ms.map(|ms| ms / 1000.0));
+        set(
+            &lost,
+            l(),
+            Some(if probe.latency_ms.is_some() { 0.0 } else { 1.0 }),
+        );
+    }
+    if newest > 0 {
+        let lag = f.gauge(
+            "swarm_hub_ingest_lag",
+            "Now less the newest sample time ingested (grows when the hub falls behind)",
+            Some(Unit::Seconds),
+        );
+        lag.get_or_create(&Vec::new())
+            .set(now.saturating_sub(newest) as f64 / 1000.0);
+    }
+    match state.store.disk_bytes() {
+        Ok(bytes) => {
+            f.gauge(
+                "swarm_hub_store",
+                "Bytes the store takes on disk",
+                Some(Unit::Bytes),
+            )
+            .get_or_create(&Vec::new())
+            .set(bytes as f64);
+        }
+        Err(e) => tracing::warn!("cannot size the store for /metrics: {e}"),
+    }
     hub_counters(&mut f, state);
     let mut text = String::new();
     encode(&mut text, &f.registry)?;
@@ -269,7 +330,7 @@ impl Detail {
             }
         }
         for i in &s.interfaces {
-            let l = || labels(&[("agent", agent), ("interface", &i.name)]);
+            let l = || labels(&[("agent", agent), ("iface", &i.name)]);
             set(&self.iface_rx, l(), i.rx_bps);
             set(&self.iface_tx, l(), i.tx_bps);
         }

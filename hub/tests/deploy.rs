@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use swarm_common::AgentId;
 use swarm_common::protocol::alerts::{Op, Rule, Severity};
-use swarm_common::protocol::{DiskUsage, HostInfo, MetricsSample, NetUsage};
+use swarm_common::protocol::{DiskUsage, HostInfo, MetricsSample, NetUsage, TestKind, TestSpec};
 use swarm_common::time::now_ms;
 use swarm_hub::Hub;
 use swarm_hub::store::Store;
@@ -66,6 +66,17 @@ fn exposition() -> String {
         rows.iter().map(|(n, v)| (n.as_str(), *v)),
         Vec::new,
         now,
+    );
+    // A running ping test with a probe of dash-1.
+    let spec = TestSpec::new(TestKind::Ping, "127.0.0.1", vec!["dash-1".into()]);
+    let test = state.tests.create(&state, &spec).expect("test");
+    state.test_latest.observe(
+        &test.id,
+        "dash-1",
+        swarm_hub::test_latest::Probe {
+            ts: now,
+            latency_ms: Some(1.5),
+        },
     );
     swarm_hub::metrics::exposition(&state).expect("encodes")
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use swarm_common::protocol::{CpuTimes, DiskIo, DiskUsage, HostInfo, MetricsSample};
+use swarm_common::protocol::{CpuTimes, DiskIo, DiskUsage, HostInfo, MetricsSample, SpoolInfo};
 use swarm_common::testkit::NatsServer;
 use swarm_common::time::now_ms;
 use swarm_common::{AgentId, subject};
@@ -47,6 +47,12 @@ async fn metrics_name_each_host_and_a_real_prometheus_scrapes_them() {
         hostname: Some("prom-1.example".into()),
         interval_ms: Some(60_000),
         tags: vec!["role=web".into()],
+        spool: Some(SpoolInfo {
+            records: 12,
+            bytes: 4096,
+            dropped: 3,
+            replayed: 0,
+        }),
         ..HostInfo::new(a.clone())
     };
     publish_acked(&client, [(subject::hello(&a), info)]).await;
@@ -89,6 +95,10 @@ async fn metrics_name_each_host_and_a_real_prometheus_scrapes_them() {
         r#"swarm_cpu_mode_percent{agent="prom-1",mode="iowait"} 12.5"#,
         r#"swarm_disk_read_bytes_per_second{agent="prom-1",device="nvme0n1"} 4096.0"#,
         r#"swarm_disk_busy_ratio{agent="prom-1",device="nvme0n1"} 0.5"#,
+        r#"swarm_agent_spool_messages{agent="prom-1"} 12.0"#,
+        r#"swarm_agent_spool_dropped_messages{agent="prom-1"} 3.0"#,
+        "# TYPE swarm_hub_store_bytes gauge",
+        "# TYPE swarm_hub_ingest_lag_seconds gauge",
         r#"tags="role=web""#,
         "# TYPE swarm_hub_messages counter",
         "swarm_hub_messages_total 2",

@@ -62,6 +62,9 @@ pub struct SimArgs {
     /// Log filter (tracing syntax), e.g. `info` or `swarm_sim=debug`.
     #[arg(long, env = "SWARM_LOG", default_value = "info")]
     pub log: String,
+    /// Log lines as text or as JSON (one object per line).
+    #[arg(long, env = "SWARM_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: swarm_common::logging::LogFormat,
 }
 
 fn parse_pct(raw: &str) -> Result<f64, String> {

@@ -11,7 +11,7 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> anyhow::Result<()> {
     let args = SimArgs::parse();
     let config = args.config()?;
-    swarm_common::logging::init(&args.log).map_err(anyhow::Error::msg)?;
+    swarm_common::logging::init(&args.log, args.log_format).map_err(anyhow::Error::msg)?;
     let shutdown = swarm_common::shutdown::signal();
     tokio::pin!(shutdown);
     let client = tokio::select! {

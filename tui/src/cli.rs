@@ -84,6 +84,8 @@ pub enum SubCommand {
     /// Silences: create, list, expire (as `alerts silence|silences|unsilence`).
     #[command(subcommand)]
     Silence(alerts::SilenceCommand),
+    #[command(flatten)]
+    Docs(swarm_common::docs::DocsCommand),
     /// Configuration pushed to agents: push by selector, status per host.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -183,6 +185,11 @@ fn parse_agent(raw: &str) -> Result<AgentId, String> {
 }
 
 pub async fn run(args: &TuiArgs, command: &SubCommand) -> Result<(), Failure> {
+    if let SubCommand::Docs(docs) = command {
+        // Needs no server.
+        return swarm_common::docs::print(<TuiArgs as clap::CommandFactory>::command(), docs)
+            .map_err(|e| Failure::internal(e.to_string()));
+    }
     let client = nats::connect_once(&args.nats, "swarm-tui", NatsHealth::new())
         .await
         .map_err(|e| Failure::internal(e.to_string()))?;
@@ -217,6 +224,7 @@ pub async fn run(args: &TuiArgs, command: &SubCommand) -> Result<(), Failure> {
         SubCommand::Silence(command) => {
             alerts::run_silence(&client, args.hub_wait, command).await?
         }
+        SubCommand::Docs(_) => {}
     }
     Ok(())
 }

@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
 }
 
 /// The console owns the screen: logs go to the file named by
-/// SWARM_TUI_LOG, or nowhere.
+/// SWARM_TUI_LOG (JSON lines with SWARM_LOG_FORMAT=json), or nowhere.
 fn init_file_log() {
     let Some(path) = std::env::var_os("SWARM_TUI_LOG") else {
         return;
@@ -39,10 +39,16 @@ fn init_file_log() {
         .open(&path)
     {
         Ok(file) => {
-            tracing_subscriber::fmt()
-                .with_writer(std::sync::Mutex::new(file))
-                .with_ansi(false)
-                .init();
+            let format = match std::env::var("SWARM_LOG_FORMAT").as_deref() {
+                Ok("json") => swarm_common::logging::LogFormat::Json,
+                _ => swarm_common::logging::LogFormat::Text,
+            };
+            let filter = std::env::var("SWARM_LOG").unwrap_or_else(|_| "info".to_owned());
+            if let Err(e) =
+                swarm_common::logging::init_to(&filter, format, std::sync::Mutex::new(file), false)
+            {
+                eprintln!("cannot log to {}: {e}", path.to_string_lossy());
+            }
         }
         Err(e) => eprintln!("cannot open log file {}: {e}", path.to_string_lossy()),
     }

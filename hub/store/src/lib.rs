@@ -1020,14 +1020,21 @@ impl Store {
         Ok(total)
     }
 
+    /// Bytes the store takes on disk: both sled databases and the day
+    /// files (cheap: file sizes, no scan of the data).
+    pub fn disk_bytes(&self) -> Result<u64> {
+        Ok(self.db.size_on_disk()? + self.index_db.size_on_disk()? + self.block_bytes(None)?)
+    }
+
     pub fn stats(&self) -> Result<StoreStats> {
+        let bytes_on_disk = self.disk_bytes()?;
         let inner = self.lock();
         let block_bytes = self.block_bytes(None)?;
         let mut stats = StoreStats {
             agents: inner.agents.ids.len(),
             series: self.agent_series.len(),
             wal_batches: self.wal.len(),
-            bytes_on_disk: self.db.size_on_disk()? + self.index_db.size_on_disk()? + block_bytes,
+            bytes_on_disk,
             data_bytes: block_bytes,
             samples_in_heads: inner.heads.values().map(|h| h.samples.len() as u64).sum(),
             ..StoreStats::default()
