@@ -143,7 +143,8 @@ impl App {
                     .map(|(k, label, _)| format!("{k}={label}"))
                     .collect();
                 self.notice = Some(format!(
-                    "silence {} for: {} (other key: cancel)",
+                    // Fits 80 columns beside the status line's marks.
+                    "silence {}: {}, other key: no",
                     alert.agent,
                     choices.join(" ")
                 ));

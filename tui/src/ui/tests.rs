@@ -349,8 +349,10 @@ fn alerts_view_silences_and_acks_the_selected_alert_in_few_keys() {
         Some("web-2")
     );
     assert_eq!(app.alerts.firing(), 2);
-    // s, then 4: silence web-2 for four hours.
+    // s, then 4: silence web-2 for four hours. The choice is shown
+    // before the second key.
     press(&mut app, KeyCode::Char('s'));
+    snapshots("alerts_silence_dialog", &app);
     let (_, commands) = app.apply(Event::Key(KeyEvent::new(
         KeyCode::Char('4'),
         KeyModifiers::NONE,
