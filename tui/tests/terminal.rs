@@ -134,7 +134,7 @@ async fn console_shows_a_live_host_and_quits_cleanly() {
     tmux(&["send-keys", "-t", &session, "!"]);
     wait_for_screen(&session, &["firing   critical box-e2e", "cpu-any"]).await;
     tmux(&["send-keys", "-t", &session, "s"]);
-    wait_for_screen(&session, &["silence box-e2e for"]).await;
+    wait_for_screen(&session, &["silence box-e2e: 1=1h"]).await;
     tmux(&["send-keys", "-t", &session, "1"]);
     wait_for_screen(&session, &["silenced"]).await;
     tmux(&["send-keys", "-t", &session, "Escape"]);
