@@ -202,7 +202,7 @@ pub fn show(args: &AgentArgs, config: &crate::AgentConfig) -> Result<String, Con
     let off: Vec<String> = args
         .disable
         .iter()
-        .filter_map(|d| serde_json::to_value(d).ok()?.as_str().map(str::to_owned))
+        .filter_map(|d| Some(clap::ValueEnum::to_possible_value(d)?.get_name().to_owned()))
         .collect();
     put("disable", list(&off));
     put("processes_every", text(&short(args.processes_every)));

@@ -104,7 +104,7 @@ impl ConfigBook {
         selector::validate_list("agents", selectors).map_err(bad)?;
         config.check().map_err(|e| bad(format!("config: {e}")))?;
         let matcher = selector::Compiled::new(selectors);
-        let hosts = registry.members(now);
+        let hosts = registry.members();
         let matched: Vec<AgentId> = hosts
             .iter()
             .filter(|h| matcher.matches(*h))

@@ -267,7 +267,7 @@ impl Registry {
     }
 
     /// Every host, online or not, with its merged tags, in agent-id order.
-    pub fn members(&self, _now: Millis) -> Vec<Member> {
+    pub fn members(&self) -> Vec<Member> {
         self.lock()
             .records
             .iter()

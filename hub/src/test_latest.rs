@@ -21,42 +21,56 @@ pub struct Probe {
     pub latency_ms: Option<f64>,
 }
 
+/// Probes by test, then by agent: a result for a known pair is looked up
+/// by `&str`, without building a key (this runs for every result).
+#[derive(Default)]
+struct Probes {
+    by_test: HashMap<String, HashMap<String, Probe>>,
+    len: usize,
+}
+
 #[derive(Default)]
 pub struct TestLatest {
-    probes: Mutex<HashMap<(String, String), Probe>>,
+    probes: Mutex<Probes>,
     pub not_kept: AtomicU64,
 }
 
 impl TestLatest {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Probe>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Probes> {
         self.probes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A result arrived; an older one (a replayed spool) changes nothing.
     pub fn observe(&self, test: &str, agent: &str, probe: Probe) {
         let mut probes = self.lock();
-        let full = probes.len() >= MAX_ENTRIES;
-        let key = (test.to_owned(), agent.to_owned());
-        match probes.get_mut(&key) {
-            Some(kept) if kept.ts > probe.ts => {}
-            Some(kept) => *kept = probe,
-            None if full => {
-                self.not_kept.fetch_add(1, Ordering::Relaxed);
+        if let Some(kept) = probes.by_test.get_mut(test).and_then(|a| a.get_mut(agent)) {
+            if kept.ts <= probe.ts {
+                *kept = probe;
             }
-            None => {
-                probes.insert(key, probe);
-            }
+            return;
         }
+        if probes.len >= MAX_ENTRIES {
+            self.not_kept.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        probes.len += 1;
+        probes
+            .by_test
+            .entry(test.to_owned())
+            .or_default()
+            .insert(agent.to_owned(), probe);
     }
 
     /// The probes of tests `running` says are still running, sorted; the
     /// others are forgotten.
     pub fn current(&self, running: impl Fn(&str) -> bool) -> Vec<(String, String, Probe)> {
         let mut probes = self.lock();
-        probes.retain(|(test, _), _| running(test));
+        probes.by_test.retain(|test, _| running(test));
+        probes.len = probes.by_test.values().map(HashMap::len).sum();
         let mut out: Vec<_> = probes
+            .by_test
             .iter()
-            .map(|((t, a), p)| (t.clone(), a.clone(), *p))
+            .flat_map(|(t, agents)| agents.iter().map(|(a, p)| (t.clone(), a.clone(), *p)))
             .collect();
         out.sort_by(|x, y| (&x.0, &x.1).cmp(&(&y.0, &y.1)));
         out
