@@ -110,8 +110,12 @@ impl Pushed {
     pub fn accept(&mut self, push: ConfigPush, installed: &[String]) -> Result<(), String> {
         check(&push.config, installed)?;
         let body = serde_json::to_vec_pretty(&push).map_err(|e| e.to_string())?;
-        write_atomically(&self.path, &body)
-            .map_err(|e| format!("cannot keep the config at {}: {e}", self.path.display()))?;
+        swarm_common::fs::write_private(&self.path, &body).map_err(|(what, e)| {
+            format!(
+                "cannot keep the config: {what} {}: {e}",
+                self.path.display()
+            )
+        })?;
         self.current = Some(push);
         Ok(())
     }
@@ -154,20 +158,6 @@ fn read(path: &Path) -> Result<Option<ConfigPush>, PushedError> {
     let push: ConfigPush = serde_json::from_slice(&body).map_err(|e| corrupt(e.to_string()))?;
     push.config.check().map_err(corrupt)?;
     Ok(Some(push))
-}
-
-/// Written beside, synced, then renamed over: a crash leaves the old file
-/// or the new one, never half of one.
-fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(body)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod codec;
 pub mod docs;
 pub mod duration;
 pub mod exit;
+pub mod fs;
 pub mod limits;
 pub mod logging;
 pub mod nats;

@@ -6,9 +6,7 @@
 //! file; certificates (for `verify_and_map`) come from a CA this command
 //! makes. Every file is created 0600 in a 0700 directory.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -342,30 +340,11 @@ fn new_password() -> String {
 /// Writes a file only its owner can read, in a directory only its owner
 /// can enter; replaced atomically.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |what, source| AccessError::Io {
+    swarm_common::fs::write_private(path, bytes).map_err(|(what, source)| AccessError::Io {
         what,
         path: path.to_path_buf(),
         source,
-    };
-    if let Some(parent) = path.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .map_err(|e| io("cannot create the directory of", e))?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| io("cannot write", e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io("cannot write", e))?;
-    fs::rename(&tmp, path).map_err(|e| io("cannot replace", e))
+    })
 }
 
 #[cfg(test)]
