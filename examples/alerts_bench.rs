@@ -1,6 +1,9 @@
-//! Cost of alert evaluation on the ingest path: messages/s through the
-//! hub's accept step (decode, validate, registry, alert rules) for 10,000
-//! agents, with no rules and with RULES rules, in the same run.
+//! Cost of alert evaluation on the ingest path, 10,000 agents, with no
+//! rules and with RULES rules, in the same run: two hubs fed the same
+//! rounds in turn. Two figures: the accept step alone (decode, validate,
+//! registry, rules) and ingest as the hub runs it (the accept step and the
+//! store's batch commits). Rules quiet (thresholds nobody crosses) and
+//! busy (a third of the hosts enter or leave a pending alert every round).
 //!
 //! cargo run --release -p swarm-hub --example alerts-bench -- [RULES] [ROUNDS]
 
@@ -12,9 +15,9 @@ use swarm_common::protocol::alerts::{Op, Rule};
 use swarm_common::protocol::{DiskUsage, HostInfo, MetricsSample, NetUsage};
 use swarm_common::time::now_ms;
 use swarm_common::{AgentId, codec, subject};
-use swarm_hub::Hub;
-use swarm_hub::ingest::{Batch, handle};
+use swarm_hub::ingest::{BATCH_ROWS, Batch, handle};
 use swarm_hub::store::Store;
+use swarm_hub::{Hub, HubState};
 
 const AGENTS: usize = 10_000;
 
@@ -65,48 +68,49 @@ fn samples(agents: &[AgentId], round: u64, t0: u64) -> Vec<Message> {
         .collect()
 }
 
-/// Messages per second through `handle` over `rounds` of every agent.
-fn rate(state: &swarm_hub::HubState, agents: &[AgentId], rounds: u64, t0: u64) -> f64 {
-    let batches: Vec<Vec<Message>> = (0..rounds).map(|r| samples(agents, r, t0)).collect();
+/// Seconds one round's messages take: accepted, and with `commit` also
+/// written as ingest writes them (a commit every [`BATCH_ROWS`] rows).
+async fn time_round(state: &Arc<HubState>, messages: &[Message], commit: bool) -> f64 {
     let started = Instant::now();
-    let mut n = 0usize;
-    for messages in &batches {
-        let mut batch = Batch::default();
-        for m in messages {
-            handle(state, m, &mut batch);
-            n += 1;
+    let mut batch = Batch::default();
+    for m in messages {
+        handle(state, m, &mut batch);
+        if commit && batch.len() >= BATCH_ROWS {
+            batch.commit(state).await;
         }
     }
-    n as f64 / started.elapsed().as_secs_f64()
+    if commit {
+        batch.commit(state).await;
+    }
+    started.elapsed().as_secs_f64()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let rules: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(100);
-    let rounds: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(5);
+/// A hub on its own store with every agent said hello.
+fn hub(agents: &[AgentId]) -> Result<(tempfile::TempDir, Hub), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(Store::open(dir.path())?);
-    let hub = Hub::new(store.clone())?;
+    let hub = Hub::new(store)?;
     let state = hub.state();
-    let now = now_ms();
-    let agents: Vec<AgentId> = (0..AGENTS)
-        .map(|i| AgentId::parse(&format!("bench-{i:05}")))
-        .collect::<Result<_, _>>()?;
-    for a in &agents {
-        let hello = HostInfo::new(a.clone());
-        let body = codec::to_msgpack(&hello)?;
+    for a in agents {
+        let body = codec::to_msgpack(&HostInfo::new(a.clone()))?;
         handle(
             &state,
             &message(subject::hello(a), body),
             &mut Batch::default(),
         );
     }
-    // Samples an hour old, a second apart: inside the hub's sanity window.
-    let t0 = now - 3_600_000;
-    let without = rate(&state, &agents, rounds, t0);
-    // RULES rules over the series every sample has, half of them matching
-    // every agent by `*`, half by a glob; thresholds as an operator sets
-    // them: crossed now and then (CPU over 95-99 %), the rest rarely.
+    Ok((dir, hub))
+}
+
+/// RULES rules over the series every sample has, half of them matching
+/// every agent by `*`, half by a glob; thresholds as an operator sets
+/// them: CPU over 95-99 % (crossed by some hosts each round), the rest
+/// rarely; `quiet` raises them all out of reach.
+fn put_rules(
+    state: &HubState,
+    rules: usize,
+    quiet: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     let series = [
         ("cpu_pct", 95.0),
         ("mem_pct", 90.0),
@@ -116,19 +120,64 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     for i in 0..rules {
         let (name, threshold) = series[i % series.len()];
-        let threshold = threshold + (i / series.len() % 5) as f64;
+        let out_of_reach = if quiet { 1e12 } else { 0.0 };
+        let threshold = threshold + (i / series.len() % 5) as f64 + out_of_reach;
         let mut rule = Rule::new(&format!("r{i}"), name, Op::Gt, threshold);
         if i % 2 == 1 {
             rule.agents = vec!["bench-0*".into()];
         }
         rule.for_ms = 10_000;
-        state.alerts.put_rule(&store, rule)?;
+        state.alerts.put_rule(&state.store, rule)?;
     }
-    let with = rate(&state, &agents, rounds, t0 + rounds * 1_000);
-    println!(
-        "{AGENTS} agents, {rounds} rounds: {without:.0} msg/s without rules, {with:.0} msg/s with {rules} rules ({:.1} % slower); alerts now {}",
-        (1.0 - with / without) * 100.0,
-        state.alerts.stats_json()
-    );
+    Ok(())
+}
+
+/// Messages/s without and with rules, the two hubs taking turns first.
+async fn compare(
+    agents: &[AgentId],
+    rules: usize,
+    rounds: u64,
+    quiet: bool,
+    commit: bool,
+) -> Result<(f64, f64, serde_json::Value), Box<dyn std::error::Error>> {
+    let (_plain_dir, plain) = hub(agents)?;
+    let (_ruled_dir, ruled) = hub(agents)?;
+    let (plain, ruled) = (plain.state(), ruled.state());
+    put_rules(&ruled, rules, quiet)?;
+    // Samples an hour old, a second apart: inside the hub's sanity window.
+    let t0 = now_ms() - 3_600_000;
+    let (mut without, mut with) = (0.0, 0.0);
+    for round in 0..rounds {
+        let messages = samples(agents, round, t0);
+        if round % 2 == 0 {
+            without += time_round(&plain, &messages, commit).await;
+            with += time_round(&ruled, &messages, commit).await;
+        } else {
+            with += time_round(&ruled, &messages, commit).await;
+            without += time_round(&plain, &messages, commit).await;
+        }
+    }
+    let n = (agents.len() as u64 * rounds) as f64;
+    Ok((n / without, n / with, ruled.alerts.stats_json()))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let rules: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(100);
+    let rounds: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
+    let agents: Vec<AgentId> = (0..AGENTS)
+        .map(|i| AgentId::parse(&format!("bench-{i:05}")))
+        .collect::<Result<_, _>>()?;
+    println!("{AGENTS} agents, {rounds} rounds, {rules} rules");
+    for (what, commit) in [("accept step", false), ("ingest", true)] {
+        for (how, quiet) in [("quiet", true), ("busy", false)] {
+            let (without, with, stats) = compare(&agents, rules, rounds, quiet, commit).await?;
+            println!(
+                "{what:>11}, {how} rules: {without:>7.0} msg/s without, {with:>7.0} with ({:.1} % slower); alerts {stats}",
+                (1.0 - with / without) * 100.0,
+            );
+        }
+    }
     Ok(())
 }

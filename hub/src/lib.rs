@@ -12,6 +12,7 @@ pub mod history;
 pub mod ingest;
 pub mod maintenance;
 pub mod metrics;
+pub mod pair_map;
 pub mod pushed_config;
 pub mod registry;
 pub mod run_members;

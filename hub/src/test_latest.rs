@@ -4,11 +4,12 @@
 //! Bounded: at most [`MAX_ENTRIES`]; tests no longer running are dropped
 //! when the exposition is made.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use swarm_common::protocol::Millis;
+
+use crate::pair_map::PairMap;
 
 /// (test, agent) pairs kept at most; past it new pairs are not kept (and
 /// counted).
@@ -21,56 +22,43 @@ pub struct Probe {
     pub latency_ms: Option<f64>,
 }
 
-/// Probes by test, then by agent: a result for a known pair is looked up
-/// by `&str`, without building a key (this runs for every result).
-#[derive(Default)]
-struct Probes {
-    by_test: HashMap<String, HashMap<String, Probe>>,
-    len: usize,
-}
-
 #[derive(Default)]
 pub struct TestLatest {
-    probes: Mutex<Probes>,
+    /// By test, then agent: a result for a known pair builds no key (this
+    /// runs for every result).
+    probes: Mutex<PairMap<Probe>>,
     pub not_kept: AtomicU64,
 }
 
 impl TestLatest {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Probes> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PairMap<Probe>> {
         self.probes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A result arrived; an older one (a replayed spool) changes nothing.
     pub fn observe(&self, test: &str, agent: &str, probe: Probe) {
         let mut probes = self.lock();
-        if let Some(kept) = probes.by_test.get_mut(test).and_then(|a| a.get_mut(agent)) {
+        if let Some(kept) = probes.get_mut(test, agent) {
             if kept.ts <= probe.ts {
                 *kept = probe;
             }
             return;
         }
-        if probes.len >= MAX_ENTRIES {
+        if probes.len() >= MAX_ENTRIES {
             self.not_kept.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        probes.len += 1;
-        probes
-            .by_test
-            .entry(test.to_owned())
-            .or_default()
-            .insert(agent.to_owned(), probe);
+        probes.insert(test, agent, probe);
     }
 
     /// The probes of tests `running` says are still running, sorted; the
     /// others are forgotten.
     pub fn current(&self, running: impl Fn(&str) -> bool) -> Vec<(String, String, Probe)> {
         let mut probes = self.lock();
-        probes.by_test.retain(|test, _| running(test));
-        probes.len = probes.by_test.values().map(HashMap::len).sum();
+        probes.retain_outer(running);
         let mut out: Vec<_> = probes
-            .by_test
             .iter()
-            .flat_map(|(t, agents)| agents.iter().map(|(a, p)| (t.clone(), a.clone(), *p)))
+            .map(|(t, a, p)| (t.to_owned(), a.to_owned(), *p))
             .collect();
         out.sort_by(|x, y| (&x.0, &x.1).cmp(&(&y.0, &y.1)));
         out

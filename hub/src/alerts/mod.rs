@@ -13,7 +13,10 @@ pub mod machine;
 pub mod notify;
 pub mod publish;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+// Every row of every sample is looked up by series name: a fast hash.
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,6 +26,7 @@ use swarm_common::protocol::alerts::{
 };
 use swarm_common::selector::{self, Selectable};
 
+use crate::pair_map::PairMap;
 use crate::registry::Registry;
 use crate::store::alert_records::AlertChanges;
 use crate::store::{Result as StoreResult, Store};
@@ -52,23 +56,26 @@ struct Book {
     rules: Vec<Rule>,
     /// Rule indices by series name.
     by_series: HashMap<String, Vec<usize>>,
-    /// Each rule's selectors, compiled (same order as `rules`).
-    matchers: Vec<selector::Compiled>,
-    /// The rules with a pending or firing alert, per agent: a sample that
-    /// crosses nothing is passed over without a key or a map lookup.
-    agent_alerts: HashMap<String, std::collections::HashSet<String>>,
+    /// The distinct selector lists of the rules, compiled: rules that
+    /// share one (most do) are matched once per message.
+    selectors: Vec<selector::Compiled>,
+    /// Each rule's entry in `selectors` (same order as `rules`).
+    selector_of: Vec<usize>,
+    /// Per message, each selector's answer once asked.
+    matched: Vec<Option<bool>>,
     /// Some rule selects by tag: tags must be looked up.
     needs_tags: bool,
-    /// Pending and firing alerts by (rule, agent).
-    current: HashMap<(String, String), Alert>,
+    /// Pending and firing alerts by agent, then rule: a sample of an agent
+    /// without alerts that crosses nothing costs one lookup per message.
+    current: PairMap<Alert>,
     silences: Vec<Silence>,
     /// Changes not yet written to the store.
     unwritten: AlertChanges,
     /// Agents with a pending or firing `host_down` alert: a message from
     /// one resolves it at once.
     down: std::collections::HashSet<String>,
-    /// Recent samples of windowed rules, by (rule, agent), oldest first.
-    windows: HashMap<(String, String), VecDeque<(Millis, f64)>>,
+    /// Recent samples of windowed rules, by agent then rule, oldest first.
+    windows: PairMap<VecDeque<(Millis, f64)>>,
     /// Samples held in all windows, at most [`MAX_WINDOW_SAMPLES_TOTAL`].
     window_samples: usize,
 }
@@ -87,9 +94,10 @@ impl Book {
             return Some(value);
         };
         let aggregate = r.aggregate.unwrap_or_default();
-        let key = (r.name.clone(), agent.to_owned());
         let full = self.window_samples >= MAX_WINDOW_SAMPLES_TOTAL;
-        let window = self.windows.entry(key).or_default();
+        let window = self
+            .windows
+            .get_or_insert_with(agent, &r.name, VecDeque::new);
         if window.back().is_some_and(|(last, _)| *last >= ts) {
             return None;
         }
@@ -109,11 +117,17 @@ impl Book {
 
 impl Book {
     fn index(&mut self) {
-        self.matchers = self
-            .rules
-            .iter()
-            .map(|r| selector::Compiled::new(&r.agents))
-            .collect();
+        self.selectors.clear();
+        self.selector_of.clear();
+        let mut seen: HashMap<&[String], usize> = HashMap::new();
+        for rule in &self.rules {
+            let next = seen.len();
+            let i = *seen.entry(rule.agents.as_slice()).or_insert(next);
+            if i == next {
+                self.selectors.push(selector::Compiled::new(&rule.agents));
+            }
+            self.selector_of.push(i);
+        }
         self.by_series.clear();
         for (i, rule) in self.rules.iter().enumerate() {
             self.by_series
@@ -127,37 +141,17 @@ impl Book {
             .any(|r| r.agents.iter().any(|s| s.starts_with("tag:")));
     }
 
-    fn insert_current(&mut self, key: (String, String), alert: Alert) {
-        let (rule, agent) = (key.0.clone(), key.1.clone());
-        if self.current.insert(key, alert).is_none() {
-            self.agent_alerts.entry(agent).or_default().insert(rule);
-        }
-    }
-
-    fn remove_current(&mut self, key: &(String, String)) -> bool {
-        if self.current.remove(key).is_none() {
-            return false;
-        }
-        if let Some(rules) = self.agent_alerts.get_mut(&key.1) {
-            rules.remove(&key.0);
-            if rules.is_empty() {
-                self.agent_alerts.remove(&key.1);
-            }
-        }
-        true
-    }
-
-    /// Whether this (rule, agent) has a pending or firing alert.
-    fn has_alert(&self, rule: &str, agent: &str) -> bool {
-        self.agent_alerts
-            .get(agent)
-            .is_some_and(|rules| rules.contains(rule))
+    /// Whether rule `i` selects the host, each selector list asked once
+    /// per message (`matched` is reset for each).
+    fn selects(&mut self, i: usize, host: &Host<'_>) -> bool {
+        let s = self.selector_of[i];
+        *self.matched[s].get_or_insert_with(|| self.selectors[s].matches(host))
     }
 
     /// Forgets a rule's windows (it changed or went).
     fn drop_windows(&mut self, rule: &str) {
         let mut freed = 0;
-        self.windows.retain(|(r, _), w| {
+        self.windows.retain(|_, r, w| {
             let keep = r != rule;
             if !keep {
                 freed += w.len();
@@ -179,20 +173,22 @@ impl Book {
         })
     }
 
-    /// Records a step's outcome: the current alert and its event.
-    fn apply(&mut self, key: (String, String), step: machine::Step, host: &Host<'_>, now: Millis) {
+    /// Records a step's outcome for (`rule`, the host): the current alert
+    /// and its event.
+    fn apply(&mut self, rule: &str, step: machine::Step, host: &Host<'_>, now: Millis) {
+        let agent = host.agent;
         // Silences are looked up for state changes only: a sample that only
         // moves a firing alert's value keeps its mark (the list recomputes
         // marks as of now anyway), so no silence is scanned per sample.
         let silenced = match &step.event {
-            Some(_) => self.silenced(&key.0, host, now),
+            Some(_) => self.silenced(rule, host, now),
             None => step.current.as_ref().is_some_and(|a| a.silenced),
         };
-        if self.is_host_down(&key.0) {
+        if self.is_host_down(rule) {
             if step.current.is_some() {
-                self.down.insert(key.1.clone());
+                self.down.insert(agent.to_owned());
             } else {
-                self.down.remove(&key.1);
+                self.down.remove(agent);
             }
         }
         match step.current {
@@ -201,11 +197,13 @@ impl Book {
                 if step.event.is_some() {
                     self.unwritten.current.push(alert.clone());
                 }
-                self.insert_current(key, alert);
+                self.current.insert(agent, rule, alert);
             }
             None => {
-                if self.remove_current(&key) {
-                    self.unwritten.gone.push(key);
+                if self.current.remove(agent, rule).is_some() {
+                    self.unwritten
+                        .gone
+                        .push((rule.to_owned(), agent.to_owned()));
                 }
             }
         }
@@ -260,7 +258,8 @@ impl AlertBook {
             if book.is_host_down(&alert.rule) {
                 book.down.insert(alert.agent.clone());
             }
-            book.insert_current((alert.rule.clone(), alert.agent.clone()), alert);
+            let (agent, rule) = (alert.agent.clone(), alert.rule.clone());
+            book.current.insert(&agent, &rule, alert);
         }
         Ok(Self {
             book: Mutex::new(book),
@@ -288,21 +287,26 @@ impl AlertBook {
         }
         let tags = if book.needs_tags { tags() } else { Vec::new() };
         let host = Host { agent, tags: &tags };
+        let selectors = book.selectors.len();
+        book.matched.clear();
+        book.matched.resize(selectors, None);
+        // One lookup for the message: most agents have no alert at all.
+        let has_alerts = book.current.has_outer(agent);
         for (series, value) in rows {
             // Taken out and put back: no copy of the list per sample.
             let Some(indices) = book.by_series.get_mut(series).map(std::mem::take) else {
                 continue;
             };
             for &i in &indices {
-                if !book.matchers[i].matches(&host) {
+                if !book.selects(i, &host) {
                     continue;
                 }
                 let rule = &book.rules[i];
-                // The common case, without a key or a lookup: no alert on
-                // this agent and a sample that does not cross.
+                // The common case, without a lookup: no alert on this
+                // agent and a sample that does not cross.
                 if rule.window_ms.is_none()
                     && !rule.op.holds(value, rule.threshold)
-                    && !book.has_alert(&rule.name, agent)
+                    && !(has_alerts && book.current.get(agent, &rule.name).is_some())
                 {
                     continue;
                 }
@@ -310,12 +314,13 @@ impl AlertBook {
                     continue;
                 };
                 let rule = &book.rules[i];
-                let key = (rule.name.clone(), agent.to_owned());
-                let step = machine::step(rule, agent, book.current.get(&key), ts, value);
+                let step =
+                    machine::step(rule, agent, book.current.get(agent, &rule.name), ts, value);
                 if step.current.is_none() && step.event.is_none() {
                     continue;
                 }
-                book.apply(key, step, &host, now);
+                let name = rule.name.clone();
+                book.apply(&name, step, &host, now);
             }
             if let Some(slot) = book.by_series.get_mut(series) {
                 *slot = indices;
@@ -339,10 +344,10 @@ impl AlertBook {
         let tags = Vec::new();
         let host = Host { agent, tags: &tags };
         for rule in &rules {
-            let key = (rule.name.clone(), agent.to_owned());
-            let step = machine::host_step(rule, agent, book.current.get(&key), now, None);
+            let step =
+                machine::host_step(rule, agent, book.current.get(agent, &rule.name), now, None);
             if step.event.is_some() {
-                book.apply(key, step, &host, now);
+                book.apply(&rule.name, step, &host, now);
             }
         }
     }
@@ -371,18 +376,17 @@ impl AlertBook {
                 if !selector::matches_any(&rule.agents, &host) {
                     continue;
                 }
-                let key = (rule.name.clone(), host.agent.to_owned());
                 let step = machine::host_step(
                     rule,
                     host.agent,
-                    book.current.get(&key),
+                    book.current.get(host.agent, &rule.name),
                     now,
                     *silent_since,
                 );
                 if step.current.is_none() && step.event.is_none() {
                     continue;
                 }
-                book.apply(key, step, &host, now);
+                book.apply(&rule.name, step, &host, now);
             }
         }
     }
@@ -457,19 +461,10 @@ impl AlertBook {
         store.alerts().delete_rule(name)?;
         let rule = book.rules.remove(i);
         book.drop_windows(name);
-        let gone: Vec<(String, String)> = book
-            .current
-            .keys()
-            .filter(|(r, _)| r == name)
-            .cloned()
-            .collect();
-        for key in &gone {
-            book.remove_current(key);
-        }
+        book.current.retain(|_, r, _| r != name);
         if rule.is_host_down() {
-            let still: std::collections::HashSet<String> =
-                book.current.keys().map(|(_, a)| a.clone()).collect();
-            book.down.retain(|a| still.contains(a));
+            let Book { down, current, .. } = &mut *book;
+            down.retain(|a| current.has_outer(a));
         }
         book.unwritten.current.retain(|a| a.rule != name);
         book.index();
@@ -518,10 +513,9 @@ impl AlertBook {
         ack: Ack,
     ) -> Result<Alert, AlertError> {
         let mut book = self.lock();
-        let key = (rule.to_owned(), agent.to_owned());
         let alert = book
             .current
-            .get_mut(&key)
+            .get_mut(agent, rule)
             .ok_or_else(|| AlertError::NotFound(format!("alert {rule:?} on {agent:?}")))?;
         alert.acked = Some(ack);
         let alert = alert.clone();
