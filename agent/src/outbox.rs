@@ -1,7 +1,10 @@
 //! Everything the agent publishes goes through the outbox: straight to the
-//! bus when it is up and a hub listens, into the spool when not (or a
-//! delivery fails), and from the spool back to the bus, in order and at a
-//! bounded rate, while live messages keep flowing.
+//! bus when it is up, a hub listens and nothing waits in the spool; into
+//! the spool otherwise (or when a delivery fails), and from the spool back
+//! to the bus oldest first at a bounded rate. While a backlog is replayed,
+//! new messages join its end: the hub receives every agent's samples in
+//! sample order, so alert rules evaluate a replayed outage as if it had
+//! arrived live, and the store appends it on its fast path.
 //!
 //! Where the hub ingests through its JetStream stream, a message counts as
 //! delivered only once the stream acknowledged storing it: a server that
@@ -25,6 +28,9 @@ use crate::spool::Spool;
 /// flood the hub with its backlog.
 pub const REPLAY_RATE: u32 = 1_000;
 const REPLAY_BURST: u32 = 100;
+/// Failed reads of the oldest spool segment (5 s apart) before it is
+/// given up.
+const MAX_UNREADABLE: u32 = 3;
 
 pub struct Outbox {
     health: Arc<NatsHealth>,
@@ -67,7 +73,9 @@ impl Outbox {
                 return false;
             }
         };
-        let ready = self.health.is_connected() && self.hub_ready.load(Ordering::Relaxed);
+        let ready = self.health.is_connected()
+            && self.hub_ready.load(Ordering::Relaxed)
+            && self.spool().is_empty();
         if let Some(client) = client.filter(|_| ready) {
             match deliver(client, &subject, body.clone()).await {
                 Ok(()) => return true,
@@ -82,6 +90,7 @@ impl Outbox {
     /// the task is dropped.
     pub async fn replay(self: Arc<Self>, client: Client) {
         let pause = Duration::from_secs(1) * REPLAY_BURST / REPLAY_RATE;
+        let mut unreadable = 0u32;
         loop {
             if !self.health.is_connected() {
                 self.hub_ready.store(false, Ordering::Relaxed);
@@ -102,27 +111,42 @@ impl Outbox {
             }
             let oldest = self.spool().oldest();
             let (seq, records) = match oldest {
-                Ok(Some(segment)) => segment,
+                Ok(Some(segment)) => {
+                    unreadable = 0;
+                    segment
+                }
                 Ok(None) => continue,
                 Err(e) => {
+                    // New messages queue behind this segment: one that
+                    // stays unreadable is given up (counted as dropped)
+                    // rather than hold back everything after it.
+                    unreadable += 1;
                     tracing::error!("cannot read the spool: {e}");
+                    if unreadable >= MAX_UNREADABLE {
+                        unreadable = 0;
+                        if let Err(e) = self.spool().discard_oldest() {
+                            tracing::error!("cannot remove an unreadable spool segment: {e}");
+                        }
+                    }
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     continue;
                 }
             };
             tracing::info!("replaying {} spooled messages", records.len());
             let mut sent_all = true;
-            for (i, record) in records.into_iter().enumerate() {
+            for burst in records.chunks(REPLAY_BURST as usize) {
                 if !self.health.is_connected() {
                     sent_all = false;
                     break;
                 }
-                if let Err(e) = deliver(&client, &record.subject, record.payload.into()).await {
+                if let Err(e) = deliver_burst(&client, burst).await {
                     tracing::warn!("replay stopped: {e}");
                     sent_all = false;
                     break;
                 }
-                if (i as u32 + 1).is_multiple_of(REPLAY_BURST) {
+                // The rate cap paces full bursts; a short tail (the last
+                // few messages queued behind the backlog) goes at once.
+                if burst.len() == REPLAY_BURST as usize {
                     tokio::time::sleep(pause).await;
                 }
             }
@@ -164,6 +188,39 @@ async fn deliver(client: &Client, subject: &str, body: bytes::Bytes) -> Result<(
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Delivers records as [`deliver`] does, a burst at a time: all of them
+/// published, then their acknowledgements awaited together, so a replay
+/// costs one round trip (and at most one hub batch) per burst rather than
+/// per message.
+async fn deliver_burst(client: &Client, records: &[crate::spool::Record]) -> Result<(), String> {
+    let mut js = async_nats::jetstream::new(client.clone());
+    js.set_timeout(ACK_WAIT);
+    let headers = codec::msgpack_headers();
+    let mut acks = Vec::with_capacity(records.len());
+    for record in records {
+        let body = bytes::Bytes::from(record.payload.clone());
+        let ack = js
+            .publish_with_headers(record.subject.clone(), headers.clone(), body.clone())
+            .await;
+        acks.push((record, body, ack));
+    }
+    for (record, body, ack) in acks {
+        let ack = match ack {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        match ack {
+            Ok(_) => {}
+            Err(e) if e.kind() == PublishErrorKind::StreamNotFound => client
+                .publish_with_headers(record.subject.clone(), headers.clone(), body)
+                .await
+                .map_err(|e| e.to_string())?,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
 }
 
 /// Whether a hub answers its service ping right now.

@@ -137,7 +137,7 @@ impl Spool {
             self.rotate()?;
         }
         while self.state.bytes + size > self.max_bytes && self.segments.len() > 1 {
-            self.drop_oldest()?;
+            self.drop_oldest("full")?;
         }
         let mut body = Vec::with_capacity(body_len);
         body.extend_from_slice(&subject_len.to_le_bytes());
@@ -186,14 +186,20 @@ impl Spool {
         Ok(())
     }
 
-    fn drop_oldest(&mut self) -> Result<(), SpoolError> {
+    /// Gives up the oldest segment (one that cannot be read), counting its
+    /// records as dropped.
+    pub fn discard_oldest(&mut self) -> Result<(), SpoolError> {
+        self.drop_oldest("unreadable")
+    }
+
+    fn drop_oldest(&mut self, why: &str) -> Result<(), SpoolError> {
         if let Some(old) = self.segments.pop_front() {
             let path = self.path(old.seq);
             std::fs::remove_file(&path).map_err(io(&path))?;
             self.state.dropped += old.records;
             self.state.records -= old.records;
             self.state.bytes -= old.bytes;
-            tracing::warn!("spool full: dropped the oldest {} records", old.records);
+            tracing::warn!("spool {why}: dropped the oldest {} records", old.records);
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::Client;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use swarm_common::api::call;
 use swarm_common::protocol::alerts::*;
 use swarm_common::protocol::{HostInfo, MetricsSample};
@@ -241,17 +241,23 @@ fn webhook_listener() -> (String, std::sync::mpsc::Receiver<String>) {
     (url, rx)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_host_is_down_and_notifies_once_for_the_group() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("notified");
-    let script = dir.path().join("notify.sh");
+/// A hub that notifies a script (appending each notification to the file
+/// returned, one line each: the JSON made newline-free) and a webhook on
+/// loopback (its bodies on the receiver).
+async fn notifying_hub(
+    server: &NatsServer,
+    dir: &std::path::Path,
+) -> (
+    TestHub,
+    std::path::PathBuf,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let out = dir.join("notified");
+    let script = dir.join("notify.sh");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\ncat >> {}\necho >> {}\n",
-            out.display(),
+            "#!/bin/sh\ntr -d '\\n' >> {0}\necho >> {0}\n",
             out.display()
         ),
     )
@@ -259,14 +265,21 @@ async fn a_silent_host_is_down_and_notifies_once_for_the_group() {
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     let (url, hooked) = webhook_listener();
-    let store = Arc::new(Store::open(&dir.path().join("data")).expect("store"));
+    let store = Arc::new(Store::open(&dir.join("data")).expect("store"));
     let hub = Hub::with_retention(store, Retention::default())
         .expect("hub")
         .with_notify(NotifyConfig {
             exec: Some(vec![script.display().to_string()]),
             webhook: Some(url),
         });
-    let hub = TestHub::start_hub(&server.url(), hub).await;
+    (TestHub::start_hub(&server.url(), hub).await, out, hooked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_host_is_down_and_notifies_once_for_the_group() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hub, out, hooked) = notifying_hub(&server, dir.path()).await;
     let client = async_nats::connect(server.url()).await.expect("connect");
     let mut events = client.subscribe("swarm.alerts.*.down").await.expect("sub");
     client.flush().await.expect("flush");
@@ -330,5 +343,253 @@ async fn a_silent_host_is_down_and_notifies_once_for_the_group() {
         (back.agent.as_str(), back.state),
         ("site-0", AlertState::Resolved)
     );
+    hub.stop().await;
+}
+
+/// A silence that matches `agents`, active from `starts_at`; recurring
+/// when `window` is given as (every, duration).
+fn silence(agents: &str, starts_at: u64, window: Option<(u64, u64)>) -> Silence {
+    Silence {
+        id: String::new(),
+        agents: vec![agents.into()],
+        rules: vec![],
+        starts_at: Some(starts_at),
+        ends_at: now_ms() + 86_400_000,
+        every_ms: window.map(|(every, _)| every),
+        duration_ms: window.map(|(_, duration)| duration),
+        comment: "window".into(),
+        by: "ana".into(),
+    }
+}
+
+/// The agents a notification body lists, sorted, and its state.
+fn notified(body: &str) -> (String, Vec<String>) {
+    let v: serde_json::Value = serde_json::from_str(body).expect("json");
+    let mut agents: Vec<String> = v["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .map(|a| a["agent"].as_str().expect("agent").to_owned())
+        .collect();
+    agents.sort();
+    assert_eq!(v["grouped"], agents.len(), "{body}");
+    (v["state"].as_str().expect("state").to_owned(), agents)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_reach_both_channels_for_exactly_the_unsilenced_events() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hub, out, hooked) = notifying_hub(&server, dir.path()).await;
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let mut events = client.subscribe(subject::ALERTS_ALL).await.expect("sub");
+    client.flush().await.expect("flush");
+    put_rule(
+        &client,
+        &Rule {
+            for_ms: 0,
+            ..rule("cpu-high", "cpu_pct")
+        },
+    )
+    .await;
+
+    // Four hosts: one unsilenced, one under a one-off silence, one inside
+    // the window of a daily silence (an hour from a second ago) and one
+    // outside the window of another (an hour from two hours ago).
+    let now = now_ms();
+    let day = 86_400_000;
+    for s in [
+        silence("quiet-*", now - 1_000, None),
+        silence("nightly-*", now - 1_000, Some((day, 3_600_000))),
+        silence("offwindow-*", now - 7_200_000, Some((day, 3_600_000))),
+    ] {
+        let _: SilenceReply = call(&client, subject::api::SILENCES_CREATE, &s, TIMEOUT)
+            .await
+            .expect("silence");
+    }
+    let hosts: Vec<AgentId> = ["loud-1", "quiet-1", "nightly-1", "offwindow-1"]
+        .iter()
+        .map(|n| AgentId::parse(n).expect("id"))
+        .collect();
+    for h in &hosts {
+        hello(&client, h, 10_000).await;
+        cpu_samples(&client, h, now, &[95.0]).await;
+    }
+    // Every host's alert changes state and is announced, marked.
+    let mut marks = Vec::new();
+    for _ in 0..hosts.len() {
+        let e = next_event(&mut events).await;
+        assert_eq!(e.state, AlertState::Firing);
+        marks.push((e.agent, e.silenced));
+    }
+    marks.sort();
+    assert_eq!(
+        marks,
+        [
+            ("loud-1".to_owned(), false),
+            ("nightly-1".to_owned(), true),
+            ("offwindow-1".to_owned(), false),
+            ("quiet-1".to_owned(), true),
+        ]
+    );
+    for h in &hosts {
+        cpu_samples(&client, h, now + 10_000, &[10.0]).await;
+    }
+    for _ in 0..hosts.len() {
+        assert_eq!(next_event(&mut events).await.state, AlertState::Resolved);
+    }
+
+    // Each channel: one firing and one resolved notification, both of the
+    // two unsilenced hosts, and nothing more.
+    let unsilenced = vec!["loud-1".to_owned(), "offwindow-1".to_owned()];
+    let expected = [
+        ("firing".to_owned(), unsilenced.clone()),
+        ("resolved".to_owned(), unsilenced),
+    ];
+    let mut hooks: Vec<_> = (0..2)
+        .map(|_| {
+            notified(
+                &hooked
+                    .recv_timeout(Duration::from_secs(15))
+                    .expect("webhook called"),
+            )
+        })
+        .collect();
+    hooks.sort();
+    assert_eq!(hooks, expected);
+    wait_for(|| async { std::fs::read_to_string(&out).is_ok_and(|s| s.lines().count() >= 2) })
+        .await;
+    // Longer than the grouping wait: a third notification would be here.
+    tokio::time::sleep(swarm_hub::alerts::notify::GROUP_WAIT * 2).await;
+    assert!(hooked.try_recv().is_err(), "no webhook call beyond the two");
+    let text = std::fs::read_to_string(&out).expect("notified");
+    let mut execs: Vec<_> = text.lines().map(notified).collect();
+    execs.sort();
+    assert_eq!(execs, expected, "{text}");
+    hub.stop().await;
+}
+
+/// Sets the value a real agent reads from its textfile plugin (written
+/// beside, then renamed: the agent never reads half a file).
+fn set_level(plugins: &std::path::Path, value: f64) {
+    let tmp = plugins.join("level.tmp");
+    std::fs::write(&tmp, format!("level {value}\n")).expect("write level");
+    std::fs::rename(&tmp, plugins.join("level.prom")).expect("rename level");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_replayed_from_the_spool_alerts_at_sample_times() {
+    use swarm_agent::{Agent, AgentConfig};
+    use swarm_common::nats::NatsArgs;
+
+    let mut server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = TestHub::start(&server.url(), &dir.path().join("hub")).await;
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    put_rule(
+        &client,
+        &Rule {
+            for_ms: 1_000,
+            recover: Some(40.0),
+            keep_firing_for_ms: 600,
+            ..Rule::new("level-high", "custom:level", Op::Gt, 50.0)
+        },
+    )
+    .await;
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("plugins dir");
+    set_level(&plugins, 10.0);
+    let id = AgentId::parse("replayer").expect("id");
+    let config = AgentConfig {
+        interval: Duration::from_millis(200),
+        plugins_dir: Some(plugins.clone()),
+        ..AgentConfig::new(
+            id.clone(),
+            NatsArgs::for_url(&server.url()),
+            dir.path().join("spool"),
+        )
+    };
+    let agent = Agent::new(config);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(agent.run(async {
+        let _ = stopped.await;
+    }));
+    let history = |client: Client| async move {
+        let req = swarm_common::protocol::HistoryRequest {
+            agent: "replayer".into(),
+            series: "custom:level".into(),
+            from: -600_000,
+            to: None,
+            max_points: Some(20_000),
+        };
+        call::<_, swarm_common::protocol::HistoryReply>(
+            &client,
+            subject::api::HISTORY,
+            &req,
+            TIMEOUT,
+        )
+        .await
+        .map_or(0, |r| r.points.len())
+    };
+    wait_for(|| history(client.clone()).map(|n| n > 0)).await;
+
+    // The bus goes away; meanwhile the level rises over the threshold for
+    // 2.5 s, sits between recover and threshold for 1 s (still firing),
+    // then drops below recover for 1.5 s (resolved after 600 ms of it).
+    server.kill();
+    let out = now_ms();
+    set_level(&plugins, 90.0);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    set_level(&plugins, 45.0);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let low = now_ms();
+    set_level(&plugins, 10.0);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let back = now_ms();
+    server.restart();
+
+    // Everything arrives after `back`; every event carries a sample time
+    // from inside the outage, and each change is recorded exactly once.
+    let events = || async {
+        let reply: Result<AlertsHistoryReply, _> = call(
+            &client,
+            subject::api::ALERTS_HISTORY,
+            &AlertsHistoryRequest {
+                agent: Some("replayer".into()),
+                ..Default::default()
+            },
+            TIMEOUT,
+        )
+        .await;
+        reply.map(|r| r.events).unwrap_or_default()
+    };
+    wait_for(|| async {
+        events()
+            .await
+            .iter()
+            .any(|e| e.state == AlertState::Resolved)
+    })
+    .await;
+    // Past the replay of the rest: nothing more may follow.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seen = events().await;
+    let states: Vec<AlertState> = seen.iter().map(|e| e.state).collect();
+    use AlertState::*;
+    assert_eq!(states, [Pending, Firing, Resolved], "{seen:?}");
+    let (pending, firing, resolved) = (&seen[0], &seen[1], &seen[2]);
+    // One sample interval of slack where a file change meets a sample.
+    let slack = 250;
+    assert!(pending.ts + slack >= out && pending.ts < low, "{seen:?}");
+    assert!(
+        firing.ts >= pending.ts + 1_000 && firing.ts < low,
+        "{seen:?}"
+    );
+    assert!(
+        resolved.ts + slack >= low + 600 && resolved.ts < back,
+        "{seen:?}"
+    );
+    assert!(resolved.value < 40.0, "{seen:?}");
+    let _ = stop.send(());
+    running.await.expect("agent task").expect("agent ran");
     hub.stop().await;
 }
