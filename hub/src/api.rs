@@ -472,13 +472,13 @@ fn tests_results(state: &Ctx, req: ResultsRequest) -> Result<ResultsReply, ApiEr
 fn tests_summary(state: &Ctx, req: SummaryRequest) -> Result<SummaryReply, ApiError> {
     let limit = limit_of(req.limit, DEFAULT_SUMMARY_PAGE, MAX_SUMMARY_PAGE)?;
     state.tests.get(&state.store, &req.id)?;
-    let results = state
-        .store
-        .records()
-        .results(&req.id, None, 0, usize::MAX)
+    let summary = state
+        .summaries
+        .summary(&req.id, |each| {
+            state.store.records().each_result(&req.id, each)
+        })
         .map_err(internal)?;
     // In agent-id order: the page is the agents after `after`.
-    let summary = crate::summary::summarise(&results);
     let (summary, next) = state.page(summary, req.after.as_deref(), limit, |s| s.agent.as_str());
     Ok(SummaryReply { summary, next })
 }

@@ -212,7 +212,13 @@ impl Batch {
         }
         match state.store.records().put_results(&self.results) {
             Ok(()) => {
-                self.results.clear();
+                // Only once written: a summary summed from the store
+                // meanwhile either has a result or is told of it after.
+                for r in self.results.drain(..) {
+                    state
+                        .summaries
+                        .observe(&r.test_id, &r.agent, r.ts, r.latency_ms());
+                }
                 true
             }
             Err(e) => {
@@ -451,8 +457,9 @@ pub async fn checkpoint(state: &Arc<HubState>) {
 /// Enforces retention and the size cap, off the async threads, and says
 /// what they removed.
 pub async fn prune(state: &Arc<HubState>) {
-    let state = state.clone();
+    let shared = state.clone();
     let result = tokio::task::spawn_blocking(move || {
+        let state = shared;
         let _running = state.watchdog.running("retention", watchdog::PRUNE_LIMIT);
         state.forget_retired(now_ms());
         state.retention.enforce(&state.store, now_ms())
@@ -460,6 +467,9 @@ pub async fn prune(state: &Arc<HubState>) {
     .await;
     match result {
         Ok(Ok((removed, capped))) => {
+            if removed.results > 0 {
+                state.summaries.clear();
+            }
             if removed.raw_samples + removed.rollup_buckets + removed.results > 0 {
                 tracing::info!(
                     "retention removed {} raw samples, {} rollup buckets and {} test results",

@@ -198,6 +198,8 @@ pub struct HubState {
     pub configs: pushed_config::ConfigBook,
     /// The latest probe of each agent in each running test.
     pub test_latest: test_latest::TestLatest,
+    /// Running per-agent summaries of the tests (`tests.summary`).
+    pub summaries: summary::Summaries,
     pub notify_stats: Arc<alerts::notify::NotifyStats>,
 }
 
@@ -213,6 +215,8 @@ impl HubState {
         json["disk_low"] = self.disk.is_low().into();
         json["disk_pauses"] = self.disk.pauses.load(Ordering::Relaxed).into();
         json["alerts"] = self.alerts.stats_json();
+        let (tests, pairs) = self.summaries.kept();
+        json["summaries"] = serde_json::json!({ "tests": tests, "pairs": pairs });
         json["notifications"] = self.notify_stats.as_json();
         json["config"] = self.configs.stats.as_json();
         if let Some(nats) = self.nats.get() {
@@ -313,6 +317,7 @@ impl Hub {
                 alerts,
                 configs,
                 test_latest: test_latest::TestLatest::default(),
+                summaries: summary::Summaries::default(),
                 notify_stats: Arc::default(),
             }),
         })

@@ -241,9 +241,9 @@ fn webhook_listener() -> (String, std::sync::mpsc::Receiver<String>) {
     (url, rx)
 }
 
-/// A hub that notifies a script (appending each notification to the file
-/// returned, one line each: the JSON made newline-free) and a webhook on
-/// loopback (its bodies on the receiver).
+/// A hub that notifies a script (each notification saved as a file in the
+/// directory returned: deliveries may run at the same time) and a webhook
+/// on loopback (its bodies on the receiver).
 async fn notifying_hub(
     server: &NatsServer,
     dir: &std::path::Path,
@@ -253,13 +253,11 @@ async fn notifying_hub(
     std::sync::mpsc::Receiver<String>,
 ) {
     let out = dir.join("notified");
+    std::fs::create_dir(&out).expect("notified dir");
     let script = dir.join("notify.sh");
     std::fs::write(
         &script,
-        format!(
-            "#!/bin/sh\ntr -d '\\n' >> {0}\necho >> {0}\n",
-            out.display()
-        ),
+        format!("#!/bin/sh\ncat > {}/$$.json\n", out.display()),
     )
     .expect("script");
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
@@ -273,6 +271,18 @@ async fn notifying_hub(
             webhook: Some(url),
         });
     (TestHub::start_hub(&server.url(), hub).await, out, hooked)
+}
+
+/// What the notify script was given so far, one body per run.
+fn executed(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter(|body| body.ends_with('}'))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,8 +343,7 @@ async fn a_silent_host_is_down_and_notifies_once_for_the_group() {
     assert_eq!(v["grouped"], 3, "{body}");
     assert_eq!(v["rule"], "down");
     assert_eq!(v["state"], "firing");
-    wait_for(|| async { std::fs::read_to_string(&out).is_ok_and(|s| s.contains("\"grouped\":3")) })
-        .await;
+    wait_for(|| async { executed(&out).iter().any(|s| s.contains("\"grouped\":3")) }).await;
 
     // Heard from again: resolved.
     cpu_samples(&client, &hosts[0], now_ms(), &[1.0]).await;
@@ -457,15 +466,14 @@ async fn notifications_reach_both_channels_for_exactly_the_unsilenced_events() {
         .collect();
     hooks.sort();
     assert_eq!(hooks, expected);
-    wait_for(|| async { std::fs::read_to_string(&out).is_ok_and(|s| s.lines().count() >= 2) })
-        .await;
+    wait_for(|| async { executed(&out).len() >= 2 }).await;
     // Longer than the grouping wait: a third notification would be here.
     tokio::time::sleep(swarm_hub::alerts::notify::GROUP_WAIT * 2).await;
     assert!(hooked.try_recv().is_err(), "no webhook call beyond the two");
-    let text = std::fs::read_to_string(&out).expect("notified");
-    let mut execs: Vec<_> = text.lines().map(notified).collect();
+    let bodies = executed(&out);
+    let mut execs: Vec<_> = bodies.iter().map(|b| notified(b)).collect();
     execs.sort();
-    assert_eq!(execs, expected, "{text}");
+    assert_eq!(execs, expected, "{bodies:?}");
     hub.stop().await;
 }
 

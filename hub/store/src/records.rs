@@ -137,6 +137,18 @@ impl Records {
 
     /// Results of a test in time order, from `since` (inclusive), at most
     /// `limit`, of one agent or all.
+    /// Hands every result of a test to `each`, oldest first, without
+    /// holding them all (a long test has millions).
+    pub fn each_result(&self, test_id: &str, mut each: impl FnMut(TestResult)) -> Result<()> {
+        let mut prefix = test_id.as_bytes().to_vec();
+        prefix.push(0);
+        for item in self.results.scan_prefix(&prefix) {
+            let (_, bytes) = item?;
+            each(decode_record("results", &bytes)?);
+        }
+        Ok(())
+    }
+
     pub fn results(
         &self,
         test_id: &str,
