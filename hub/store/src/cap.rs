@@ -115,7 +115,15 @@ impl Store {
                     break;
                 };
                 let step = (now.saturating_sub(oldest) / 4).max(MIN_STEP[i]);
-                let cut = oldest.saturating_add(step).max(last_cut + MIN_STEP[i]);
+                // Never past now: a floor in the future would refuse the
+                // samples of the next minutes as too old.
+                let cut = oldest
+                    .saturating_add(step)
+                    .max(last_cut + MIN_STEP[i])
+                    .min(now);
+                if cut <= last_cut {
+                    break;
+                }
                 last_cut = cut;
                 let mut cutoffs = Cutoffs {
                     raw: 0,

@@ -362,6 +362,20 @@ fn the_size_cap_removes_the_oldest_first_and_only_as_much_as_needed() {
             .is_empty()
     );
     assert!(report.cutoffs[1].is_some(), "{report}");
+
+    // A cap nothing fits: every level is emptied up to now, never past it,
+    // so the next samples are still taken.
+    let report = store.prune_to_size(1, now).expect("cap").expect("removed");
+    assert!(
+        report.cutoffs.iter().flatten().all(|cut| *cut <= now),
+        "{report:?}"
+    );
+    let next = SampleRow::of_series("a", "cpu_pct", &[(now + 1_000, 5.0)]);
+    store.ingest(&next).expect("ingest");
+    assert_eq!(
+        store.query_raw("a", "cpu_pct", now, u64::MAX).expect("raw"),
+        [(now + 1_000, 5.0)]
+    );
 }
 
 fn assert_rollups_match(store: &Store, points: &[(u64, f64)]) {
