@@ -41,9 +41,9 @@ pub struct HubArgs {
     /// selectors; their history ages out by retention). Off by default.
     #[arg(long, env = "SWARM_FORGET_AFTER", global = true, value_parser = duration::parse_positive)]
     pub forget_after: Option<Duration>,
-    /// Cap on stored data in MiB (samples and rollups): over it, the oldest
-    /// data goes first (raw, then 1-minute, then 1-hour), and the log says
-    /// so. sled needs about twice this on disk. No cap by default.
+    /// Cap on stored data in MiB (samples, rollups and test results): over
+    /// it, the oldest data goes first (raw, then test results, then
+    /// 1-minute, then 1-hour), and the log says so. sled needs about twice this on disk. No cap by default.
     #[arg(long, env = "SWARM_MAX_DATA_MIB", global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_data_mib: Option<u64>,
     /// Free space (MiB) the hub leaves on the data directory's disk: below

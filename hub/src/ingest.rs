@@ -467,7 +467,7 @@ pub async fn prune(state: &Arc<HubState>) {
     .await;
     match result {
         Ok(Ok((removed, capped))) => {
-            if removed.results > 0 {
+            if removed.results > 0 || capped.as_ref().is_some_and(|c| c.results > 0) {
                 state.summaries.clear();
             }
             if removed.raw_samples + removed.rollup_buckets + removed.results > 0 {

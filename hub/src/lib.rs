@@ -149,7 +149,7 @@ impl Retention {
         let mut removed = store.prune(&self.cutoffs(now))?;
         // Test results and alert history age out together.
         let before = now.saturating_sub(self.results.as_millis() as u64);
-        removed.results = store.records().prune_results(before)?;
+        removed.results = store.records().prune_results(before)?.0;
         store.alerts().prune_events(before)?;
         let capped = match self.max_bytes {
             Some(cap) => store.prune_to_size(cap, now)?,

@@ -16,15 +16,26 @@ pub struct CapReport {
     pub cutoffs: [Option<Millis>; 3],
     pub raw_samples: u64,
     pub rollup_buckets: u64,
+    /// Test results older than this were removed (after raw data, before
+    /// rollups).
+    pub results_cutoff: Option<Millis>,
+    pub results: u64,
 }
 
 impl std::fmt::Display for CapReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "stored data was {} bytes, over the cap of {}: removed the oldest ({} raw samples, {} rollup buckets",
-            self.before, self.cap, self.raw_samples, self.rollup_buckets
+            "stored data was {} bytes, over the cap of {}: removed the oldest ({} raw samples, {} test results, {} rollup buckets",
+            self.before, self.cap, self.raw_samples, self.results, self.rollup_buckets
         )?;
+        if let Some(cut) = self.results_cutoff {
+            write!(
+                f,
+                "; test results before {}",
+                swarm_common::time::rfc3339(cut)
+            )?;
+        }
         for (name, cut) in ["raw", "1-minute", "1-hour"].iter().zip(self.cutoffs) {
             if let Some(cut) = cut {
                 write!(
@@ -44,10 +55,11 @@ const MIN_STEP: [u64; 3] = [60_000, 3_600_000, 86_400_000];
 const MAX_ROUNDS: usize = 64;
 
 impl Store {
-    /// Bytes of stored samples and rollups (keys and values in sled, before
-    /// its own overhead, and the day files): what the size cap counts.
+    /// Bytes of stored samples, rollups and test results (keys and values
+    /// in sled, before its own overhead, and the day files): what the size
+    /// cap counts.
     pub fn data_bytes(&self) -> Result<u64> {
-        let mut total = self.block_bytes(None)?;
+        let mut total = self.block_bytes(None)? + self.records().results_bytes()?;
         for item in self.chunks.iter().chain(self.index.iter()) {
             let (key, value) = item?;
             total += (key.len() + value.len()) as u64;
@@ -101,8 +113,14 @@ impl Store {
             cutoffs: [None; 3],
             raw_samples: 0,
             rollup_buckets: 0,
+            results_cutoff: None,
+            results: 0,
         };
         for (i, level) in [rollup::RAW, 1, 2].into_iter().enumerate() {
+            // Test results go after raw data and before any rollup.
+            if i == 1 {
+                self.prune_results_to_size(cap, now, &mut report)?;
+            }
             let mut last_cut = 0;
             // Bounded: each round removes a quarter of the level's span or
             // more, and the cutoff only moves forward (an open head chunk
@@ -145,5 +163,33 @@ impl Store {
             }
         }
         Ok(Some(report))
+    }
+
+    /// The size cap's round over test results: the oldest go, a quarter of
+    /// their span (at least a minute) at a time, never past now.
+    fn prune_results_to_size(&self, cap: u64, now: Millis, report: &mut CapReport) -> Result<()> {
+        let mut last_cut = 0;
+        for _ in 0..MAX_ROUNDS {
+            if report.after <= cap {
+                break;
+            }
+            let Some(oldest) = self.records().oldest_result()? else {
+                break;
+            };
+            let step = (now.saturating_sub(oldest) / 4).max(MIN_STEP[0]);
+            let cut = oldest
+                .saturating_add(step)
+                .max(last_cut + MIN_STEP[0])
+                .min(now);
+            if cut <= last_cut {
+                break;
+            }
+            last_cut = cut;
+            let (removed, freed) = self.records().prune_results(cut)?;
+            report.results += removed;
+            report.results_cutoff = Some(cut);
+            report.after = report.after.saturating_sub(freed);
+        }
+        Ok(())
     }
 }

@@ -108,10 +108,10 @@ impl Records {
     }
 
     /// Deletes every test result older than `before`, of every test, a
-    /// bounded batch at a time; returns how many went.
-    pub fn prune_results(&self, before: Millis) -> Result<u64> {
+    /// bounded batch at a time; returns how many went and their bytes.
+    pub fn prune_results(&self, before: Millis) -> Result<(u64, u64)> {
         const BATCH: usize = 10_000;
-        let mut removed = 0u64;
+        let (mut removed, mut freed) = (0u64, 0u64);
         for id in self.tests.iter().keys() {
             let id = id?;
             let Ok(id) = std::str::from_utf8(&id) else {
@@ -121,8 +121,10 @@ impl Records {
             loop {
                 let mut batch = sled::Batch::default();
                 let mut n = 0;
-                for key in self.results.range(range.clone()).keys().take(BATCH) {
-                    batch.remove(key?);
+                for item in self.results.range(range.clone()).take(BATCH) {
+                    let (key, value) = item?;
+                    freed += (key.len() + value.len()) as u64;
+                    batch.remove(key);
                     n += 1;
                 }
                 if n == 0 {
@@ -132,11 +134,43 @@ impl Records {
                 removed += n as u64;
             }
         }
-        Ok(removed)
+        Ok((removed, freed))
     }
 
-    /// Results of a test in time order, from `since` (inclusive), at most
-    /// `limit`, of one agent or all.
+    /// Bytes of stored results (keys and values): what the size cap counts.
+    pub fn results_bytes(&self) -> Result<u64> {
+        let mut total = 0;
+        for item in self.results.iter() {
+            let (key, value) = item?;
+            total += (key.len() + value.len()) as u64;
+        }
+        Ok(total)
+    }
+
+    /// The time of the oldest stored result, of any test.
+    pub fn oldest_result(&self) -> Result<Option<Millis>> {
+        let mut oldest: Option<Millis> = None;
+        for id in self.tests.iter().keys() {
+            let id = id?;
+            let mut prefix = id.to_vec();
+            prefix.push(0);
+            if let Some(key) = self
+                .results
+                .scan_prefix(&prefix)
+                .keys()
+                .next()
+                .transpose()?
+                && let Some(ts) = key
+                    .get(prefix.len()..prefix.len() + 8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+            {
+                oldest = Some(oldest.map_or(ts, |o| o.min(ts)));
+            }
+        }
+        Ok(oldest)
+    }
+
     /// Hands every result of a test to `each`, oldest first, without
     /// holding them all (a long test has millions).
     pub fn each_result(&self, test_id: &str, mut each: impl FnMut(TestResult)) -> Result<()> {
@@ -149,6 +183,8 @@ impl Records {
         Ok(())
     }
 
+    /// Results of a test in time order, from `since` (inclusive), at most
+    /// `limit`, of one agent or all.
     pub fn results(
         &self,
         test_id: &str,

@@ -595,6 +595,7 @@ fn results_older_than_retention_go_of_every_test() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
     let mut results = Vec::new();
+    let mut last_run = None;
     for test_id in ["t1", "t2"] {
         let test = Test {
             id: test_id.into(),
@@ -628,10 +629,11 @@ fn results_older_than_retention_go_of_every_test() {
             r.seq = Some(i as u32);
             results.push(r);
         }
+        last_run = Some(run);
     }
     store.records().put_results(&results).expect("results");
     assert_eq!(
-        store.records().prune_results(T0 + 20_000).expect("prune"),
+        store.records().prune_results(T0 + 20_000).expect("prune").0,
         40_000
     );
     for test_id in ["t1", "t2"] {
@@ -643,8 +645,49 @@ fn results_older_than_retention_go_of_every_test() {
         assert_eq!(left[0].ts, T0 + 20_000);
     }
     assert_eq!(
-        store.records().prune_results(T0 + 20_000).expect("again"),
+        store.records().prune_results(T0 + 20_000).expect("again").0,
         0
+    );
+
+    // The size cap counts results and removes the oldest, up to now: an
+    // hour of them, one a second.
+    let run = last_run.expect("a run");
+    let hour: Vec<_> = (0..3_600u64)
+        .map(|i| {
+            let mut r = swarm_common::protocol::TestResult::new(
+                &run,
+                swarm_common::AgentId::parse("a").expect("id"),
+                T0 + 100_000 + i * 1_000,
+            );
+            r.seq = Some(0);
+            r
+        })
+        .collect();
+    store.records().put_results(&hour).expect("results");
+    let bytes = store.records().results_bytes().expect("bytes");
+    assert!(store.data_bytes().expect("data") >= bytes);
+    let now = T0 + 100_000 + 3_600_000;
+    let cap = store.data_bytes().expect("data") - bytes / 2;
+    let report = store
+        .prune_to_size(cap, now)
+        .expect("cap")
+        .expect("something removed");
+    assert!(report.after <= cap && report.results > 0, "{report}");
+    let cut = report.results_cutoff.expect("results cutoff");
+    assert!(cut <= now, "{report}");
+    let left = store
+        .records()
+        .results("t2", None, 0, usize::MAX)
+        .expect("results");
+    assert!(!left.is_empty() && left.iter().all(|r| r.ts >= cut));
+    assert_eq!(
+        left.last().map(|r| r.ts),
+        Some(T0 + 100_000 + 3_599_000),
+        "the newest stay"
+    );
+    assert!(
+        report.to_string().contains("test results before"),
+        "{report}"
     );
 }
 
