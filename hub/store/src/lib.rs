@@ -49,7 +49,7 @@ pub use cap::CapReport;
 use swarm_common::protocol::Millis;
 
 pub use head::CHUNK_CAP;
-use head::{Effect, Head, add_pending, insert_sorted};
+use head::{Effect, Head, MAX_CHUNK_SPAN_MS, add_pending, insert_sorted};
 use open_chunk::Contributions;
 pub use records::{HostRecord, Records};
 
@@ -482,15 +482,30 @@ impl Store {
             self.merge_into_sealed(inner, agent, series, ts, value)?;
             return Ok(None);
         }
+        // A sample after a gap starts a chunk of its own: a chunk spanning
+        // the gap would be kept, or dropped, by retention as one piece.
+        if head
+            .start()
+            .is_some_and(|start| ts >= start + MAX_CHUNK_SPAN_MS)
+            && head.samples.last().is_some_and(|last| last.0 < ts)
+        {
+            self.close_head(agent, series, head)?;
+        }
         head.insert(ts, value);
         if head.is_full() {
-            self.write_head(agent, series, head)?;
-            head.sealed_end = head.samples.last().map(|s| s.0);
-            head.samples.clear();
-            head.pending.clear();
-            head.persisted_start = None;
+            self.close_head(agent, series, head)?;
         }
         Ok(None)
+    }
+
+    /// Writes a head out as a chunk and starts an empty one after it.
+    fn close_head(&self, agent: u32, series: u32, head: &mut Head) -> Result<()> {
+        self.write_head(agent, series, head)?;
+        head.sealed_end = head.samples.last().map(|s| s.0);
+        head.samples.clear();
+        head.pending.clear();
+        head.persisted_start = None;
+        Ok(())
     }
 
     /// The newest chunk of a series becomes the head again if it is not

@@ -732,9 +732,37 @@ fn a_damaged_block_is_quarantined_and_never_stops_a_seal_or_a_start() {
     store.checkpoint().expect("and checkpoints");
     let got = store.query_raw("a", "s", 0, u64::MAX).expect("query");
     assert!(got.contains(&(base + 500, 7.0)), "the late sample is kept");
-    // The damaged block held the first hour, and the first sample after
-    // the gap (its chunk began in that hour): what the block held is gone,
-    // nothing else.
+    // The damaged block held the first hour only (the samples after the
+    // gap began a chunk of their own): what it held is gone, nothing else.
     assert_eq!(got[0], (base + 500, 7.0));
-    assert_eq!(&got[1..], &later[1..]);
+    assert_eq!(&got[1..], &later[..]);
+}
+
+#[test]
+fn a_host_back_after_a_gap_starts_a_new_chunk_so_retention_cuts_at_the_gap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    // Ten minutes at 10 s, three days of silence, then ten minutes more.
+    let before: Vec<(u64, f64)> = (0..60u64).map(|i| (T0 + i * 10_000, 1.0)).collect();
+    let back = T0 + 3 * 86_400_000;
+    let after: Vec<(u64, f64)> = (0..60u64).map(|i| (back + i * 10_000, 2.0)).collect();
+    store.ingest(&rows("a", "m", &before)).expect("ingest");
+    store.ingest(&rows("a", "m", &after)).expect("ingest");
+    store.checkpoint().expect("checkpoint");
+    let all: Vec<(u64, f64)> = before.iter().chain(&after).copied().collect();
+    assert_eq!(store.query_raw("a", "m", 0, u64::MAX).expect("raw"), all);
+    // No sample after the gap joined the chunk before it: all of them are
+    // in the new head, the part before sealed on its own.
+    let stats = store.stats().expect("stats");
+    assert_eq!(stats.samples_in_heads, 60, "{stats:?}");
+    // Raw retention a day after the first part: exactly that part goes.
+    let removed = store
+        .prune(&Cutoffs {
+            raw: T0 + 86_400_000,
+            minute: 0,
+            hour: 0,
+        })
+        .expect("prune");
+    assert_eq!(removed.raw_samples, 60, "{removed:?}");
+    assert_eq!(store.query_raw("a", "m", 0, u64::MAX).expect("raw"), after);
 }
