@@ -465,6 +465,12 @@ impl App {
             Event::Hello(info) => {
                 // A new revision in force: the hub's view of it is asked again.
                 if self.view == View::Host(info.agent.clone())
+                // What the hub would refuse to store is not shown either
+                // (the same rule, from `swarm-common`).
+                if let Err(e) = swarm_common::validate::sample(&sample, self.now) {
+                    tracing::debug!(agent = %sample.agent, "live sample not shown: {e}");
+                    return (false, commands);
+                }
                     && self
                         .hosts
                         .get(&info.agent)
