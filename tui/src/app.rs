@@ -9,25 +9,26 @@ mod command;
 mod detail;
 mod form;
 pub mod line_edit;
+pub mod spark;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use swarm_common::AgentId;
 use swarm_common::nats::LinkState;
 use swarm_common::protocol::fleet::ConfigStatus;
 use swarm_common::protocol::{
-    self, HostInfo, HostStatus, HostSummary, MetricsSample, Millis, Test, TestKind, series,
+    self, HistoryPoint, HostInfo, HostStatus, HostSummary, MetricsSample, Millis, Test, TestKind,
+    series,
 };
 use swarm_common::selector::{self, Selectable};
 
 pub use self::alerts::{AlertsPane, SILENCE_KEYS};
 pub use self::detail::TestDetail;
 pub use self::form::{Field, FormOutcome, TestForm};
+pub use self::spark::Buckets;
 use crate::event::{Command, Event};
 
-/// Samples kept per host for the sparklines.
-pub const SPARK_LEN: usize = 60;
 /// Windows the host view's charts can show, switched with 1-6.
 pub const WINDOWS: [(&str, i64); 6] = [
     ("15m", 900_000),
@@ -49,10 +50,10 @@ pub struct HostRow {
     pub agent: AgentId,
     pub info: Option<HostInfo>,
     pub latest: Option<MetricsSample>,
-    /// Recent CPU % and network rates (oldest first).
-    pub cpu_recent: VecDeque<f64>,
-    pub rx_recent: VecDeque<f64>,
-    pub tx_recent: VecDeque<f64>,
+    /// Recent CPU % and network rates, in time buckets.
+    pub cpu_recent: Buckets,
+    pub rx_recent: Buckets,
+    pub tx_recent: Buckets,
     /// Console clock when something last arrived from or about this host.
     pub last_seen: Millis,
     pub said_bye: bool,
@@ -70,9 +71,9 @@ impl HostRow {
             agent,
             info: None,
             latest: None,
-            cpu_recent: VecDeque::with_capacity(SPARK_LEN),
-            rx_recent: VecDeque::with_capacity(SPARK_LEN),
-            tx_recent: VecDeque::with_capacity(SPARK_LEN),
+            cpu_recent: Buckets::default(),
+            rx_recent: Buckets::default(),
+            tx_recent: Buckets::default(),
             last_seen: 0,
             said_bye: false,
             hub_status: None,
@@ -166,10 +167,7 @@ impl HostRow {
             (&mut self.tx_recent, net.and_then(|n| n.tx_bps)),
         ] {
             if let Some(v) = value {
-                if recent.len() == SPARK_LEN {
-                    recent.pop_front();
-                }
-                recent.push_back(v);
+                recent.push(sample.ts, v);
             }
         }
         self.latest = Some(sample);
@@ -270,12 +268,33 @@ pub enum HubLink {
     Down(String),
 }
 
-/// History of one series for the host view.
+/// History of one series for the host view: `[ts, min, avg, max]` per
+/// point, as the hub answers. Raw samples have min = avg = max; rollup
+/// points (7d, 30d) keep all three, so a peak inside a bucket is not
+/// averaged away.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SeriesChart {
-    pub points: Vec<(Millis, f64)>,
+    pub points: Vec<HistoryPoint>,
+    /// The hub's step: 0 for raw samples, else the bucket each point covers.
+    pub step_ms: u64,
     pub loading: bool,
     pub error: Option<String>,
+}
+
+impl SeriesChart {
+    /// The newest value: the last point's average.
+    pub fn last(&self) -> Option<f64> {
+        self.points.last().map(|p| p.2)
+    }
+
+    /// The largest value any point reached (the buckets' max, not their
+    /// averages).
+    pub fn peak(&self) -> Option<f64> {
+        self.points
+            .iter()
+            .map(|p| p.3)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+    }
 }
 
 /// Series the host view charts: the fixed ones, then one per disk.
@@ -438,13 +457,20 @@ impl App {
             }
             Event::Nats(state) => {
                 let changed = self.nats != state;
-                if state == LinkState::Connected && changed {
-                    commands.push(Command::RefreshHosts);
-                }
                 self.nats = state;
+                if self.nats == LinkState::Connected && changed {
+                    commands.push(Command::RefreshHosts);
+                    self.refetch_failed(&mut commands);
+                }
                 changed
             }
             Event::Metrics(sample) => {
+                // What the hub would refuse to store is not shown either
+                // (the same rule, from `swarm-common`).
+                if let Err(e) = swarm_common::validate::sample(&sample, self.now) {
+                    tracing::debug!(agent = %sample.agent, "live sample not shown: {e}");
+                    return (false, commands);
+                }
                 let agent = sample.agent.clone();
                 let now = self.now;
                 let on_screen = self.view == View::Host(agent.clone());
@@ -465,12 +491,6 @@ impl App {
             Event::Hello(info) => {
                 // A new revision in force: the hub's view of it is asked again.
                 if self.view == View::Host(info.agent.clone())
-                // What the hub would refuse to store is not shown either
-                // (the same rule, from `swarm-common`).
-                if let Err(e) = swarm_common::validate::sample(&sample, self.now) {
-                    tracing::debug!(agent = %sample.agent, "live sample not shown: {e}");
-                    return (false, commands);
-                }
                     && self
                         .hosts
                         .get(&info.agent)
@@ -481,10 +501,14 @@ impl App {
                     commands.push(Command::FetchConfigStatus(info.agent.clone()));
                 }
                 let now = self.now;
-                let row = self.row(&info.agent);
+                let agent = info.agent.clone();
+                let row = self.row(&agent);
                 row.set_info(*info);
                 row.last_seen = now;
                 row.said_bye = false;
+                if self.view == View::Host(agent.clone()) {
+                    self.fetch_charts(&agent, &mut commands);
+                }
                 true
             }
             Event::Bye(agent) => {
@@ -493,8 +517,18 @@ impl App {
                 true
             }
             Event::HubHosts(hosts) => {
+                let was_down = matches!(self.hub, HubLink::Down(_));
                 self.hub = HubLink::Ok;
                 self.merge_hub_hosts(hosts);
+                if was_down {
+                    self.refetch_failed(&mut commands);
+                }
+                // Opened on a host before anything was known of it
+                // (`--host X`): the inventory names its disks and devices,
+                // whose charts are asked for now, not at its next sample.
+                if let View::Host(agent) = self.view.clone() {
+                    self.fetch_charts(&agent, &mut commands);
+                }
                 true
             }
             Event::Tests(mut tests) => {
@@ -607,7 +641,7 @@ impl App {
                 && let Some(latest) = summary.latest
             {
                 if let Some(cpu) = latest.cpu_pct {
-                    row.cpu_recent.push_back(cpu);
+                    row.cpu_recent.push(latest.ts, cpu);
                 }
                 row.latest = Some(latest);
             }
@@ -633,7 +667,8 @@ impl App {
         chart.loading = false;
         match result {
             Ok(reply) => {
-                chart.points = reply.points.iter().map(|p| (p.0, p.2)).collect();
+                chart.points = reply.points;
+                chart.step_ms = reply.step_ms;
                 chart.error = None;
             }
             Err(e) => chart.error = Some(e),
@@ -653,7 +688,7 @@ impl App {
             if let Some(chart) = self.charts.get_mut(name.as_ref())
                 && chart.points.last().is_none_or(|p| p.0 < sample.ts)
             {
-                chart.points.push((sample.ts, value));
+                chart.points.push((sample.ts, value, value, value));
             }
         }
     }
@@ -971,10 +1006,26 @@ impl App {
             Ok(test) => {
                 self.form = None;
                 self.marked.clear();
-                self.notice = Some(format!(
-                    "test {} created on {} agent(s)",
-                    test.id,
+                // The hub picks a run's agents when it starts, so a new
+                // test lists none yet: the count is of the online agents
+                // its selectors match now, as the form showed.
+                let n = if test.agents.is_empty() {
+                    self.matching_online(&test.selectors)
+                } else {
                     test.agents.len()
+                };
+                let when = if test.start_at > self.now {
+                    format!(
+                        "starts in {}",
+                        crate::format::age_ms(test.start_at - self.now)
+                    )
+                } else {
+                    "starting".to_owned()
+                };
+                self.notice = Some(format!(
+                    "test {} created: {when} on {n} online agent{}",
+                    test.id,
+                    if n == 1 { "" } else { "s" }
                 ));
                 self.open_test_results(test.id, commands);
             }
@@ -1035,6 +1086,34 @@ impl App {
                 series,
                 from: -self.window_ms(),
             });
+        }
+    }
+
+    /// After the link or the hub came back: what the view shows and
+    /// failed to get is asked for again (charts in error, the test list,
+    /// the open test, the alerts), without waiting for a key.
+    fn refetch_failed(&mut self, commands: &mut Vec<Command>) {
+        match self.view.clone() {
+            View::Host(agent) => {
+                self.charts.retain(|_, chart| chart.error.is_none());
+                self.fetch_charts(&agent, commands);
+                if matches!(self.host_config, Some(Err(_))) {
+                    commands.push(Command::FetchConfigStatus(agent));
+                }
+                commands.push(Command::RefreshTests);
+            }
+            View::Tests => commands.push(Command::RefreshTests),
+            View::TestResults(_) => {
+                if let Some(detail) = &mut self.detail {
+                    // A poll lost with the link must not block the next.
+                    detail.fetching = false;
+                }
+                self.fetch_detail(commands);
+            }
+            View::Hosts | View::Alerts => {}
+        }
+        if self.alerts.error.is_some() {
+            commands.push(Command::RefreshAlerts);
         }
     }
 

@@ -145,7 +145,10 @@ fn enter_opens_host_and_asks_for_history_esc_returns() {
         90.0,
         0.0,
     ))));
-    assert_eq!(app.charts["cpu_pct"].points.last(), Some(&(NOW + 1, 50.0)));
+    assert_eq!(
+        app.charts["cpu_pct"].points.last(),
+        Some(&(NOW + 1, 50.0, 50.0, 50.0))
+    );
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.view, View::Hosts);
 }
@@ -591,4 +594,129 @@ fn forgotten_hosts_leave_the_console() {
             .as_deref()
             .is_some_and(|n| n.contains("conflict"))
     );
+}
+
+#[test]
+fn a_new_test_says_how_many_agents_it_starts_on() {
+    let mut app = fixtures::app();
+    // The hub lists a new test's agents only once its run starts.
+    let mut test = fixtures::test(
+        "t2",
+        TestKind::Ping,
+        "10.0.0.5",
+        None,
+        swarm_common::protocol::TestStatus::Scheduled,
+        &[],
+    );
+    test.selectors = vec!["tag:role=web".into()];
+    app.apply(Event::TestCreated(Ok(test)));
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("test t2 created: starting on 2 online agents")
+    );
+}
+
+#[test]
+fn a_live_sample_the_hub_would_refuse_is_not_shown() {
+    let mut app = fixtures::app();
+    let before = app.hosts[&id("web-1")].cpu();
+    let (changed, _) = app.apply(Event::Metrics(Box::new(fixtures::sample(
+        "web-1", NOW, -5.0, 40.0, 1.0,
+    ))));
+    assert!(!changed);
+    assert_eq!(app.hosts[&id("web-1")].cpu(), before);
+    let (changed, _) = app.apply(Event::Metrics(Box::new(fixtures::sample(
+        "web-1", NOW, 55.0, 40.0, 1.0,
+    ))));
+    assert!(changed);
+    assert_eq!(app.hosts[&id("web-1")].cpu(), Some(55.0));
+}
+
+fn history_asked(commands: &[Command]) -> Vec<&str> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::FetchHistory { series, .. } => Some(series.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn opened_on_a_host_not_seen_yet_every_chart_is_asked_for_when_it_is_known() {
+    // `swarm-tui --host db-9`: nothing known of db-9 at start.
+    let mut app = App::new(NOW);
+    let mut commands = Vec::new();
+    app.open_host(id("db-9"), &mut commands);
+    assert!(!history_asked(&commands).contains(&"disk_pct:/"));
+    // The hub's inventory names its disks: their charts are asked for at
+    // once, not at the host's next sample.
+    let summary = HostSummary {
+        agent: id("db-9"),
+        hostname: None,
+        status: HostStatus::Online,
+        last_seen: Some(NOW),
+        tags: vec![],
+        agent_tags: vec![],
+        hub_tags: vec![],
+        info: Some(fixtures::info("db-9", &[])),
+        latest: Some(fixtures::sample("db-9", NOW, 5.0, 5.0, 5.0)),
+    };
+    let (_, commands) = app.apply(Event::HubHosts(vec![summary]));
+    assert_eq!(history_asked(&commands), ["disk_pct:/"]);
+}
+
+#[test]
+fn charts_and_lists_in_error_are_asked_again_when_the_link_is_back() {
+    let mut app = fixtures::app();
+    app.apply(Event::Nats(LinkState::Connected));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    for (series, result) in [
+        ("cpu_pct", Err("no responders".to_owned())),
+        (
+            "mem_pct",
+            Ok(HistoryReply {
+                agent: id("db-1"),
+                series: "mem_pct".into(),
+                step_ms: 0,
+                points: vec![(NOW, 1.0, 1.0, 1.0)],
+                percentiles: None,
+                window: None,
+            }),
+        ),
+    ] {
+        app.apply(Event::History {
+            agent: id("db-1"),
+            series: series.into(),
+            from: -3_600_000,
+            result,
+        });
+    }
+    app.apply(Event::Nats(LinkState::Down("connection lost".into())));
+    let (_, commands) = app.apply(Event::Nats(LinkState::Connected));
+    assert_eq!(history_asked(&commands), ["cpu_pct"], "only the failed one");
+    assert!(app.charts["cpu_pct"].loading);
+    assert!(commands.contains(&Command::RefreshHosts));
+    // The hub coming back (it answers again) does the same.
+    app.apply(Event::History {
+        agent: id("db-1"),
+        series: "cpu_pct".into(),
+        from: -3_600_000,
+        result: Err("timeout".into()),
+    });
+    app.apply(Event::HubDown("timeout".into()));
+    let (_, commands) = app.apply(Event::HubHosts(vec![]));
+    assert_eq!(history_asked(&commands), ["cpu_pct"]);
+}
+
+#[test]
+fn a_test_from_the_table_without_marks_or_filter_is_on_the_host_under_the_cursor() {
+    let mut app = fixtures::app();
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('p'));
+    let form = app.form.as_ref().expect("form open");
+    assert_eq!(form.text(Field::Agents), "db-1");
+    // `now` is the start field's placeholder, not text to erase first.
+    assert_eq!(form.text(Field::Start), "");
 }
