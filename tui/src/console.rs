@@ -3,10 +3,13 @@
 //! network updates at most [`MIN_FRAME`] apart, so an idle console over SSH
 //! writes nothing; a key press is drawn at once.
 
+use std::io::Stdout;
 use std::time::Duration;
 
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
 use swarm_common::AgentId;
 use swarm_common::nats::NatsArgs;
 use swarm_common::time::now_ms;
@@ -15,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::app::{App, Look};
 use crate::event::{Command, Event};
+use crate::quiet::Quiet;
 use crate::{net, ui};
 
 /// Redraw cap: at most five frames a second.
@@ -30,18 +34,24 @@ pub struct Start {
     pub look: Look,
 }
 
+/// What the console draws on: the terminal, through [`Quiet`] so that a
+/// frame in which nothing changed sends nothing.
+type Screen = Terminal<Quiet<CrosstermBackend<Stdout>>>;
+
 pub async fn run(args: NatsArgs, start: Start) -> anyhow::Result<()> {
-    let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, args, start).await;
+    // `try_init` puts the terminal in raw mode on the alternate screen and
+    // installs the panic hook that restores it; the console then draws on
+    // its own quiet backend over the same stdout.
+    drop(ratatui::try_init()?);
+    let result = match Terminal::new(Quiet::new(CrosstermBackend::new(std::io::stdout()))) {
+        Ok(mut terminal) => event_loop(&mut terminal, args, start).await,
+        Err(e) => Err(e.into()),
+    };
     ratatui::restore();
     result
 }
 
-async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
-    args: NatsArgs,
-    start: Start,
-) -> anyhow::Result<()> {
+async fn event_loop(terminal: &mut Screen, args: NatsArgs, start: Start) -> anyhow::Result<()> {
     let (event_tx, mut events) = mpsc::channel::<Event>(4096);
     let (command_tx, commands) = mpsc::channel::<Command>(64);
     let network = tokio::spawn(net::run(args, event_tx, commands));
