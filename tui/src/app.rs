@@ -1,9 +1,11 @@
 //! The console's state: hosts, their recent CPU and network rates,
-//! selection, marks, filter, sort, the open view, the test form and the
-//! open test's results, and connection states. Sync methods, no I/O:
-//! events go in, commands come out, and the caller redraws when a method
-//! says so.
+//! selection, marks, filter, sort, the open view, the one overlay over it
+//! (help, filter, command line, form, confirmation), the open test's
+//! results, and connection states. Keys and `:` commands become
+//! [`Action`]s carried out in one place. Sync methods, no I/O: events go
+//! in, commands come out, and the caller redraws when a method says so.
 
+mod action;
 mod alerts;
 mod command;
 mod detail;
@@ -23,6 +25,7 @@ use swarm_common::protocol::{
 };
 use swarm_common::selector::{self, Selectable};
 
+pub use self::action::Action;
 pub use self::alerts::{AlertsPane, SILENCE_KEYS};
 pub use self::detail::TestDetail;
 pub use self::form::{Field, FormOutcome, TestForm};
@@ -336,13 +339,27 @@ pub fn detail_series(row: Option<&HostRow>) -> Vec<String> {
     names
 }
 
+/// What sits over the view and takes the keys first; one at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    /// The key bindings; any key closes them.
+    Help,
+    /// The hosts filter being typed (its text is [`App::filter`]).
+    Filter,
+    /// The `:` command line, as typed so far.
+    CommandLine(String),
+    /// The new-test form (boxed: it is most of the enum's size).
+    Form(Box<TestForm>),
+    /// `x` asked to cancel this test; `y` confirms, any other key keeps it.
+    ConfirmCancel(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct App {
     pub hosts: BTreeMap<AgentId, HostRow>,
     pub view: View,
-    pub help: bool,
+    pub overlay: Option<Overlay>,
     pub filter: String,
-    pub filter_editing: bool,
     pub sort: SortColumn,
     /// Index into the visible (filtered, sorted) rows.
     pub selected: usize,
@@ -361,16 +378,11 @@ pub struct App {
     pub marked: BTreeSet<AgentId>,
     /// Index into [`WINDOWS`] for the host view's charts.
     pub window: usize,
-    pub form: Option<TestForm>,
     pub detail: Option<TestDetail>,
     /// A one-line message for the status line (what just happened).
     pub notice: Option<String>,
     pub look: Look,
-    /// The `:` command line while it is typed.
-    pub command: Option<String>,
     pub alerts: AlertsPane,
-    /// A destructive key waits for `y`: the test to cancel.
-    pub confirm_cancel: Option<String>,
     /// The host view shows CPU, network, disk I/O and process panels
     /// (`d` toggles).
     pub show_detail: bool,
@@ -384,9 +396,8 @@ impl App {
         Self {
             hosts: BTreeMap::new(),
             view: View::Hosts,
-            help: false,
+            overlay: None,
             filter: String::new(),
-            filter_editing: false,
             sort: SortColumn::Name,
             selected: 0,
             selected_host: None,
@@ -399,17 +410,45 @@ impl App {
             tests_selected: 0,
             marked: BTreeSet::new(),
             window: DEFAULT_WINDOW,
-            form: None,
             detail: None,
             notice: None,
             look: Look::default(),
-            command: None,
             alerts: AlertsPane::default(),
-            confirm_cancel: None,
             show_detail: true,
             host_config: None,
             quit: false,
         }
+    }
+
+    /// The new-test form, when open.
+    pub fn form(&self) -> Option<&TestForm> {
+        match &self.overlay {
+            Some(Overlay::Form(form)) => Some(form.as_ref()),
+            _ => None,
+        }
+    }
+
+    pub fn form_mut(&mut self) -> Option<&mut TestForm> {
+        match &mut self.overlay {
+            Some(Overlay::Form(form)) => Some(form.as_mut()),
+            _ => None,
+        }
+    }
+
+    /// The `:` line as typed, when open.
+    pub fn command_line(&self) -> Option<&str> {
+        match &self.overlay {
+            Some(Overlay::CommandLine(line)) => Some(line),
+            _ => None,
+        }
+    }
+
+    pub fn filter_editing(&self) -> bool {
+        self.overlay == Some(Overlay::Filter)
+    }
+
+    pub fn help_open(&self) -> bool {
+        self.overlay == Some(Overlay::Help)
     }
 
     pub fn window_ms(&self) -> i64 {
@@ -744,87 +783,95 @@ impl App {
             self.quit = true;
             return true;
         }
-        if self.filter_editing {
-            let changed = self.on_filter_key(key);
-            self.anchor_selection();
-            return changed;
+        // An overlay takes the key; it stays unless the key closed it.
+        match self.overlay.take() {
+            Some(overlay) => self.on_overlay_key(overlay, key, commands),
+            None => self.on_view_key(key, commands),
         }
-        if self.command.is_some() {
-            return self.on_command_key(key, commands);
-        }
-        if let Some(form) = &mut self.form {
-            return match form.on_key(key, self.now) {
-                FormOutcome::Changed(changed) => changed,
+    }
+
+    fn on_overlay_key(
+        &mut self,
+        overlay: Overlay,
+        key: KeyEvent,
+        commands: &mut Vec<Command>,
+    ) -> bool {
+        match overlay {
+            Overlay::Filter => {
+                let (changed, open) = self.on_filter_key(key);
+                if open {
+                    self.overlay = Some(Overlay::Filter);
+                }
+                self.anchor_selection();
+                changed
+            }
+            Overlay::CommandLine(line) => self.on_command_key(line, key, commands),
+            Overlay::Form(mut form) => match form.on_key(key, self.now) {
+                FormOutcome::Changed(changed) => {
+                    self.overlay = Some(Overlay::Form(form));
+                    changed
+                }
                 FormOutcome::Submit(spec) => {
+                    self.overlay = Some(Overlay::Form(form));
                     commands.push(Command::CreateTest(Box::new(spec)));
                     true
                 }
-                FormOutcome::Cancel => {
-                    self.form = None;
-                    true
+                FormOutcome::Cancel => true,
+            },
+            Overlay::Help => {
+                // Any key closes the help; `q` still quits.
+                if key.code == KeyCode::Char('q') {
+                    self.act(Action::Quit, commands);
                 }
-            };
+                true
+            }
+            Overlay::ConfirmCancel(id) => {
+                if key.code == KeyCode::Char('y') {
+                    self.act(Action::CancelTest(id), commands);
+                } else {
+                    self.notice = Some(format!("test {id} not cancelled"));
+                }
+                true
+            }
         }
-        if self.help {
-            // Any key closes the help; `q` still quits.
-            self.help = false;
-            if key.code == KeyCode::Char('q') {
-                self.quit = true;
-            }
-            return true;
-        }
-        if let Some(id) = self.confirm_cancel.take() {
-            self.notice = Some(if key.code == KeyCode::Char('y') {
-                commands.push(Command::CancelTest(id.clone()));
-                format!("cancelling {id}…")
-            } else {
-                format!("test {id} not cancelled")
-            });
-            return true;
-        }
-        let had_notice = self.notice.take().is_some();
-        let changed = match key.code {
-            KeyCode::Char('q') => {
-                self.quit = true;
-                true
-            }
-            KeyCode::Char('?') => {
-                self.help = true;
-                true
-            }
-            KeyCode::Char('t') if self.view != View::Tests => {
-                self.open_tests(commands);
-                true
-            }
-            KeyCode::Char('n' | 'p') => {
-                self.open_form();
-                true
-            }
-            KeyCode::Char(':') => {
-                self.command = Some(String::new());
-                true
-            }
+    }
+
+    /// The keys every view shares, as actions.
+    fn global_action(&self, key: KeyEvent) -> Option<Action> {
+        Some(match key.code {
+            KeyCode::Char('q') => Action::Quit,
+            KeyCode::Char('?') => Action::Help,
+            KeyCode::Char('t') if self.view != View::Tests => Action::OpenTests,
+            KeyCode::Char('n' | 'p') => Action::NewTest,
+            KeyCode::Char(':') => Action::CommandLine(String::new()),
             // Hub-side tags of the marked hosts, or the one in view.
             KeyCode::Char('T') if matches!(self.view, View::Hosts | View::Host(_)) => {
-                self.command = Some("tag ".to_owned());
-                true
+                Action::CommandLine("tag ".to_owned())
             }
-            KeyCode::Char('!') if self.view != View::Alerts => {
-                self.open_alerts(commands);
-                true
-            }
-            KeyCode::Esc => self.back(),
-            _ => match self.view.clone() {
+            KeyCode::Char('!') if self.view != View::Alerts => Action::OpenAlerts,
+            _ => return None,
+        })
+    }
+
+    fn on_view_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
+        let had_notice = self.notice.take().is_some();
+        let changed = if let Some(action) = self.global_action(key) {
+            self.act(action, commands);
+            true
+        } else if key.code == KeyCode::Esc {
+            self.back()
+        } else {
+            match self.view.clone() {
                 View::Hosts => {
                     let changed = self.on_hosts_key(key, commands);
                     self.anchor_selection();
                     changed
                 }
-                View::Host(agent) => self.on_host_key(key, &agent, commands),
+                View::Host(_) => self.on_host_key(key, commands),
                 View::Tests => self.on_tests_key(key, commands),
                 View::TestResults(id) => self.on_results_key(key, &id, commands),
                 View::Alerts => self.on_alerts_key(key, commands),
-            },
+            }
         };
         changed || had_notice
     }
@@ -857,7 +904,7 @@ impl App {
             KeyCode::End | KeyCode::Char('G') => {
                 self.selected = self.visible().len().saturating_sub(1);
             }
-            KeyCode::Char('/') => self.filter_editing = true,
+            KeyCode::Char('/') => self.act(Action::EditFilter, commands),
             KeyCode::Char('s') => self.sort = self.sort.next(),
             KeyCode::Char(' ') => {
                 let Some(agent) = self.selected_agent() else {
@@ -880,14 +927,14 @@ impl App {
                 let Some(agent) = self.selected_agent() else {
                     return false;
                 };
-                self.open_host(agent, commands);
+                self.act(Action::OpenHost(agent), commands);
             }
             _ => return false,
         }
         true
     }
 
-    fn on_host_key(&mut self, key: KeyEvent, agent: &AgentId, commands: &mut Vec<Command>) -> bool {
+    fn on_host_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
         if key.code == KeyCode::Char('d') {
             self.show_detail = !self.show_detail;
             return true;
@@ -901,8 +948,7 @@ impl App {
         if window == self.window {
             return false;
         }
-        self.window = window;
-        self.open_host(agent.clone(), commands);
+        self.act(Action::SetWindow(window), commands);
         true
     }
 
@@ -920,24 +966,24 @@ impl App {
                     return false;
                 };
                 let id = test.id.clone();
-                self.open_test_results(id, commands);
+                self.act(Action::OpenResults(id), commands);
             }
             KeyCode::Char('x') => {
                 let Some(test) = self.tests.get(self.tests_selected) else {
                     return false;
                 };
                 let id = test.id.clone();
-                self.ask_cancel(&id);
+                self.act(Action::AskCancel(id), commands);
             }
             _ => return false,
         }
         true
     }
 
-    fn on_results_key(&mut self, key: KeyEvent, id: &str, _: &mut Vec<Command>) -> bool {
+    fn on_results_key(&mut self, key: KeyEvent, id: &str, commands: &mut Vec<Command>) -> bool {
         match key.code {
             KeyCode::Char('x') => {
-                self.ask_cancel(id);
+                self.act(Action::AskCancel(id.to_owned()), commands);
                 true
             }
             _ => false,
@@ -954,7 +1000,7 @@ impl App {
             .map(|t| format!(" ({} {})", t.kind.as_str(), crate::format::target(t)))
             .unwrap_or_default();
         self.notice = Some(format!("cancel test {id}{what}? y: yes, other key: no"));
-        self.confirm_cancel = Some(id.to_owned());
+        self.overlay = Some(Overlay::ConfirmCancel(id.to_owned()));
     }
 
     /// The agents a new test starts with: the marked hosts, else the
@@ -998,13 +1044,18 @@ impl App {
 
     /// Opens the test form, focused on the target.
     pub fn open_form(&mut self) {
-        self.form = Some(TestForm::new(TestKind::Ping, &self.prefill_agents()));
+        self.overlay = Some(Overlay::Form(Box::new(TestForm::new(
+            TestKind::Ping,
+            &self.prefill_agents(),
+        ))));
     }
 
     fn on_created(&mut self, result: Result<Test, String>, commands: &mut Vec<Command>) -> bool {
         match result {
             Ok(test) => {
-                self.form = None;
+                if self.form().is_some() {
+                    self.overlay = None;
+                }
                 self.marked.clear();
                 // The hub picks a run's agents when it starts, so a new
                 // test lists none yet: the count is of the online agents
@@ -1029,7 +1080,7 @@ impl App {
                 ));
                 self.open_test_results(test.id, commands);
             }
-            Err(e) => match &mut self.form {
+            Err(e) => match self.form_mut() {
                 Some(form) => form.refused(e),
                 None => self.notice = Some(format!("cannot create the test: {e}")),
             },
@@ -1123,37 +1174,49 @@ impl App {
         commands.push(Command::RefreshTests);
     }
 
-    fn on_command_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
-        let Some(line) = &mut self.command else {
-            return false;
-        };
+    /// A key on the `:` line: Enter runs it, Esc drops it, the rest edit.
+    fn on_command_key(
+        &mut self,
+        mut line: String,
+        key: KeyEvent,
+        commands: &mut Vec<Command>,
+    ) -> bool {
         match key.code {
-            KeyCode::Esc => self.command = None,
+            KeyCode::Esc => true,
             KeyCode::Enter => {
-                let line = std::mem::take(line);
-                self.command = None;
                 command::run(self, &line, commands);
+                true
             }
-            _ => return line_edit::edit(line, key, 256) != line_edit::Edit::Other,
+            _ => {
+                let edit = line_edit::edit(&mut line, key, 256);
+                self.overlay = Some(Overlay::CommandLine(line));
+                edit != line_edit::Edit::Other
+            }
         }
-        true
     }
 
-    fn on_filter_key(&mut self, key: KeyEvent) -> bool {
+    /// A key on the filter: whether the screen changed, and whether the
+    /// filter is still being typed.
+    fn on_filter_key(&mut self, key: KeyEvent) -> (bool, bool) {
         match key.code {
-            KeyCode::Enter => self.filter_editing = false,
+            KeyCode::Enter => {
+                self.selected = 0;
+                (true, false)
+            }
             KeyCode::Esc => {
-                self.filter_editing = false;
                 self.filter.clear();
+                self.selected = 0;
+                (true, false)
             }
             _ => match line_edit::edit(&mut self.filter, key, 64) {
-                line_edit::Edit::Other => return false,
-                line_edit::Edit::Unchanged => return true,
-                line_edit::Edit::Changed => {}
+                line_edit::Edit::Other => (false, true),
+                line_edit::Edit::Unchanged => (true, true),
+                line_edit::Edit::Changed => {
+                    self.selected = 0;
+                    (true, true)
+                }
             },
         }
-        self.selected = 0;
-        true
     }
 
     fn move_selection(&mut self, delta: isize) {

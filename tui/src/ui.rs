@@ -49,10 +49,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
         View::Alerts => alerts_view::render(frame, body, app),
     }
     status::render(frame, status_area, status_rows);
-    if let Some(form) = &app.form {
+    if let Some(form) = app.form() {
         form::render(frame, body, app, form);
     }
-    if app.help {
+    if app.help_open() {
         help::render(frame, body);
     }
     degrade::apply(frame.buffer_mut(), app.look);

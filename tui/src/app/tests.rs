@@ -49,13 +49,13 @@ fn selection_moves_and_stays_in_bounds() {
 fn filter_by_text_and_tag() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char('/'));
-    assert!(app.filter_editing);
+    assert!(app.filter_editing());
     for c in "web".chars() {
         key(&mut app, KeyCode::Char(c));
     }
     assert_eq!(names(&app), vec!["web-1", "web-2"]);
     key(&mut app, KeyCode::Enter);
-    assert!(!app.filter_editing);
+    assert!(!app.filter_editing());
     // `q` typed in the filter is text, not quit.
     key(&mut app, KeyCode::Char('/'));
     key(&mut app, KeyCode::Backspace);
@@ -157,9 +157,9 @@ fn enter_opens_host_and_asks_for_history_esc_returns() {
 fn help_opens_and_any_key_closes_it_quit_quits() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char('?'));
-    assert!(app.help);
+    assert!(app.help_open());
     key(&mut app, KeyCode::Char('x'));
-    assert!(!app.help);
+    assert!(!app.help_open());
     assert!(!app.quit);
     key(&mut app, KeyCode::Char('q'));
     assert!(app.quit);
@@ -226,7 +226,7 @@ fn a_ping_from_a_tag_is_a_few_keystrokes() {
     type_text(&mut app, "tag:role=web");
     key(&mut app, KeyCode::Enter);
     key(&mut app, KeyCode::Char('p'));
-    let form = app.form.as_ref().expect("form open");
+    let form = app.form().expect("form open");
     assert_eq!(form.text(Field::Agents), "tag:role=web");
     assert_eq!(form.focus, Field::Target);
     assert_eq!(app.matching_online(&form.selectors()), 2);
@@ -239,7 +239,7 @@ fn a_ping_from_a_tag_is_a_few_keystrokes() {
     assert_eq!(spec.target, "10.0.0.5");
     assert_eq!(spec.agents, ["tag:role=web"]);
     assert_eq!((spec.interval_ms, spec.start_at), (None, None));
-    assert!(app.form.as_ref().is_some_and(|f| f.submitting));
+    assert!(app.form().is_some_and(|f| f.submitting));
 
     // The hub's answer opens the live results and polls them each second.
     let test = fixtures::test(
@@ -251,7 +251,7 @@ fn a_ping_from_a_tag_is_a_few_keystrokes() {
         &[("web-1", swarm_common::protocol::AgentRunState::Running)],
     );
     let (_, commands) = app.apply(Event::TestCreated(Ok(test.clone())));
-    assert!(app.form.is_none());
+    assert!(app.form().is_none());
     assert_eq!(app.view, View::TestResults("t1".into()));
     assert_eq!(
         commands,
@@ -314,7 +314,7 @@ fn form_validation_lands_on_the_field() {
     // Nothing typed: the target is missing.
     let (_, commands) = key(&mut app, KeyCode::Enter);
     assert!(commands.is_empty());
-    let form = app.form.as_ref().expect("form");
+    let form = app.form().expect("form");
     assert_eq!(form.focus, Field::Target);
     assert!(form.error_for(Field::Target).is_some());
     // tcp needs a port; a bad interval is named.
@@ -328,7 +328,7 @@ fn form_validation_lands_on_the_field() {
     key(&mut app, KeyCode::Tab);
     type_text(&mut app, "soon");
     key(&mut app, KeyCode::Enter);
-    let form = app.form.as_ref().expect("form");
+    let form = app.form().expect("form");
     assert_eq!(form.kind, TestKind::Tcp);
     assert_eq!(form.focus, Field::Port, "the first error gets the focus");
     assert!(form.error_for(Field::Interval).is_some());
@@ -338,13 +338,7 @@ fn form_validation_lands_on_the_field() {
         key(&mut app, KeyCode::Backspace);
     }
     type_text(&mut app, "5432");
-    assert!(
-        app.form
-            .as_ref()
-            .expect("form")
-            .error_for(Field::Port)
-            .is_none()
-    );
+    assert!(app.form().expect("form").error_for(Field::Port).is_none());
     key(&mut app, KeyCode::Tab);
     key(&mut app, KeyCode::Tab);
     for _ in 0..4 {
@@ -356,7 +350,7 @@ fn form_validation_lands_on_the_field() {
     app.apply(Event::TestCreated(Err(
         "interval_ms: must be 100..=3600000".into(),
     )));
-    let form = app.form.as_ref().expect("form stays open");
+    let form = app.form().expect("form stays open");
     assert!(!form.submitting);
     assert_eq!(form.focus, Field::Interval);
     assert_eq!(
@@ -364,7 +358,7 @@ fn form_validation_lands_on_the_field() {
         Some("interval_ms: must be 100..=3600000")
     );
     key(&mut app, KeyCode::Esc);
-    assert!(app.form.is_none());
+    assert!(app.form().is_none());
 }
 
 #[test]
@@ -376,7 +370,7 @@ fn marks_and_chart_windows() {
     assert_eq!(app.selected, 2, "space marks and moves down");
     key(&mut app, KeyCode::Char('p'));
     assert_eq!(
-        app.form.as_ref().map(|f| f.text(Field::Agents).to_owned()),
+        app.form().map(|f| f.text(Field::Agents).to_owned()),
         Some("cache-1 db-1".into())
     );
     key(&mut app, KeyCode::Esc);
@@ -432,12 +426,9 @@ fn the_command_line_runs_the_same_actions() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char(':'));
     type_text(&mut app, "ping 10.0.0.5 tag:role=web web-1");
-    assert_eq!(
-        app.command.as_deref(),
-        Some("ping 10.0.0.5 tag:role=web web-1")
-    );
+    assert_eq!(app.command_line(), Some("ping 10.0.0.5 tag:role=web web-1"));
     let (_, commands) = key(&mut app, KeyCode::Enter);
-    assert!(app.command.is_none());
+    assert!(app.command_line().is_none());
     let [Command::CreateTest(spec)] = commands.as_slice() else {
         panic!("{commands:?}");
     };
@@ -715,8 +706,42 @@ fn a_test_from_the_table_without_marks_or_filter_is_on_the_host_under_the_cursor
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Char('p'));
-    let form = app.form.as_ref().expect("form open");
+    let form = app.form().expect("form open");
     assert_eq!(form.text(Field::Agents), "db-1");
     // `now` is the start field's placeholder, not text to erase first.
     assert_eq!(form.text(Field::Start), "");
+}
+
+#[test]
+fn a_key_and_a_command_that_mean_the_same_are_one_action() {
+    // `x` then `y` in the tests view, and `:cancel ID`: the same command
+    // and the same word on the status line.
+    let mut by_key = fixtures::app();
+    let mut commands = Vec::new();
+    by_key.open_tests(&mut commands);
+    by_key.apply(Event::Tests(vec![fixtures::test(
+        "t9",
+        TestKind::Ping,
+        "10.0.0.5",
+        None,
+        swarm_common::protocol::TestStatus::Running,
+        &[],
+    )]));
+    key(&mut by_key, KeyCode::Char('x'));
+    assert_eq!(by_key.overlay, Some(Overlay::ConfirmCancel("t9".into())));
+    let (_, from_key) = key(&mut by_key, KeyCode::Char('y'));
+    assert_eq!(by_key.overlay, None);
+    let mut by_line = fixtures::app();
+    key(&mut by_line, KeyCode::Char(':'));
+    type_text(&mut by_line, "cancel t9");
+    let (_, from_line) = key(&mut by_line, KeyCode::Enter);
+    assert_eq!(from_key, from_line);
+    assert_eq!(from_key, [Command::CancelTest("t9".into())]);
+    assert_eq!(by_key.notice, by_line.notice);
+    // One overlay at a time: the help replaces nothing else and any key
+    // closes it.
+    key(&mut by_line, KeyCode::Char('?'));
+    assert_eq!(by_line.overlay, Some(Overlay::Help));
+    key(&mut by_line, KeyCode::Char('x'));
+    assert_eq!(by_line.overlay, None);
 }

@@ -34,7 +34,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 theme::dim(),
             ));
         }
-        if app.filter_editing {
+        if app.filter_editing() {
             spans.push(Span::styled(format!("  /{}▏", app.filter), theme::warn()));
         } else if !app.filter.is_empty() {
             spans.push(Span::styled(

@@ -75,10 +75,10 @@ fn line(app: &App) -> (Line<'static>, Option<Span<'static>>) {
     if let Some(notice) = &app.notice {
         spans.push(Span::styled(format!("  {notice}"), theme::warn()));
     }
-    if let Some(line) = &app.command {
+    if let Some(line) = app.command_line() {
         return (Line::styled(format!(":{line}▏"), theme::warn()), None);
     }
-    let hints = if app.form.is_some() {
+    let hints = if app.form().is_some() {
         "  tab next  ⏎ create  esc cancel"
     } else {
         match app.view {

@@ -271,7 +271,7 @@ fn test_form_with_marked_hosts_and_a_field_error() {
     press(&mut app, KeyCode::Char('p'));
     snapshots("form_new", &app);
     // tcp without a port: the error sits on the port field.
-    if let Some(form) = &mut app.form {
+    if let Some(form) = app.form_mut() {
         form.focus = crate::app::Field::Kind;
     }
     press(&mut app, KeyCode::Right);
