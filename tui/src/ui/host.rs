@@ -167,7 +167,7 @@ fn tests_panel<'a>(app: &'a App, agent: &AgentId) -> Paragraph<'a> {
         .map(|t| {
             Line::from(vec![
                 Span::raw(format!("{} ", t.kind.as_str())),
-                Span::raw(format!("{} ", t.target)),
+                Span::raw(format!("{} ", crate::format::target(t))),
                 Span::styled(t.status.as_str(), theme::dim()),
             ])
         });
