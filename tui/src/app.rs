@@ -954,12 +954,16 @@ impl App {
 
     fn on_tests_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
         let len = self.tests.len();
+        let before = self.tests_selected;
         match key.code {
+            // A move at either end changes nothing, and draws nothing.
             KeyCode::Down | KeyCode::Char('j') => {
                 self.tests_selected = (self.tests_selected + 1).min(len.saturating_sub(1));
+                return self.tests_selected != before;
             }
             KeyCode::Up | KeyCode::Char('k') => {
                 self.tests_selected = self.tests_selected.saturating_sub(1);
+                return self.tests_selected != before;
             }
             KeyCode::Enter => {
                 let Some(test) = self.tests.get(self.tests_selected) else {
