@@ -354,11 +354,9 @@ pub enum Overlay {
     ConfirmCancel(String),
 }
 
+/// The hosts table: filter, sort, cursor and marks.
 #[derive(Debug, Clone)]
-pub struct App {
-    pub hosts: BTreeMap<AgentId, HostRow>,
-    pub view: View,
-    pub overlay: Option<Overlay>,
+pub struct HostsTable {
     pub filter: String,
     pub sort: SortColumn,
     /// Index into the visible (filtered, sorted) rows.
@@ -366,28 +364,74 @@ pub struct App {
     /// The host the cursor was put on: where `selected` goes when the
     /// rows move under it.
     selected_host: Option<AgentId>,
+    /// Hosts marked with space: the agents of the next test.
+    pub marked: BTreeSet<AgentId>,
+}
+
+impl Default for HostsTable {
+    fn default() -> Self {
+        Self {
+            filter: String::new(),
+            sort: SortColumn::Name,
+            selected: 0,
+            selected_host: None,
+            marked: BTreeSet::new(),
+        }
+    }
+}
+
+/// The host view: its charts, their window, its panels and the pushed
+/// config it shows.
+#[derive(Debug, Clone)]
+pub struct HostPane {
+    pub charts: BTreeMap<String, SeriesChart>,
+    /// Index into [`WINDOWS`].
+    pub window: usize,
+    /// The CPU, network, disk I/O and process panels (`d` toggles).
+    pub show_detail: bool,
+    /// The open host's pushed-config revisions, as the hub last said.
+    pub config: Option<Result<Option<ConfigStatus>, String>>,
+}
+
+impl Default for HostPane {
+    fn default() -> Self {
+        Self {
+            charts: BTreeMap::new(),
+            window: DEFAULT_WINDOW,
+            show_detail: true,
+            config: None,
+        }
+    }
+}
+
+/// Network tests as the hub last listed them (newest first), and the
+/// cursor in the tests view.
+#[derive(Debug, Clone, Default)]
+pub struct TestsList {
+    pub list: Vec<Test>,
+    pub selected: usize,
+}
+
+/// Everything the console knows and shows: the inventory (hosts, links),
+/// a state per view, the overlay over them.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub hosts: BTreeMap<AgentId, HostRow>,
+    pub view: View,
+    pub overlay: Option<Overlay>,
+    pub table: HostsTable,
+    pub host: HostPane,
+    pub tests: TestsList,
+    /// The open test's results.
+    pub detail: Option<TestDetail>,
+    pub alerts: AlertsPane,
     pub nats: LinkState,
     pub hub: HubLink,
     pub now: Millis,
     pub dropped: u64,
-    pub charts: BTreeMap<String, SeriesChart>,
-    /// Network tests as the hub last listed them (newest first).
-    pub tests: Vec<Test>,
-    pub tests_selected: usize,
-    /// Hosts marked with space: the agents of the next test.
-    pub marked: BTreeSet<AgentId>,
-    /// Index into [`WINDOWS`] for the host view's charts.
-    pub window: usize,
-    pub detail: Option<TestDetail>,
     /// A one-line message for the status line (what just happened).
     pub notice: Option<String>,
     pub look: Look,
-    pub alerts: AlertsPane,
-    /// The host view shows CPU, network, disk I/O and process panels
-    /// (`d` toggles).
-    pub show_detail: bool,
-    /// The open host's pushed-config revisions, as the hub last said.
-    pub host_config: Option<Result<Option<ConfigStatus>, String>>,
     pub quit: bool,
 }
 
@@ -397,25 +441,17 @@ impl App {
             hosts: BTreeMap::new(),
             view: View::Hosts,
             overlay: None,
-            filter: String::new(),
-            sort: SortColumn::Name,
-            selected: 0,
-            selected_host: None,
+            table: HostsTable::default(),
+            host: HostPane::default(),
+            tests: TestsList::default(),
+            detail: None,
+            alerts: AlertsPane::default(),
             nats: LinkState::Down("connecting".into()),
             hub: HubLink::Unknown,
             now,
             dropped: 0,
-            charts: BTreeMap::new(),
-            tests: Vec::new(),
-            tests_selected: 0,
-            marked: BTreeSet::new(),
-            window: DEFAULT_WINDOW,
-            detail: None,
             notice: None,
             look: Look::default(),
-            alerts: AlertsPane::default(),
-            show_detail: true,
-            host_config: None,
             quit: false,
         }
     }
@@ -452,11 +488,11 @@ impl App {
     }
 
     pub fn window_ms(&self) -> i64 {
-        WINDOWS[self.window.min(WINDOWS.len() - 1)].1
+        WINDOWS[self.host.window.min(WINDOWS.len() - 1)].1
     }
 
     pub fn window_label(&self) -> &'static str {
-        WINDOWS[self.window.min(WINDOWS.len() - 1)].0
+        WINDOWS[self.host.window.min(WINDOWS.len() - 1)].0
     }
 
     /// Online hosts the selectors match: what a test would run on now.
@@ -523,7 +559,7 @@ impl App {
             Event::ConfigStatus { agent, status } => {
                 let shown = self.view == View::Host(agent);
                 if shown {
-                    self.host_config = Some(status);
+                    self.host.config = Some(status);
                 }
                 shown
             }
@@ -572,14 +608,18 @@ impl App {
             }
             Event::Tests(mut tests) => {
                 tests.reverse();
-                let changed = self.tests != tests;
+                let changed = self.tests.list != tests;
                 // The selection stays on its test when others arrive above.
-                let selected_id = self.tests.get(self.tests_selected).map(|t| t.id.clone());
-                self.tests = tests;
-                self.tests_selected = selected_id
-                    .and_then(|id| self.tests.iter().position(|t| t.id == id))
-                    .unwrap_or(self.tests_selected)
-                    .min(self.tests.len().saturating_sub(1));
+                let selected_id = self
+                    .tests
+                    .list
+                    .get(self.tests.selected)
+                    .map(|t| t.id.clone());
+                self.tests.list = tests;
+                self.tests.selected = selected_id
+                    .and_then(|id| self.tests.list.iter().position(|t| t.id == id))
+                    .unwrap_or(self.tests.selected)
+                    .min(self.tests.list.len().saturating_sub(1));
                 self.hub = HubLink::Ok;
                 changed
             }
@@ -634,7 +674,7 @@ impl App {
             Event::HostsForgotten { forgotten, failed } => {
                 for agent in &forgotten {
                     self.hosts.remove(agent);
-                    self.marked.remove(agent);
+                    self.table.marked.remove(agent);
                 }
                 if let View::Host(agent) = &self.view
                     && forgotten.contains(agent)
@@ -702,7 +742,7 @@ impl App {
         if self.view != View::Host(agent.clone()) || from != -self.window_ms() {
             return false; // an answer for a view or window already left
         }
-        let chart = self.charts.entry(series).or_default();
+        let chart = self.host.charts.entry(series).or_default();
         chart.loading = false;
         match result {
             Ok(reply) => {
@@ -724,7 +764,7 @@ impl App {
             return;
         };
         for (name, value) in sample.series() {
-            if let Some(chart) = self.charts.get_mut(name.as_ref())
+            if let Some(chart) = self.host.charts.get_mut(name.as_ref())
                 && chart.points.last().is_none_or(|p| p.0 < sample.ts)
             {
                 chart.points.push((sample.ts, value, value, value));
@@ -734,7 +774,7 @@ impl App {
 
     /// Visible rows: filtered by text (or `tag:`), sorted.
     pub fn visible(&self) -> Vec<&HostRow> {
-        let filter = self.filter.trim().to_lowercase();
+        let filter = self.table.filter.trim().to_lowercase();
         let mut rows: Vec<&HostRow> = self
             .hosts
             .values()
@@ -742,7 +782,7 @@ impl App {
             .collect();
         let now = self.now;
         let key = |r: &HostRow| -> f64 {
-            match self.sort {
+            match self.table.sort {
                 SortColumn::Cpu => r.cpu().unwrap_or(-1.0),
                 SortColumn::Mem => r.mem().unwrap_or(-1.0),
                 SortColumn::Disk => r.root_disk().unwrap_or(-1.0),
@@ -754,7 +794,7 @@ impl App {
                 SortColumn::Name => 0.0,
             }
         };
-        if self.sort != SortColumn::Name {
+        if self.table.sort != SortColumn::Name {
             // Biggest first: the busiest host is the one to look at.
             rows.sort_by(|a, b| {
                 key(b)
@@ -766,7 +806,9 @@ impl App {
     }
 
     pub fn selected_agent(&self) -> Option<AgentId> {
-        self.visible().get(self.selected).map(|r| r.agent.clone())
+        self.visible()
+            .get(self.table.selected)
+            .map(|r| r.agent.clone())
     }
 
     pub fn counts(&self) -> (usize, usize) {
@@ -884,10 +926,10 @@ impl App {
                 self.view = View::Tests;
                 self.detail = None;
             }
-            View::Hosts if !self.filter.is_empty() || !self.marked.is_empty() => {
-                self.filter.clear();
-                self.marked.clear();
-                self.selected = 0;
+            View::Hosts if !self.table.filter.is_empty() || !self.table.marked.is_empty() => {
+                self.table.filter.clear();
+                self.table.marked.clear();
+                self.table.selected = 0;
             }
             View::Hosts => return false,
         }
@@ -900,27 +942,27 @@ impl App {
             KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
             KeyCode::PageDown => self.move_selection(10),
             KeyCode::PageUp => self.move_selection(-10),
-            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
+            KeyCode::Home | KeyCode::Char('g') => self.table.selected = 0,
             KeyCode::End | KeyCode::Char('G') => {
-                self.selected = self.visible().len().saturating_sub(1);
+                self.table.selected = self.visible().len().saturating_sub(1);
             }
             KeyCode::Char('/') => self.act(Action::EditFilter, commands),
-            KeyCode::Char('s') => self.sort = self.sort.next(),
+            KeyCode::Char('s') => self.table.sort = self.table.sort.next(),
             KeyCode::Char(' ') => {
                 let Some(agent) = self.selected_agent() else {
                     return false;
                 };
-                if !self.marked.remove(&agent) {
-                    self.marked.insert(agent);
+                if !self.table.marked.remove(&agent) {
+                    self.table.marked.insert(agent);
                 }
                 self.move_selection(1);
             }
             KeyCode::Char('a') => {
                 // Mark every visible host (or clear the marks).
-                if self.marked.is_empty() {
-                    self.marked = self.visible().iter().map(|r| r.agent.clone()).collect();
+                if self.table.marked.is_empty() {
+                    self.table.marked = self.visible().iter().map(|r| r.agent.clone()).collect();
                 } else {
-                    self.marked.clear();
+                    self.table.marked.clear();
                 }
             }
             KeyCode::Enter => {
@@ -936,16 +978,16 @@ impl App {
 
     fn on_host_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
         if key.code == KeyCode::Char('d') {
-            self.show_detail = !self.show_detail;
+            self.host.show_detail = !self.host.show_detail;
             return true;
         }
         let window = match key.code {
             KeyCode::Char(c @ '1'..='6') => (c as usize) - ('1' as usize),
-            KeyCode::Char(']' | '+') => (self.window + 1).min(WINDOWS.len() - 1),
-            KeyCode::Char('[' | '-') => self.window.saturating_sub(1),
+            KeyCode::Char(']' | '+') => (self.host.window + 1).min(WINDOWS.len() - 1),
+            KeyCode::Char('[' | '-') => self.host.window.saturating_sub(1),
             _ => return false,
         };
-        if window == self.window {
+        if window == self.host.window {
             return false;
         }
         self.act(Action::SetWindow(window), commands);
@@ -953,27 +995,27 @@ impl App {
     }
 
     fn on_tests_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
-        let len = self.tests.len();
-        let before = self.tests_selected;
+        let len = self.tests.list.len();
+        let before = self.tests.selected;
         match key.code {
             // A move at either end changes nothing, and draws nothing.
             KeyCode::Down | KeyCode::Char('j') => {
-                self.tests_selected = (self.tests_selected + 1).min(len.saturating_sub(1));
-                return self.tests_selected != before;
+                self.tests.selected = (self.tests.selected + 1).min(len.saturating_sub(1));
+                return self.tests.selected != before;
             }
             KeyCode::Up | KeyCode::Char('k') => {
-                self.tests_selected = self.tests_selected.saturating_sub(1);
-                return self.tests_selected != before;
+                self.tests.selected = self.tests.selected.saturating_sub(1);
+                return self.tests.selected != before;
             }
             KeyCode::Enter => {
-                let Some(test) = self.tests.get(self.tests_selected) else {
+                let Some(test) = self.tests.list.get(self.tests.selected) else {
                     return false;
                 };
                 let id = test.id.clone();
                 self.act(Action::OpenResults(id), commands);
             }
             KeyCode::Char('x') => {
-                let Some(test) = self.tests.get(self.tests_selected) else {
+                let Some(test) = self.tests.list.get(self.tests.selected) else {
                     return false;
                 };
                 let id = test.id.clone();
@@ -999,7 +1041,7 @@ impl App {
         let open = self.detail.as_ref().and_then(|d| d.test.as_ref());
         let what = open
             .into_iter()
-            .chain(&self.tests)
+            .chain(&self.tests.list)
             .find(|t| t.id == id)
             .map(|t| format!(" ({} {})", t.kind.as_str(), crate::format::target(t)))
             .unwrap_or_default();
@@ -1011,14 +1053,14 @@ impl App {
     /// `tag:` filter, else the hosts the filter shows, else the host in
     /// view or under the cursor.
     fn prefill_agents(&self) -> String {
-        if !self.marked.is_empty() {
-            let ids: Vec<&str> = self.marked.iter().map(AgentId::as_str).collect();
+        if !self.table.marked.is_empty() {
+            let ids: Vec<&str> = self.table.marked.iter().map(AgentId::as_str).collect();
             return ids.join(" ");
         }
         if let View::Host(agent) = &self.view {
             return agent.to_string();
         }
-        let filter = self.filter.trim();
+        let filter = self.table.filter.trim();
         if filter.starts_with("tag:") {
             return filter.to_owned();
         }
@@ -1037,8 +1079,8 @@ impl App {
     /// The hosts an action on "these hosts" means: the marked ones, else
     /// the one in view, else the one under the cursor.
     pub fn chosen_hosts(&self) -> Vec<AgentId> {
-        if !self.marked.is_empty() {
-            return self.marked.iter().cloned().collect();
+        if !self.table.marked.is_empty() {
+            return self.table.marked.iter().cloned().collect();
         }
         if let View::Host(agent) = &self.view {
             return vec![agent.clone()];
@@ -1060,7 +1102,7 @@ impl App {
                 if self.form().is_some() {
                     self.overlay = None;
                 }
-                self.marked.clear();
+                self.table.marked.clear();
                 // The hub picks a run's agents when it starts, so a new
                 // test lists none yet: the count is of the online agents
                 // its selectors match now, as the form showed.
@@ -1114,10 +1156,10 @@ impl App {
     /// Opens the host view and asks the hub for its charts over the
     /// chosen window, and for the tests it takes part in.
     pub fn open_host(&mut self, agent: AgentId, commands: &mut Vec<Command>) {
-        self.charts.clear();
+        self.host.charts.clear();
         self.fetch_charts(&agent, commands);
         commands.push(Command::RefreshTests);
-        self.host_config = None;
+        self.host.config = None;
         commands.push(Command::FetchConfigStatus(agent.clone()));
         self.view = View::Host(agent);
     }
@@ -1126,10 +1168,10 @@ impl App {
     /// yet (a host's first full sample names its devices and interfaces).
     fn fetch_charts(&mut self, agent: &AgentId, commands: &mut Vec<Command>) {
         for series in detail_series(self.hosts.get(agent)) {
-            if self.charts.contains_key(&series) {
+            if self.host.charts.contains_key(&series) {
                 continue;
             }
-            self.charts.insert(
+            self.host.charts.insert(
                 series.clone(),
                 SeriesChart {
                     loading: true,
@@ -1150,9 +1192,9 @@ impl App {
     fn refetch_failed(&mut self, commands: &mut Vec<Command>) {
         match self.view.clone() {
             View::Host(agent) => {
-                self.charts.retain(|_, chart| chart.error.is_none());
+                self.host.charts.retain(|_, chart| chart.error.is_none());
                 self.fetch_charts(&agent, commands);
-                if matches!(self.host_config, Some(Err(_))) {
+                if matches!(self.host.config, Some(Err(_))) {
                     commands.push(Command::FetchConfigStatus(agent));
                 }
                 commands.push(Command::RefreshTests);
@@ -1204,19 +1246,19 @@ impl App {
     fn on_filter_key(&mut self, key: KeyEvent) -> (bool, bool) {
         match key.code {
             KeyCode::Enter => {
-                self.selected = 0;
+                self.table.selected = 0;
                 (true, false)
             }
             KeyCode::Esc => {
-                self.filter.clear();
-                self.selected = 0;
+                self.table.filter.clear();
+                self.table.selected = 0;
                 (true, false)
             }
-            _ => match line_edit::edit(&mut self.filter, key, 64) {
+            _ => match line_edit::edit(&mut self.table.filter, key, 64) {
                 line_edit::Edit::Other => (false, true),
                 line_edit::Edit::Unchanged => (true, true),
                 line_edit::Edit::Changed => {
-                    self.selected = 0;
+                    self.table.selected = 0;
                     (true, true)
                 }
             },
@@ -1226,10 +1268,14 @@ impl App {
     fn move_selection(&mut self, delta: isize) {
         let len = self.visible().len();
         if len == 0 {
-            self.selected = 0;
+            self.table.selected = 0;
             return;
         }
-        self.selected = self.selected.saturating_add_signed(delta).min(len - 1);
+        self.table.selected = self
+            .table
+            .selected
+            .saturating_add_signed(delta)
+            .min(len - 1);
     }
 
     /// Before a frame: the selection follows its host when rows move
@@ -1238,15 +1284,21 @@ impl App {
         let visible = self.visible();
         let len = visible.len();
         let followed = self
+            .table
             .selected_host
             .as_ref()
             .and_then(|a| visible.iter().position(|r| &r.agent == a));
-        self.selected = followed.unwrap_or(self.selected).min(len.saturating_sub(1));
+        self.table.selected = followed
+            .unwrap_or(self.table.selected)
+            .min(len.saturating_sub(1));
     }
 
     /// After a key moved the cursor: it is on this host now.
     fn anchor_selection(&mut self) {
-        self.selected_host = self.visible().get(self.selected).map(|r| r.agent.clone());
+        self.table.selected_host = self
+            .visible()
+            .get(self.table.selected)
+            .map(|r| r.agent.clone());
     }
 }
 

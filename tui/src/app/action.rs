@@ -50,12 +50,12 @@ impl App {
             Action::CommandLine(text) => self.overlay = Some(Overlay::CommandLine(text)),
             Action::EditFilter => self.overlay = Some(Overlay::Filter),
             Action::Filter(text) => {
-                self.filter = text;
-                self.selected = 0;
+                self.table.filter = text;
+                self.table.selected = 0;
                 self.view = View::Hosts;
             }
             Action::SetWindow(window) => {
-                self.window = window.min(super::WINDOWS.len() - 1);
+                self.host.window = window.min(super::WINDOWS.len() - 1);
                 if let View::Host(agent) = self.view.clone() {
                     self.open_host(agent, commands);
                 }

@@ -31,7 +31,7 @@ fn hosts_appear_and_go_offline() {
 fn selection_moves_and_stays_in_bounds() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Up);
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.table.selected, 0);
     key(&mut app, KeyCode::Char('j'));
     key(&mut app, KeyCode::Down);
     assert_eq!(app.selected_agent(), Some(id("web-1")));
@@ -40,9 +40,9 @@ fn selection_moves_and_stays_in_bounds() {
     }
     assert_eq!(app.selected_agent(), Some(id("web-2")));
     key(&mut app, KeyCode::Char('g'));
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.table.selected, 0);
     key(&mut app, KeyCode::End);
-    assert_eq!(app.selected, 3);
+    assert_eq!(app.table.selected, 3);
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn filter_by_text_and_tag() {
     assert!(!app.quit);
     assert_eq!(names(&app), Vec::<&str>::new());
     key(&mut app, KeyCode::Esc);
-    assert_eq!(app.filter, "");
+    assert_eq!(app.table.filter, "");
     assert_eq!(names(&app).len(), 4);
 }
 
@@ -77,17 +77,17 @@ fn filter_by_text_and_tag() {
 fn sort_cycles_through_columns_biggest_first() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char('s'));
-    assert_eq!(app.sort, SortColumn::Status);
+    assert_eq!(app.table.sort, SortColumn::Status);
     assert_eq!(names(&app).last(), Some(&"cache-1"), "offline last");
     key(&mut app, KeyCode::Char('s'));
-    assert_eq!(app.sort, SortColumn::Cpu);
+    assert_eq!(app.table.sort, SortColumn::Cpu);
     assert_eq!(names(&app), vec!["web-2", "db-1", "web-1", "cache-1"]);
     key(&mut app, KeyCode::Char('s'));
     assert_eq!(names(&app)[0], "db-1", "memory");
     for _ in 0..SortColumn::ALL.len() - 3 {
         key(&mut app, KeyCode::Char('s'));
     }
-    assert_eq!(app.sort, SortColumn::Name);
+    assert_eq!(app.table.sort, SortColumn::Name);
 }
 
 #[test]
@@ -135,8 +135,8 @@ fn enter_opens_host_and_asks_for_history_esc_returns() {
         from: -3_600_000,
         result: Ok(reply.clone()),
     });
-    assert_eq!(app.charts["cpu_pct"].points.len(), 2);
-    assert!(!app.charts["cpu_pct"].loading);
+    assert_eq!(app.host.charts["cpu_pct"].points.len(), 2);
+    assert!(!app.host.charts["cpu_pct"].loading);
     // A live sample extends the chart.
     app.apply(Event::Metrics(Box::new(fixtures::sample(
         "db-1",
@@ -146,7 +146,7 @@ fn enter_opens_host_and_asks_for_history_esc_returns() {
         0.0,
     ))));
     assert_eq!(
-        app.charts["cpu_pct"].points.last(),
+        app.host.charts["cpu_pct"].points.last(),
         Some(&(NOW + 1, 50.0, 50.0, 50.0))
     );
     key(&mut app, KeyCode::Esc);
@@ -366,8 +366,8 @@ fn marks_and_chart_windows() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char(' '));
     key(&mut app, KeyCode::Char(' '));
-    assert_eq!(app.marked.len(), 2);
-    assert_eq!(app.selected, 2, "space marks and moves down");
+    assert_eq!(app.table.marked.len(), 2);
+    assert_eq!(app.table.selected, 2, "space marks and moves down");
     key(&mut app, KeyCode::Char('p'));
     assert_eq!(
         app.form().map(|f| f.text(Field::Agents).to_owned()),
@@ -375,7 +375,7 @@ fn marks_and_chart_windows() {
     );
     key(&mut app, KeyCode::Esc);
     key(&mut app, KeyCode::Esc);
-    assert!(app.marked.is_empty(), "Esc clears the marks");
+    assert!(app.table.marked.is_empty(), "Esc clears the marks");
 
     key(&mut app, KeyCode::Enter);
     let (_, commands) = key(&mut app, KeyCode::Char('4'));
@@ -477,7 +477,7 @@ fn the_selection_follows_its_host_when_a_sort_by_cpu_reorders_rows() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char('s'));
     key(&mut app, KeyCode::Char('s'));
-    assert_eq!(app.sort, SortColumn::Cpu);
+    assert_eq!(app.table.sort, SortColumn::Cpu);
     key(&mut app, KeyCode::Down);
     let chosen = app.selected_agent().expect("a host");
     // Every other host becomes busier: the chosen one sinks to the bottom.
@@ -687,7 +687,7 @@ fn charts_and_lists_in_error_are_asked_again_when_the_link_is_back() {
     app.apply(Event::Nats(LinkState::Down("connection lost".into())));
     let (_, commands) = app.apply(Event::Nats(LinkState::Connected));
     assert_eq!(history_asked(&commands), ["cpu_pct"], "only the failed one");
-    assert!(app.charts["cpu_pct"].loading);
+    assert!(app.host.charts["cpu_pct"].loading);
     assert!(commands.contains(&Command::RefreshHosts));
     // The hub coming back (it answers again) does the same.
     app.apply(Event::History {

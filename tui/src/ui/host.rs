@@ -28,7 +28,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, agent: &AgentId) {
     let info_height = if area.height >= 30 { 10 } else { 9 };
     // The detail panels when asked for and the charts keep two rows.
     let detail = row.latest.as_ref().filter(|s| {
-        app.show_detail
+        app.host.show_detail
             && host_detail::has_detail(s)
             && area.height >= info_height + host_detail::HEIGHT + 1 + 2 * CHART_MIN_HEIGHT
     });
@@ -50,7 +50,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, agent: &AgentId) {
             detail_area,
             sample,
             row.info.as_ref(),
-            app.host_config.as_ref(),
+            app.host.config.as_ref(),
         );
     }
     let [system, numbers, tests] = Layout::horizontal([
@@ -84,7 +84,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, agent: &AgentId) {
         for (name, cell) in names.iter().zip(cells.iter()) {
             // No copy of the points per frame: a missing chart draws empty.
             let empty = SeriesChart::default();
-            let chart = app.charts.get(name).unwrap_or(&empty);
+            let chart = app.host.charts.get(name).unwrap_or(&empty);
             render_chart(frame, *cell, name, chart, app);
         }
     }
@@ -103,7 +103,7 @@ fn window_bar(app: &App, hidden: usize, width: u16) -> Line<'static> {
             } else {
                 format!(" {label}")
             };
-            let style = if i == app.window {
+            let style = if i == app.host.window {
                 theme::selected()
             } else {
                 theme::dim()
@@ -116,7 +116,13 @@ fn window_bar(app: &App, hidden: usize, width: u16) -> Line<'static> {
     if hidden > 0 {
         extra.push(Span::styled(format!(" +{hidden} charts"), theme::warn()));
     }
-    let step = app.charts.values().map(|c| c.step_ms).max().unwrap_or(0);
+    let step = app
+        .host
+        .charts
+        .values()
+        .map(|c| c.step_ms)
+        .max()
+        .unwrap_or(0);
     let legend = if step > 0 {
         vec![
             Span::styled(
@@ -126,7 +132,7 @@ fn window_bar(app: &App, hidden: usize, width: u16) -> Line<'static> {
             Span::styled("█ avg", theme::good()),
             Span::styled(" █ max", theme::warn()),
         ]
-    } else if !app.charts.is_empty() {
+    } else if !app.host.charts.is_empty() {
         vec![Span::styled(" raw samples", theme::dim())]
     } else {
         Vec::new()
@@ -162,6 +168,7 @@ fn tests_panel<'a>(app: &'a App, agent: &AgentId) -> Paragraph<'a> {
     });
     let tests = app
         .tests
+        .list
         .iter()
         .filter(|t| t.agents.iter().any(|a| &a.agent == agent))
         .map(|t| {

@@ -120,12 +120,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let (name_width, spark_width) = widths(&cols, area.width, &rows);
     let body_height = area.height.saturating_sub(1) as usize;
     // Scroll so that the selection is always on screen.
-    let selected = app.selected.min(rows.len() - 1);
+    let selected = app.table.selected.min(rows.len() - 1);
     let offset = selected.saturating_sub(body_height.saturating_sub(1));
     let window = rows.iter().skip(offset).take(body_height);
 
     let header = Row::new(cols.iter().map(|c| {
-        let style = if c.sorted_by() == Some(app.sort) && app.sort != SortColumn::Name {
+        let style = if c.sorted_by() == Some(app.table.sort) && app.table.sort != SortColumn::Name {
             theme::title().patch(theme::warn())
         } else {
             theme::title()
@@ -136,7 +136,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .enumerate()
         .map(|(i, row)| {
             let marks = Marks {
-                marked: app.marked.contains(&row.agent),
+                marked: app.table.marked.contains(&row.agent),
                 firing: app.alerts.is_firing(row.agent.as_str()),
             };
             let r = build_row(row, &cols, app.now, marks, spark_width);

@@ -13,7 +13,7 @@ use super::theme;
 use crate::app::App;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    if app.tests.is_empty() {
+    if app.tests.list.is_empty() {
         let text = "No network tests yet: press n to create one";
         frame.render_widget(Paragraph::new(Line::styled(text, theme::dim())), area);
         return;
@@ -32,10 +32,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     let target_width = usize::from(area.width.saturating_sub(fixed).max(12));
     let height = area.height.saturating_sub(1) as usize;
-    let selected = app.tests_selected.min(app.tests.len() - 1);
+    let selected = app.tests.selected.min(app.tests.list.len() - 1);
     let offset = selected.saturating_sub(height.saturating_sub(1));
     let rows = app
         .tests
+        .list
         .iter()
         .enumerate()
         .skip(offset)
