@@ -2,8 +2,9 @@
 //! green up to the average of the points in it, yellow above up to their
 //! max. Raw samples have min = avg = max, so a 15-minute chart is plain
 //! bars; a 7-day chart of hourly rollups still shows the peak a spike
-//! reached inside an hour, which an average alone would hide. The border
-//! carries the scale (`0-100%`, `0-2 KB/s`) and the window's two ends.
+//! reached inside an hour, which an average alone would hide. The bottom
+//! border carries the scale (`0-100%`, `0-2 KB/s`) between the window's
+//! two ends.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -104,8 +105,8 @@ pub fn scale_top(name: &str, peak: Option<f64>) -> f64 {
         .unwrap_or(peak)
 }
 
-/// The chart in a bordered box: `title` top left, the scale top right
-/// when it fits, the window's ends (`-1h`, `now`) on the bottom border.
+/// The chart in a bordered box: `title` on top, the window's ends (`-1h`,
+/// `now`) and the scale between them on the bottom border, when they fit.
 pub struct Chart<'a> {
     pub title: String,
     pub name: &'a str,
@@ -124,12 +125,16 @@ impl Widget for Chart<'_> {
             text => text,
         };
         let scale = format!(" 0-{top} ");
-        let mut block = Block::bordered().title(self.title.clone());
-        if self.title.chars().count() + scale.chars().count() < width {
-            block = block.title_top(Line::styled(scale, theme::dim()).right_aligned());
-        }
         let since = format!(" {} ", self.since);
-        if since.len() + 6 < width {
+        // The bottom border: `-1h ── 0-100% ── now`; the scale goes first
+        // when the box is too narrow, the ends last. The top keeps the
+        // title (name, value, max) whole.
+        let mut block = Block::bordered().title(self.title.clone());
+        let ends = since.chars().count() + " now ".len();
+        if ends + scale.chars().count() + 2 <= width {
+            block = block.title_bottom(Line::styled(scale, theme::dim()).centered());
+        }
+        if ends + 2 <= width {
             block = block
                 .title_bottom(Line::styled(since, theme::dim()))
                 .title_bottom(Line::styled(" now ", theme::dim()).right_aligned());
