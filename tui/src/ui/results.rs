@@ -16,8 +16,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(detail) = &app.detail else {
         return;
     };
-    let [head, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(area);
-    frame.render_widget(Paragraph::new(header(detail, app.now)), head);
+    // The test's line wraps rather than losing its end (the timing, a
+    // failed test's error) on a narrow terminal.
+    let head_lines: Vec<Line> = header(detail, app.now)
+        .iter()
+        .flat_map(|l| super::wrap::wrap(l, usize::from(area.width), 2))
+        .collect();
+    let head_height = (head_lines.len() as u16).min((area.height / 3).max(2));
+    let [head, body] =
+        Layout::vertical([Constraint::Length(head_height), Constraint::Min(0)]).areas(area);
+    frame.render_widget(Paragraph::new(head_lines), head);
     let Some(test) = &detail.test else {
         let text = detail.error.as_deref().unwrap_or("loading…");
         frame.render_widget(Paragraph::new(Line::styled(text, theme::dim())), body);
