@@ -290,11 +290,13 @@ impl SeriesChart {
         self.points.last().map(|p| p.2)
     }
 
-    /// The largest value any point reached (the buckets' max, not their
-    /// averages).
-    pub fn peak(&self) -> Option<f64> {
+    /// The largest value a point reached from `from` on (the buckets'
+    /// max, not their averages; a point kept from before the window, as
+    /// live samples push it along, does not count).
+    pub fn peak(&self, from: Millis) -> Option<f64> {
         self.points
             .iter()
+            .filter(|p| p.0.saturating_add(self.step_ms) >= from)
             .map(|p| p.3)
             .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
     }
@@ -344,7 +346,7 @@ pub fn detail_series(row: Option<&HostRow>) -> Vec<String> {
 pub enum Overlay {
     /// The key bindings; any key closes them.
     Help,
-    /// The hosts filter being typed (its text is [`App::filter`]).
+    /// The hosts filter being typed (its text is [`HostsTable::filter`]).
     Filter,
     /// The `:` command line, as typed so far.
     CommandLine(String),

@@ -745,3 +745,17 @@ fn a_key_and_a_command_that_mean_the_same_are_one_action() {
     key(&mut by_line, KeyCode::Char('x'));
     assert_eq!(by_line.overlay, None);
 }
+
+#[test]
+fn a_charts_max_is_the_highest_max_inside_its_window() {
+    let chart = SeriesChart {
+        // A spike scrolled out of the window, then a rollup hour whose
+        // average is low and whose max is not.
+        points: vec![(0, 1.0, 1.0, 99.0), (3_600_000, 2.0, 10.0, 40.0)],
+        step_ms: 3_600_000,
+        ..SeriesChart::default()
+    };
+    assert_eq!(chart.peak(3_700_000), Some(40.0));
+    assert_eq!(chart.peak(0), Some(99.0));
+    assert_eq!(chart.last(), Some(10.0));
+}

@@ -273,7 +273,9 @@ fn numbers_panel(row: &HostRow) -> Paragraph<'_> {
 /// show each slice's average and max.
 fn render_chart(frame: &mut Frame, area: Rect, name: &str, chart: &SeriesChart, app: &App) {
     let last = chart.last();
-    let peak = chart.peak();
+    let to = app.now;
+    let from = to.saturating_sub(app.window_ms().unsigned_abs());
+    let peak = chart.peak(from);
     let width = usize::from(area.width.saturating_sub(2));
     let title = match (&chart.error, chart.loading) {
         (Some(e), _) => format!(" {name}: {e} "),
@@ -289,8 +291,6 @@ fn render_chart(frame: &mut Frame, area: Rect, name: &str, chart: &SeriesChart, 
             }
         }
     };
-    let to = app.now;
-    let from = to.saturating_sub(app.window_ms().unsigned_abs());
     let cols = chart::columns(&chart.points, chart.step_ms, from, to, width);
     let since = format!("-{}", app.window_label());
     frame.render_widget(
