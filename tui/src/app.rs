@@ -765,11 +765,21 @@ impl App {
         let Some(sample) = self.hosts.get(agent).and_then(|r| r.latest.clone()) else {
             return;
         };
+        // Points that left the window go, so a view left open for days
+        // keeps a window's worth, not every sample since it opened.
+        let from = self.now.saturating_sub(self.window_ms().unsigned_abs());
         for (name, value) in sample.series() {
             if let Some(chart) = self.host.charts.get_mut(name.as_ref())
                 && chart.points.last().is_none_or(|p| p.0 < sample.ts)
             {
                 chart.points.push((sample.ts, value, value, value));
+                let step = chart.step_ms;
+                let gone = chart
+                    .points
+                    .iter()
+                    .take_while(|p| p.0.saturating_add(step) < from)
+                    .count();
+                chart.points.drain(..gone);
             }
         }
     }

@@ -759,3 +759,39 @@ fn a_charts_max_is_the_highest_max_inside_its_window() {
     assert_eq!(chart.peak(0), Some(99.0));
     assert_eq!(chart.last(), Some(10.0));
 }
+
+#[test]
+fn live_samples_push_old_points_out_of_an_open_chart() {
+    let mut app = fixtures::app();
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    app.apply(Event::History {
+        agent: id("db-1"),
+        series: "cpu_pct".into(),
+        from: -3_600_000,
+        result: Ok(HistoryReply {
+            agent: id("db-1"),
+            series: "cpu_pct".into(),
+            step_ms: 0,
+            points: vec![
+                (NOW - 3_700_000, 9.0, 9.0, 9.0),
+                (NOW - 60_000, 5.0, 5.0, 5.0),
+            ],
+            percentiles: None,
+            window: None,
+        }),
+    });
+    app.apply(Event::Metrics(Box::new(fixtures::sample(
+        "db-1", NOW, 50.0, 90.0, 0.0,
+    ))));
+    let ts: Vec<u64> = app.host.charts["cpu_pct"]
+        .points
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(
+        ts,
+        [NOW - 60_000, NOW],
+        "the point from before the hour went"
+    );
+}
