@@ -1,5 +1,6 @@
 //! The StreamSwarm wire contract and what every binary shares: protocol
-//! types, subject builders, the agent-id rule, the codec, durations, NATS
+//! types, subject builders, the agent-id rule, the rule for what a sample
+//! may hold (`validate`, shared by hub and console), the codec, durations, NATS
 //! connection options, and (feature `testkit`) a real `nats-server` for tests.
 
 pub mod agent_id;
@@ -21,5 +22,6 @@ pub mod subject;
 pub mod testkit;
 pub mod text;
 pub mod time;
+pub mod validate;
 
 pub use agent_id::{AgentId, AgentIdError};

@@ -1,33 +1,37 @@
 //! The console's state: hosts, their recent CPU and network rates,
-//! selection, marks, filter, sort, the open view, the test form and the
-//! open test's results, and connection states. Sync methods, no I/O:
-//! events go in, commands come out, and the caller redraws when a method
-//! says so.
+//! selection, marks, filter, sort, the open view, the one overlay over it
+//! (help, filter, command line, form, confirmation), the open test's
+//! results, and connection states. Keys and `:` commands become
+//! [`Action`]s carried out in one place. Sync methods, no I/O: events go
+//! in, commands come out, and the caller redraws when a method says so.
 
+mod action;
 mod alerts;
 mod command;
 mod detail;
 mod form;
 pub mod line_edit;
+pub mod spark;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use swarm_common::AgentId;
 use swarm_common::nats::LinkState;
 use swarm_common::protocol::fleet::ConfigStatus;
 use swarm_common::protocol::{
-    self, HostInfo, HostStatus, HostSummary, MetricsSample, Millis, Test, TestKind, series,
+    self, HistoryPoint, HostInfo, HostStatus, HostSummary, MetricsSample, Millis, Test, TestKind,
+    series,
 };
 use swarm_common::selector::{self, Selectable};
 
+pub use self::action::Action;
 pub use self::alerts::{AlertsPane, SILENCE_KEYS};
 pub use self::detail::TestDetail;
 pub use self::form::{Field, FormOutcome, TestForm};
+pub use self::spark::Buckets;
 use crate::event::{Command, Event};
 
-/// Samples kept per host for the sparklines.
-pub const SPARK_LEN: usize = 60;
 /// Windows the host view's charts can show, switched with 1-6.
 pub const WINDOWS: [(&str, i64); 6] = [
     ("15m", 900_000),
@@ -49,10 +53,10 @@ pub struct HostRow {
     pub agent: AgentId,
     pub info: Option<HostInfo>,
     pub latest: Option<MetricsSample>,
-    /// Recent CPU % and network rates (oldest first).
-    pub cpu_recent: VecDeque<f64>,
-    pub rx_recent: VecDeque<f64>,
-    pub tx_recent: VecDeque<f64>,
+    /// Recent CPU % and network rates, in time buckets.
+    pub cpu_recent: Buckets,
+    pub rx_recent: Buckets,
+    pub tx_recent: Buckets,
     /// Console clock when something last arrived from or about this host.
     pub last_seen: Millis,
     pub said_bye: bool,
@@ -70,9 +74,9 @@ impl HostRow {
             agent,
             info: None,
             latest: None,
-            cpu_recent: VecDeque::with_capacity(SPARK_LEN),
-            rx_recent: VecDeque::with_capacity(SPARK_LEN),
-            tx_recent: VecDeque::with_capacity(SPARK_LEN),
+            cpu_recent: Buckets::default(),
+            rx_recent: Buckets::default(),
+            tx_recent: Buckets::default(),
             last_seen: 0,
             said_bye: false,
             hub_status: None,
@@ -166,10 +170,7 @@ impl HostRow {
             (&mut self.tx_recent, net.and_then(|n| n.tx_bps)),
         ] {
             if let Some(v) = value {
-                if recent.len() == SPARK_LEN {
-                    recent.pop_front();
-                }
-                recent.push_back(v);
+                recent.push(sample.ts, v);
             }
         }
         self.latest = Some(sample);
@@ -270,12 +271,35 @@ pub enum HubLink {
     Down(String),
 }
 
-/// History of one series for the host view.
+/// History of one series for the host view: `[ts, min, avg, max]` per
+/// point, as the hub answers. Raw samples have min = avg = max; rollup
+/// points (7d, 30d) keep all three, so a peak inside a bucket is not
+/// averaged away.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SeriesChart {
-    pub points: Vec<(Millis, f64)>,
+    pub points: Vec<HistoryPoint>,
+    /// The hub's step: 0 for raw samples, else the bucket each point covers.
+    pub step_ms: u64,
     pub loading: bool,
     pub error: Option<String>,
+}
+
+impl SeriesChart {
+    /// The newest value: the last point's average.
+    pub fn last(&self) -> Option<f64> {
+        self.points.last().map(|p| p.2)
+    }
+
+    /// The largest value a point reached from `from` on (the buckets'
+    /// max, not their averages; a point kept from before the window, as
+    /// live samples push it along, does not count).
+    pub fn peak(&self, from: Millis) -> Option<f64> {
+        self.points
+            .iter()
+            .filter(|p| p.0.saturating_add(self.step_ms) >= from)
+            .map(|p| p.3)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+    }
 }
 
 /// Series the host view charts: the fixed ones, then one per disk.
@@ -317,46 +341,99 @@ pub fn detail_series(row: Option<&HostRow>) -> Vec<String> {
     names
 }
 
+/// What sits over the view and takes the keys first; one at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    /// The key bindings; any key closes them.
+    Help,
+    /// The hosts filter being typed (its text is [`HostsTable::filter`]).
+    Filter,
+    /// The `:` command line, as typed so far.
+    CommandLine(String),
+    /// The new-test form (boxed: it is most of the enum's size).
+    Form(Box<TestForm>),
+    /// `x` asked to cancel this test; `y` confirms, any other key keeps it.
+    ConfirmCancel(String),
+}
+
+/// The hosts table: filter, sort, cursor and marks.
 #[derive(Debug, Clone)]
-pub struct App {
-    pub hosts: BTreeMap<AgentId, HostRow>,
-    pub view: View,
-    pub help: bool,
+pub struct HostsTable {
     pub filter: String,
-    pub filter_editing: bool,
     pub sort: SortColumn,
     /// Index into the visible (filtered, sorted) rows.
     pub selected: usize,
     /// The host the cursor was put on: where `selected` goes when the
     /// rows move under it.
     selected_host: Option<AgentId>,
+    /// Hosts marked with space: the agents of the next test.
+    pub marked: BTreeSet<AgentId>,
+}
+
+impl Default for HostsTable {
+    fn default() -> Self {
+        Self {
+            filter: String::new(),
+            sort: SortColumn::Name,
+            selected: 0,
+            selected_host: None,
+            marked: BTreeSet::new(),
+        }
+    }
+}
+
+/// The host view: its charts, their window, its panels and the pushed
+/// config it shows.
+#[derive(Debug, Clone)]
+pub struct HostPane {
+    pub charts: BTreeMap<String, SeriesChart>,
+    /// Index into [`WINDOWS`].
+    pub window: usize,
+    /// The CPU, network, disk I/O and process panels (`d` toggles).
+    pub show_detail: bool,
+    /// The open host's pushed-config revisions, as the hub last said.
+    pub config: Option<Result<Option<ConfigStatus>, String>>,
+}
+
+impl Default for HostPane {
+    fn default() -> Self {
+        Self {
+            charts: BTreeMap::new(),
+            window: DEFAULT_WINDOW,
+            show_detail: true,
+            config: None,
+        }
+    }
+}
+
+/// Network tests as the hub last listed them (newest first), and the
+/// cursor in the tests view.
+#[derive(Debug, Clone, Default)]
+pub struct TestsList {
+    pub list: Vec<Test>,
+    pub selected: usize,
+}
+
+/// Everything the console knows and shows: the inventory (hosts, links),
+/// a state per view, the overlay over them.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub hosts: BTreeMap<AgentId, HostRow>,
+    pub view: View,
+    pub overlay: Option<Overlay>,
+    pub table: HostsTable,
+    pub host: HostPane,
+    pub tests: TestsList,
+    /// The open test's results.
+    pub detail: Option<TestDetail>,
+    pub alerts: AlertsPane,
     pub nats: LinkState,
     pub hub: HubLink,
     pub now: Millis,
     pub dropped: u64,
-    pub charts: BTreeMap<String, SeriesChart>,
-    /// Network tests as the hub last listed them (newest first).
-    pub tests: Vec<Test>,
-    pub tests_selected: usize,
-    /// Hosts marked with space: the agents of the next test.
-    pub marked: BTreeSet<AgentId>,
-    /// Index into [`WINDOWS`] for the host view's charts.
-    pub window: usize,
-    pub form: Option<TestForm>,
-    pub detail: Option<TestDetail>,
     /// A one-line message for the status line (what just happened).
     pub notice: Option<String>,
     pub look: Look,
-    /// The `:` command line while it is typed.
-    pub command: Option<String>,
-    pub alerts: AlertsPane,
-    /// A destructive key waits for `y`: the test to cancel.
-    pub confirm_cancel: Option<String>,
-    /// The host view shows CPU, network, disk I/O and process panels
-    /// (`d` toggles).
-    pub show_detail: bool,
-    /// The open host's pushed-config revisions, as the hub last said.
-    pub host_config: Option<Result<Option<ConfigStatus>, String>>,
     pub quit: bool,
 }
 
@@ -365,40 +442,59 @@ impl App {
         Self {
             hosts: BTreeMap::new(),
             view: View::Hosts,
-            help: false,
-            filter: String::new(),
-            filter_editing: false,
-            sort: SortColumn::Name,
-            selected: 0,
-            selected_host: None,
+            overlay: None,
+            table: HostsTable::default(),
+            host: HostPane::default(),
+            tests: TestsList::default(),
+            detail: None,
+            alerts: AlertsPane::default(),
             nats: LinkState::Down("connecting".into()),
             hub: HubLink::Unknown,
             now,
             dropped: 0,
-            charts: BTreeMap::new(),
-            tests: Vec::new(),
-            tests_selected: 0,
-            marked: BTreeSet::new(),
-            window: DEFAULT_WINDOW,
-            form: None,
-            detail: None,
             notice: None,
             look: Look::default(),
-            command: None,
-            alerts: AlertsPane::default(),
-            confirm_cancel: None,
-            show_detail: true,
-            host_config: None,
             quit: false,
         }
     }
 
+    /// The new-test form, when open.
+    pub fn form(&self) -> Option<&TestForm> {
+        match &self.overlay {
+            Some(Overlay::Form(form)) => Some(form.as_ref()),
+            _ => None,
+        }
+    }
+
+    pub fn form_mut(&mut self) -> Option<&mut TestForm> {
+        match &mut self.overlay {
+            Some(Overlay::Form(form)) => Some(form.as_mut()),
+            _ => None,
+        }
+    }
+
+    /// The `:` line as typed, when open.
+    pub fn command_line(&self) -> Option<&str> {
+        match &self.overlay {
+            Some(Overlay::CommandLine(line)) => Some(line),
+            _ => None,
+        }
+    }
+
+    pub fn filter_editing(&self) -> bool {
+        self.overlay == Some(Overlay::Filter)
+    }
+
+    pub fn help_open(&self) -> bool {
+        self.overlay == Some(Overlay::Help)
+    }
+
     pub fn window_ms(&self) -> i64 {
-        WINDOWS[self.window.min(WINDOWS.len() - 1)].1
+        WINDOWS[self.host.window.min(WINDOWS.len() - 1)].1
     }
 
     pub fn window_label(&self) -> &'static str {
-        WINDOWS[self.window.min(WINDOWS.len() - 1)].0
+        WINDOWS[self.host.window.min(WINDOWS.len() - 1)].0
     }
 
     /// Online hosts the selectors match: what a test would run on now.
@@ -438,13 +534,20 @@ impl App {
             }
             Event::Nats(state) => {
                 let changed = self.nats != state;
-                if state == LinkState::Connected && changed {
-                    commands.push(Command::RefreshHosts);
-                }
                 self.nats = state;
+                if self.nats == LinkState::Connected && changed {
+                    commands.push(Command::RefreshHosts);
+                    self.refetch_failed(&mut commands);
+                }
                 changed
             }
             Event::Metrics(sample) => {
+                // What the hub would refuse to store is not shown either
+                // (the same rule, from `swarm-common`).
+                if let Err(e) = swarm_common::validate::sample(&sample, self.now) {
+                    tracing::debug!(agent = %sample.agent, "live sample not shown: {e}");
+                    return (false, commands);
+                }
                 let agent = sample.agent.clone();
                 let now = self.now;
                 let on_screen = self.view == View::Host(agent.clone());
@@ -458,7 +561,7 @@ impl App {
             Event::ConfigStatus { agent, status } => {
                 let shown = self.view == View::Host(agent);
                 if shown {
-                    self.host_config = Some(status);
+                    self.host.config = Some(status);
                 }
                 shown
             }
@@ -475,10 +578,14 @@ impl App {
                     commands.push(Command::FetchConfigStatus(info.agent.clone()));
                 }
                 let now = self.now;
-                let row = self.row(&info.agent);
+                let agent = info.agent.clone();
+                let row = self.row(&agent);
                 row.set_info(*info);
                 row.last_seen = now;
                 row.said_bye = false;
+                if self.view == View::Host(agent.clone()) {
+                    self.fetch_charts(&agent, &mut commands);
+                }
                 true
             }
             Event::Bye(agent) => {
@@ -487,20 +594,34 @@ impl App {
                 true
             }
             Event::HubHosts(hosts) => {
+                let was_down = matches!(self.hub, HubLink::Down(_));
                 self.hub = HubLink::Ok;
                 self.merge_hub_hosts(hosts);
+                if was_down {
+                    self.refetch_failed(&mut commands);
+                }
+                // Opened on a host before anything was known of it
+                // (`--host X`): the inventory names its disks and devices,
+                // whose charts are asked for now, not at its next sample.
+                if let View::Host(agent) = self.view.clone() {
+                    self.fetch_charts(&agent, &mut commands);
+                }
                 true
             }
             Event::Tests(mut tests) => {
                 tests.reverse();
-                let changed = self.tests != tests;
+                let changed = self.tests.list != tests;
                 // The selection stays on its test when others arrive above.
-                let selected_id = self.tests.get(self.tests_selected).map(|t| t.id.clone());
-                self.tests = tests;
-                self.tests_selected = selected_id
-                    .and_then(|id| self.tests.iter().position(|t| t.id == id))
-                    .unwrap_or(self.tests_selected)
-                    .min(self.tests.len().saturating_sub(1));
+                let selected_id = self
+                    .tests
+                    .list
+                    .get(self.tests.selected)
+                    .map(|t| t.id.clone());
+                self.tests.list = tests;
+                self.tests.selected = selected_id
+                    .and_then(|id| self.tests.list.iter().position(|t| t.id == id))
+                    .unwrap_or(self.tests.selected)
+                    .min(self.tests.list.len().saturating_sub(1));
                 self.hub = HubLink::Ok;
                 changed
             }
@@ -555,7 +676,7 @@ impl App {
             Event::HostsForgotten { forgotten, failed } => {
                 for agent in &forgotten {
                     self.hosts.remove(agent);
-                    self.marked.remove(agent);
+                    self.table.marked.remove(agent);
                 }
                 if let View::Host(agent) = &self.view
                     && forgotten.contains(agent)
@@ -601,7 +722,7 @@ impl App {
                 && let Some(latest) = summary.latest
             {
                 if let Some(cpu) = latest.cpu_pct {
-                    row.cpu_recent.push_back(cpu);
+                    row.cpu_recent.push(latest.ts, cpu);
                 }
                 row.latest = Some(latest);
             }
@@ -623,11 +744,12 @@ impl App {
         if self.view != View::Host(agent.clone()) || from != -self.window_ms() {
             return false; // an answer for a view or window already left
         }
-        let chart = self.charts.entry(series).or_default();
+        let chart = self.host.charts.entry(series).or_default();
         chart.loading = false;
         match result {
             Ok(reply) => {
-                chart.points = reply.points.iter().map(|p| (p.0, p.2)).collect();
+                chart.points = reply.points;
+                chart.step_ms = reply.step_ms;
                 chart.error = None;
             }
             Err(e) => chart.error = Some(e),
@@ -643,18 +765,28 @@ impl App {
         let Some(sample) = self.hosts.get(agent).and_then(|r| r.latest.clone()) else {
             return;
         };
+        // Points that left the window go, so a view left open for days
+        // keeps a window's worth, not every sample since it opened.
+        let from = self.now.saturating_sub(self.window_ms().unsigned_abs());
         for (name, value) in sample.series() {
-            if let Some(chart) = self.charts.get_mut(name.as_ref())
+            if let Some(chart) = self.host.charts.get_mut(name.as_ref())
                 && chart.points.last().is_none_or(|p| p.0 < sample.ts)
             {
-                chart.points.push((sample.ts, value));
+                chart.points.push((sample.ts, value, value, value));
+                let step = chart.step_ms;
+                let gone = chart
+                    .points
+                    .iter()
+                    .take_while(|p| p.0.saturating_add(step) < from)
+                    .count();
+                chart.points.drain(..gone);
             }
         }
     }
 
     /// Visible rows: filtered by text (or `tag:`), sorted.
     pub fn visible(&self) -> Vec<&HostRow> {
-        let filter = self.filter.trim().to_lowercase();
+        let filter = self.table.filter.trim().to_lowercase();
         let mut rows: Vec<&HostRow> = self
             .hosts
             .values()
@@ -662,7 +794,7 @@ impl App {
             .collect();
         let now = self.now;
         let key = |r: &HostRow| -> f64 {
-            match self.sort {
+            match self.table.sort {
                 SortColumn::Cpu => r.cpu().unwrap_or(-1.0),
                 SortColumn::Mem => r.mem().unwrap_or(-1.0),
                 SortColumn::Disk => r.root_disk().unwrap_or(-1.0),
@@ -674,7 +806,7 @@ impl App {
                 SortColumn::Name => 0.0,
             }
         };
-        if self.sort != SortColumn::Name {
+        if self.table.sort != SortColumn::Name {
             // Biggest first: the busiest host is the one to look at.
             rows.sort_by(|a, b| {
                 key(b)
@@ -686,7 +818,9 @@ impl App {
     }
 
     pub fn selected_agent(&self) -> Option<AgentId> {
-        self.visible().get(self.selected).map(|r| r.agent.clone())
+        self.visible()
+            .get(self.table.selected)
+            .map(|r| r.agent.clone())
     }
 
     pub fn counts(&self) -> (usize, usize) {
@@ -703,87 +837,95 @@ impl App {
             self.quit = true;
             return true;
         }
-        if self.filter_editing {
-            let changed = self.on_filter_key(key);
-            self.anchor_selection();
-            return changed;
+        // An overlay takes the key; it stays unless the key closed it.
+        match self.overlay.take() {
+            Some(overlay) => self.on_overlay_key(overlay, key, commands),
+            None => self.on_view_key(key, commands),
         }
-        if self.command.is_some() {
-            return self.on_command_key(key, commands);
-        }
-        if let Some(form) = &mut self.form {
-            return match form.on_key(key, self.now) {
-                FormOutcome::Changed(changed) => changed,
+    }
+
+    fn on_overlay_key(
+        &mut self,
+        overlay: Overlay,
+        key: KeyEvent,
+        commands: &mut Vec<Command>,
+    ) -> bool {
+        match overlay {
+            Overlay::Filter => {
+                let (changed, open) = self.on_filter_key(key);
+                if open {
+                    self.overlay = Some(Overlay::Filter);
+                }
+                self.anchor_selection();
+                changed
+            }
+            Overlay::CommandLine(line) => self.on_command_key(line, key, commands),
+            Overlay::Form(mut form) => match form.on_key(key, self.now) {
+                FormOutcome::Changed(changed) => {
+                    self.overlay = Some(Overlay::Form(form));
+                    changed
+                }
                 FormOutcome::Submit(spec) => {
+                    self.overlay = Some(Overlay::Form(form));
                     commands.push(Command::CreateTest(Box::new(spec)));
                     true
                 }
-                FormOutcome::Cancel => {
-                    self.form = None;
-                    true
+                FormOutcome::Cancel => true,
+            },
+            Overlay::Help => {
+                // Any key closes the help; `q` still quits.
+                if key.code == KeyCode::Char('q') {
+                    self.act(Action::Quit, commands);
                 }
-            };
+                true
+            }
+            Overlay::ConfirmCancel(id) => {
+                if key.code == KeyCode::Char('y') {
+                    self.act(Action::CancelTest(id), commands);
+                } else {
+                    self.notice = Some(format!("test {id} not cancelled"));
+                }
+                true
+            }
         }
-        if self.help {
-            // Any key closes the help; `q` still quits.
-            self.help = false;
-            if key.code == KeyCode::Char('q') {
-                self.quit = true;
-            }
-            return true;
-        }
-        if let Some(id) = self.confirm_cancel.take() {
-            self.notice = Some(if key.code == KeyCode::Char('y') {
-                commands.push(Command::CancelTest(id.clone()));
-                format!("cancelling {id}…")
-            } else {
-                format!("test {id} not cancelled")
-            });
-            return true;
-        }
-        let had_notice = self.notice.take().is_some();
-        let changed = match key.code {
-            KeyCode::Char('q') => {
-                self.quit = true;
-                true
-            }
-            KeyCode::Char('?') => {
-                self.help = true;
-                true
-            }
-            KeyCode::Char('t') if self.view != View::Tests => {
-                self.open_tests(commands);
-                true
-            }
-            KeyCode::Char('n' | 'p') => {
-                self.open_form();
-                true
-            }
-            KeyCode::Char(':') => {
-                self.command = Some(String::new());
-                true
-            }
+    }
+
+    /// The keys every view shares, as actions.
+    fn global_action(&self, key: KeyEvent) -> Option<Action> {
+        Some(match key.code {
+            KeyCode::Char('q') => Action::Quit,
+            KeyCode::Char('?') => Action::Help,
+            KeyCode::Char('t') if self.view != View::Tests => Action::OpenTests,
+            KeyCode::Char('n' | 'p') => Action::NewTest,
+            KeyCode::Char(':') => Action::CommandLine(String::new()),
             // Hub-side tags of the marked hosts, or the one in view.
             KeyCode::Char('T') if matches!(self.view, View::Hosts | View::Host(_)) => {
-                self.command = Some("tag ".to_owned());
-                true
+                Action::CommandLine("tag ".to_owned())
             }
-            KeyCode::Char('!') if self.view != View::Alerts => {
-                self.open_alerts(commands);
-                true
-            }
-            KeyCode::Esc => self.back(),
-            _ => match self.view.clone() {
+            KeyCode::Char('!') if self.view != View::Alerts => Action::OpenAlerts,
+            _ => return None,
+        })
+    }
+
+    fn on_view_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
+        let had_notice = self.notice.take().is_some();
+        let changed = if let Some(action) = self.global_action(key) {
+            self.act(action, commands);
+            true
+        } else if key.code == KeyCode::Esc {
+            self.back()
+        } else {
+            match self.view.clone() {
                 View::Hosts => {
                     let changed = self.on_hosts_key(key, commands);
                     self.anchor_selection();
                     changed
                 }
-                View::Host(agent) => self.on_host_key(key, &agent, commands),
+                View::Host(_) => self.on_host_key(key, commands),
                 View::Tests => self.on_tests_key(key, commands),
                 View::TestResults(id) => self.on_results_key(key, &id, commands),
                 View::Alerts => self.on_alerts_key(key, commands),
-            },
+            }
         };
         changed || had_notice
     }
@@ -796,10 +938,10 @@ impl App {
                 self.view = View::Tests;
                 self.detail = None;
             }
-            View::Hosts if !self.filter.is_empty() || !self.marked.is_empty() => {
-                self.filter.clear();
-                self.marked.clear();
-                self.selected = 0;
+            View::Hosts if !self.table.filter.is_empty() || !self.table.marked.is_empty() => {
+                self.table.filter.clear();
+                self.table.marked.clear();
+                self.table.selected = 0;
             }
             View::Hosts => return false,
         }
@@ -812,91 +954,94 @@ impl App {
             KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
             KeyCode::PageDown => self.move_selection(10),
             KeyCode::PageUp => self.move_selection(-10),
-            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
+            KeyCode::Home | KeyCode::Char('g') => self.table.selected = 0,
             KeyCode::End | KeyCode::Char('G') => {
-                self.selected = self.visible().len().saturating_sub(1);
+                self.table.selected = self.visible().len().saturating_sub(1);
             }
-            KeyCode::Char('/') => self.filter_editing = true,
-            KeyCode::Char('s') => self.sort = self.sort.next(),
+            KeyCode::Char('/') => self.act(Action::EditFilter, commands),
+            KeyCode::Char('s') => self.table.sort = self.table.sort.next(),
             KeyCode::Char(' ') => {
                 let Some(agent) = self.selected_agent() else {
                     return false;
                 };
-                if !self.marked.remove(&agent) {
-                    self.marked.insert(agent);
+                if !self.table.marked.remove(&agent) {
+                    self.table.marked.insert(agent);
                 }
                 self.move_selection(1);
             }
             KeyCode::Char('a') => {
                 // Mark every visible host (or clear the marks).
-                if self.marked.is_empty() {
-                    self.marked = self.visible().iter().map(|r| r.agent.clone()).collect();
+                if self.table.marked.is_empty() {
+                    self.table.marked = self.visible().iter().map(|r| r.agent.clone()).collect();
                 } else {
-                    self.marked.clear();
+                    self.table.marked.clear();
                 }
             }
             KeyCode::Enter => {
                 let Some(agent) = self.selected_agent() else {
                     return false;
                 };
-                self.open_host(agent, commands);
+                self.act(Action::OpenHost(agent), commands);
             }
             _ => return false,
         }
         true
     }
 
-    fn on_host_key(&mut self, key: KeyEvent, agent: &AgentId, commands: &mut Vec<Command>) -> bool {
+    fn on_host_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
         if key.code == KeyCode::Char('d') {
-            self.show_detail = !self.show_detail;
+            self.host.show_detail = !self.host.show_detail;
             return true;
         }
         let window = match key.code {
             KeyCode::Char(c @ '1'..='6') => (c as usize) - ('1' as usize),
-            KeyCode::Char(']' | '+') => (self.window + 1).min(WINDOWS.len() - 1),
-            KeyCode::Char('[' | '-') => self.window.saturating_sub(1),
+            KeyCode::Char(']' | '+') => (self.host.window + 1).min(WINDOWS.len() - 1),
+            KeyCode::Char('[' | '-') => self.host.window.saturating_sub(1),
             _ => return false,
         };
-        if window == self.window {
+        if window == self.host.window {
             return false;
         }
-        self.window = window;
-        self.open_host(agent.clone(), commands);
+        self.act(Action::SetWindow(window), commands);
         true
     }
 
     fn on_tests_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
-        let len = self.tests.len();
+        let len = self.tests.list.len();
+        let before = self.tests.selected;
         match key.code {
+            // A move at either end changes nothing, and draws nothing.
             KeyCode::Down | KeyCode::Char('j') => {
-                self.tests_selected = (self.tests_selected + 1).min(len.saturating_sub(1));
+                self.tests.selected = (self.tests.selected + 1).min(len.saturating_sub(1));
+                return self.tests.selected != before;
             }
             KeyCode::Up | KeyCode::Char('k') => {
-                self.tests_selected = self.tests_selected.saturating_sub(1);
+                self.tests.selected = self.tests.selected.saturating_sub(1);
+                return self.tests.selected != before;
             }
             KeyCode::Enter => {
-                let Some(test) = self.tests.get(self.tests_selected) else {
+                let Some(test) = self.tests.list.get(self.tests.selected) else {
                     return false;
                 };
                 let id = test.id.clone();
-                self.open_test_results(id, commands);
+                self.act(Action::OpenResults(id), commands);
             }
             KeyCode::Char('x') => {
-                let Some(test) = self.tests.get(self.tests_selected) else {
+                let Some(test) = self.tests.list.get(self.tests.selected) else {
                     return false;
                 };
                 let id = test.id.clone();
-                self.ask_cancel(&id);
+                self.act(Action::AskCancel(id), commands);
             }
             _ => return false,
         }
         true
     }
 
-    fn on_results_key(&mut self, key: KeyEvent, id: &str, _: &mut Vec<Command>) -> bool {
+    fn on_results_key(&mut self, key: KeyEvent, id: &str, commands: &mut Vec<Command>) -> bool {
         match key.code {
             KeyCode::Char('x') => {
-                self.ask_cancel(id);
+                self.act(Action::AskCancel(id.to_owned()), commands);
                 true
             }
             _ => false,
@@ -908,26 +1053,26 @@ impl App {
         let open = self.detail.as_ref().and_then(|d| d.test.as_ref());
         let what = open
             .into_iter()
-            .chain(&self.tests)
+            .chain(&self.tests.list)
             .find(|t| t.id == id)
             .map(|t| format!(" ({} {})", t.kind.as_str(), crate::format::target(t)))
             .unwrap_or_default();
         self.notice = Some(format!("cancel test {id}{what}? y: yes, other key: no"));
-        self.confirm_cancel = Some(id.to_owned());
+        self.overlay = Some(Overlay::ConfirmCancel(id.to_owned()));
     }
 
     /// The agents a new test starts with: the marked hosts, else the
     /// `tag:` filter, else the hosts the filter shows, else the host in
     /// view or under the cursor.
     fn prefill_agents(&self) -> String {
-        if !self.marked.is_empty() {
-            let ids: Vec<&str> = self.marked.iter().map(AgentId::as_str).collect();
+        if !self.table.marked.is_empty() {
+            let ids: Vec<&str> = self.table.marked.iter().map(AgentId::as_str).collect();
             return ids.join(" ");
         }
         if let View::Host(agent) = &self.view {
             return agent.to_string();
         }
-        let filter = self.filter.trim();
+        let filter = self.table.filter.trim();
         if filter.starts_with("tag:") {
             return filter.to_owned();
         }
@@ -946,8 +1091,8 @@ impl App {
     /// The hosts an action on "these hosts" means: the marked ones, else
     /// the one in view, else the one under the cursor.
     pub fn chosen_hosts(&self) -> Vec<AgentId> {
-        if !self.marked.is_empty() {
-            return self.marked.iter().cloned().collect();
+        if !self.table.marked.is_empty() {
+            return self.table.marked.iter().cloned().collect();
         }
         if let View::Host(agent) = &self.view {
             return vec![agent.clone()];
@@ -957,22 +1102,43 @@ impl App {
 
     /// Opens the test form, focused on the target.
     pub fn open_form(&mut self) {
-        self.form = Some(TestForm::new(TestKind::Ping, &self.prefill_agents()));
+        self.overlay = Some(Overlay::Form(Box::new(TestForm::new(
+            TestKind::Ping,
+            &self.prefill_agents(),
+        ))));
     }
 
     fn on_created(&mut self, result: Result<Test, String>, commands: &mut Vec<Command>) -> bool {
         match result {
             Ok(test) => {
-                self.form = None;
-                self.marked.clear();
-                self.notice = Some(format!(
-                    "test {} created on {} agent(s)",
-                    test.id,
+                if self.form().is_some() {
+                    self.overlay = None;
+                }
+                self.table.marked.clear();
+                // The hub picks a run's agents when it starts, so a new
+                // test lists none yet: the count is of the online agents
+                // its selectors match now, as the form showed.
+                let n = if test.agents.is_empty() {
+                    self.matching_online(&test.selectors)
+                } else {
                     test.agents.len()
+                };
+                let when = if test.start_at > self.now {
+                    format!(
+                        "starts in {}",
+                        crate::format::age_ms(test.start_at - self.now)
+                    )
+                } else {
+                    "starting".to_owned()
+                };
+                self.notice = Some(format!(
+                    "test {} created: {when} on {n} online agent{}",
+                    test.id,
+                    if n == 1 { "" } else { "s" }
                 ));
                 self.open_test_results(test.id, commands);
             }
-            Err(e) => match &mut self.form {
+            Err(e) => match self.form_mut() {
                 Some(form) => form.refused(e),
                 None => self.notice = Some(format!("cannot create the test: {e}")),
             },
@@ -1002,10 +1168,10 @@ impl App {
     /// Opens the host view and asks the hub for its charts over the
     /// chosen window, and for the tests it takes part in.
     pub fn open_host(&mut self, agent: AgentId, commands: &mut Vec<Command>) {
-        self.charts.clear();
+        self.host.charts.clear();
         self.fetch_charts(&agent, commands);
         commands.push(Command::RefreshTests);
-        self.host_config = None;
+        self.host.config = None;
         commands.push(Command::FetchConfigStatus(agent.clone()));
         self.view = View::Host(agent);
     }
@@ -1014,10 +1180,10 @@ impl App {
     /// yet (a host's first full sample names its devices and interfaces).
     fn fetch_charts(&mut self, agent: &AgentId, commands: &mut Vec<Command>) {
         for series in detail_series(self.hosts.get(agent)) {
-            if self.charts.contains_key(&series) {
+            if self.host.charts.contains_key(&series) {
                 continue;
             }
-            self.charts.insert(
+            self.host.charts.insert(
                 series.clone(),
                 SeriesChart {
                     loading: true,
@@ -1032,52 +1198,96 @@ impl App {
         }
     }
 
+    /// After the link or the hub came back: what the view shows and
+    /// failed to get is asked for again (charts in error, the test list,
+    /// the open test, the alerts), without waiting for a key.
+    fn refetch_failed(&mut self, commands: &mut Vec<Command>) {
+        match self.view.clone() {
+            View::Host(agent) => {
+                self.host.charts.retain(|_, chart| chart.error.is_none());
+                self.fetch_charts(&agent, commands);
+                if matches!(self.host.config, Some(Err(_))) {
+                    commands.push(Command::FetchConfigStatus(agent));
+                }
+                commands.push(Command::RefreshTests);
+            }
+            View::Tests => commands.push(Command::RefreshTests),
+            View::TestResults(_) => {
+                if let Some(detail) = &mut self.detail {
+                    // A poll lost with the link must not block the next.
+                    detail.fetching = false;
+                }
+                self.fetch_detail(commands);
+            }
+            View::Hosts | View::Alerts => {}
+        }
+        if self.alerts.error.is_some() {
+            commands.push(Command::RefreshAlerts);
+        }
+    }
+
     /// Opens the tests view and asks the hub for the list.
     pub fn open_tests(&mut self, commands: &mut Vec<Command>) {
         self.view = View::Tests;
         commands.push(Command::RefreshTests);
     }
 
-    fn on_command_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> bool {
-        let Some(line) = &mut self.command else {
-            return false;
-        };
+    /// A key on the `:` line: Enter runs it, Esc drops it, the rest edit.
+    fn on_command_key(
+        &mut self,
+        mut line: String,
+        key: KeyEvent,
+        commands: &mut Vec<Command>,
+    ) -> bool {
         match key.code {
-            KeyCode::Esc => self.command = None,
+            KeyCode::Esc => true,
             KeyCode::Enter => {
-                let line = std::mem::take(line);
-                self.command = None;
                 command::run(self, &line, commands);
+                true
             }
-            _ => return line_edit::edit(line, key, 256) != line_edit::Edit::Other,
+            _ => {
+                let edit = line_edit::edit(&mut line, key, 256);
+                self.overlay = Some(Overlay::CommandLine(line));
+                edit != line_edit::Edit::Other
+            }
         }
-        true
     }
 
-    fn on_filter_key(&mut self, key: KeyEvent) -> bool {
+    /// A key on the filter: whether the screen changed, and whether the
+    /// filter is still being typed.
+    fn on_filter_key(&mut self, key: KeyEvent) -> (bool, bool) {
         match key.code {
-            KeyCode::Enter => self.filter_editing = false,
-            KeyCode::Esc => {
-                self.filter_editing = false;
-                self.filter.clear();
+            KeyCode::Enter => {
+                self.table.selected = 0;
+                (true, false)
             }
-            _ => match line_edit::edit(&mut self.filter, key, 64) {
-                line_edit::Edit::Other => return false,
-                line_edit::Edit::Unchanged => return true,
-                line_edit::Edit::Changed => {}
+            KeyCode::Esc => {
+                self.table.filter.clear();
+                self.table.selected = 0;
+                (true, false)
+            }
+            _ => match line_edit::edit(&mut self.table.filter, key, 64) {
+                line_edit::Edit::Other => (false, true),
+                line_edit::Edit::Unchanged => (true, true),
+                line_edit::Edit::Changed => {
+                    self.table.selected = 0;
+                    (true, true)
+                }
             },
         }
-        self.selected = 0;
-        true
     }
 
     fn move_selection(&mut self, delta: isize) {
         let len = self.visible().len();
         if len == 0 {
-            self.selected = 0;
+            self.table.selected = 0;
             return;
         }
-        self.selected = self.selected.saturating_add_signed(delta).min(len - 1);
+        self.table.selected = self
+            .table
+            .selected
+            .saturating_add_signed(delta)
+            .min(len - 1);
     }
 
     /// Before a frame: the selection follows its host when rows move
@@ -1086,15 +1296,21 @@ impl App {
         let visible = self.visible();
         let len = visible.len();
         let followed = self
+            .table
             .selected_host
             .as_ref()
             .and_then(|a| visible.iter().position(|r| &r.agent == a));
-        self.selected = followed.unwrap_or(self.selected).min(len.saturating_sub(1));
+        self.table.selected = followed
+            .unwrap_or(self.table.selected)
+            .min(len.saturating_sub(1));
     }
 
     /// After a key moved the cursor: it is on this host now.
     fn anchor_selection(&mut self) {
-        self.selected_host = self.visible().get(self.selected).map(|r| r.agent.clone());
+        self.table.selected_host = self
+            .visible()
+            .get(self.table.selected)
+            .map(|r| r.agent.clone());
     }
 }
 

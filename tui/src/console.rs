@@ -3,10 +3,13 @@
 //! network updates at most [`MIN_FRAME`] apart, so an idle console over SSH
 //! writes nothing; a key press is drawn at once.
 
+use std::io::Stdout;
 use std::time::Duration;
 
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::{Backend, CrosstermBackend};
 use swarm_common::AgentId;
 use swarm_common::nats::NatsArgs;
 use swarm_common::time::now_ms;
@@ -15,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::app::{App, Look};
 use crate::event::{Command, Event};
+use crate::quiet::Quiet;
 use crate::{net, ui};
 
 /// Redraw cap: at most five frames a second.
@@ -30,19 +34,25 @@ pub struct Start {
     pub look: Look,
 }
 
+/// What the console draws on: the terminal, through [`Quiet`] so that a
+/// frame in which nothing changed sends nothing.
+type Screen = Terminal<Quiet<CrosstermBackend<Stdout>>>;
+
 pub async fn run(args: NatsArgs, start: Start) -> anyhow::Result<()> {
-    let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, args, start).await;
+    // `try_init` puts the terminal in raw mode on the alternate screen and
+    // installs the panic hook that restores it; the console then draws on
+    // its own quiet backend over the same stdout.
+    drop(ratatui::try_init()?);
+    let result = match Terminal::new(Quiet::new(CrosstermBackend::new(std::io::stdout()))) {
+        Ok(mut terminal) => event_loop(&mut terminal, args, start).await,
+        Err(e) => Err(e.into()),
+    };
     ratatui::restore();
     result
 }
 
-async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
-    args: NatsArgs,
-    start: Start,
-) -> anyhow::Result<()> {
-    let (event_tx, mut events) = mpsc::channel::<Event>(4096);
+async fn event_loop(terminal: &mut Screen, args: NatsArgs, start: Start) -> anyhow::Result<()> {
+    let (event_tx, events) = mpsc::channel::<Event>(4096);
     let (command_tx, commands) = mpsc::channel::<Command>(64);
     let network = tokio::spawn(net::run(args, event_tx, commands));
 
@@ -57,7 +67,29 @@ async fn event_loop(
     for c in initial {
         let _ = command_tx.try_send(c);
     }
-    let mut input = EventStream::new();
+    let result = drive(terminal, EventStream::new(), events, &command_tx, app).await;
+    network.abort();
+    result.map(drop)
+}
+
+/// The loop itself, on any backend and any input stream (a test drives it
+/// on `TestBackend` with scripted keys): applies input, network events and
+/// the clock to `app`, sends out the commands they give, and draws only
+/// when the state changed. Input goes first, so a key is never queued
+/// behind a burst of updates. Returns the state it ended with, at `q` or
+/// at the end of the input.
+pub async fn drive<B, I>(
+    terminal: &mut Terminal<B>,
+    mut input: I,
+    mut events: mpsc::Receiver<Event>,
+    command_tx: &mpsc::Sender<Command>,
+    mut app: App,
+) -> anyhow::Result<App>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    I: Stream<Item = std::io::Result<TermEvent>> + Unpin,
+{
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     let mut dirty = true;
     // A key press is answered at once, whatever the frame cap says: the
@@ -87,6 +119,7 @@ async fn event_loop(
             changed
         };
         tokio::select! {
+            biased;
             term = input.next() => match term {
                 Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
                     let changed = apply(Event::Key(key), &mut app);
@@ -112,6 +145,58 @@ async fn event_loop(
             () = tokio::time::sleep_until(next_frame) => {}
         }
     }
-    network.abort();
-    Ok(())
+    Ok(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::fixtures;
+
+    fn keys(codes: &[KeyCode]) -> impl Stream<Item = std::io::Result<TermEvent>> + Unpin {
+        let events: Vec<std::io::Result<TermEvent>> = codes
+            .iter()
+            .map(|c| Ok(TermEvent::Key(KeyEvent::new(*c, KeyModifiers::NONE))))
+            .collect();
+        futures::stream::iter(events)
+    }
+
+    #[tokio::test]
+    async fn keys_that_change_nothing_draw_nothing_and_the_rest_draw_at_once() {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        let (_events_tx, events) = mpsc::channel(8);
+        let (command_tx, mut commands) = mpsc::channel(8);
+        // `x` in the hosts table does nothing; `t` opens the tests view
+        // (and asks for the list); Down there with no tests does nothing.
+        let input = keys(&[KeyCode::Char('x'), KeyCode::Char('t'), KeyCode::Down]);
+        let app = drive(&mut terminal, input, events, &command_tx, fixtures::app())
+            .await
+            .expect("runs");
+        assert_eq!(app.view, crate::app::View::Tests);
+        // The first frame, then one for `t`: nothing for the others.
+        assert_eq!(terminal.get_frame().count(), 2);
+        assert!(
+            terminal
+                .backend()
+                .to_string()
+                .contains("No network tests yet")
+        );
+        assert_eq!(commands.try_recv().ok(), Some(Command::RefreshTests));
+    }
+
+    #[tokio::test]
+    async fn q_ends_the_loop() {
+        let mut terminal = Terminal::new(TestBackend::new(40, 10)).expect("terminal");
+        let (_events_tx, events) = mpsc::channel(8);
+        let (command_tx, _commands) = mpsc::channel(8);
+        let input = keys(&[KeyCode::Char('q'), KeyCode::Char('?')]);
+        let app = drive(&mut terminal, input, events, &command_tx, fixtures::app())
+            .await
+            .expect("runs");
+        assert!(app.quit);
+        assert!(!app.help_open(), "nothing after q is read");
+    }
 }

@@ -12,5 +12,6 @@ pub mod event;
 pub mod fixtures;
 pub mod format;
 pub mod net;
+pub mod quiet;
 pub mod spec;
 pub mod ui;

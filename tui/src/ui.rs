@@ -12,6 +12,7 @@
 //! ```
 
 mod alerts_view;
+mod chart;
 mod degrade;
 mod form;
 mod header;
@@ -22,6 +23,7 @@ mod hosts;
 mod results;
 mod status;
 mod tests_view;
+mod wrap;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -30,12 +32,14 @@ use ratatui::style::{Color, Modifier, Style};
 use crate::app::{App, View};
 
 pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    let status_rows = status::lines(app, area.width, area.height);
     let [header_area, body, status_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
-        Constraint::Length(1),
+        Constraint::Length(status_rows.len() as u16),
     ])
-    .areas(frame.area());
+    .areas(area);
     header::render(frame, header_area, app);
     match &app.view {
         View::Hosts => hosts::render(frame, body, app),
@@ -44,11 +48,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
         View::TestResults(_) => results::render(frame, body, app),
         View::Alerts => alerts_view::render(frame, body, app),
     }
-    status::render(frame, status_area, app);
-    if let Some(form) = &app.form {
+    status::render(frame, status_area, status_rows);
+    if let Some(form) = app.form() {
         form::render(frame, body, app, form);
     }
-    if app.help {
+    if app.help_open() {
         help::render(frame, body);
     }
     degrade::apply(frame.buffer_mut(), app.look);

@@ -9,7 +9,7 @@ use swarm_common::AgentId;
 use swarm_common::protocol::Millis;
 use swarm_common::protocol::alerts::{Alert, AlertState};
 
-use super::{App, View};
+use super::{Action, App, View};
 use crate::event::Command;
 
 /// Durations `s` offers, by the key that picks them.
@@ -132,7 +132,7 @@ impl App {
                 else {
                     return false;
                 };
-                self.open_host(agent, commands);
+                self.act(Action::OpenHost(agent), commands);
             }
             KeyCode::Char('s') => {
                 let Some(alert) = self.alerts.selected() else {
@@ -154,7 +154,7 @@ impl App {
                 if self.alerts.selected().is_none() {
                     return false;
                 }
-                self.command = Some("ack ".into());
+                self.act(Action::CommandLine("ack ".into()), commands);
             }
             _ => return false,
         }

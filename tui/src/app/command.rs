@@ -12,7 +12,7 @@
 use swarm_common::AgentId;
 use swarm_common::protocol::{TestKind, TestSpec};
 
-use super::{App, View, WINDOWS};
+use super::{Action, App, WINDOWS};
 use crate::event::Command;
 use crate::spec;
 
@@ -22,50 +22,38 @@ pub fn run(app: &mut App, line: &str, commands: &mut Vec<Command>) {
     let Some((&verb, args)) = words.split_first() else {
         return;
     };
-    let result = match verb {
-        "q" | "quit" => {
-            app.quit = true;
-            Ok(())
-        }
-        "help" => {
-            app.help = true;
-            Ok(())
-        }
-        "hosts" => {
-            app.view = View::Hosts;
-            Ok(())
-        }
-        "tests" => {
-            app.open_tests(commands);
-            Ok(())
-        }
-        "host" => host(app, args, commands),
-        "window" => window(app, args, commands),
-        "filter" => {
-            app.filter = args.join(" ");
-            app.selected = 0;
-            app.view = View::Hosts;
-            Ok(())
-        }
+    // What a key can do too is an action; the rest have no key of their
+    // own and act here.
+    let action = match verb {
+        "q" | "quit" => Ok(Action::Quit),
+        "help" => Ok(Action::Help),
+        "hosts" => Ok(Action::ShowHosts),
+        "tests" => Ok(Action::OpenTests),
+        "host" => host(app, args),
+        "window" => window(args),
+        "filter" => Ok(Action::Filter(args.join(" "))),
         "cancel" => match args {
-            [id] => {
-                commands.push(Command::CancelTest((*id).to_owned()));
-                Ok(())
-            }
+            [id] => Ok(Action::CancelTest((*id).to_owned())),
             _ => Err("usage: :cancel TEST_ID".to_owned()),
         },
-        "ping" | "tcp" | "trace" | "traceroute" => test(app, verb, args, commands),
-        "alerts" => {
-            app.open_alerts(commands);
-            Ok(())
+        "alerts" => Ok(Action::OpenAlerts),
+        _ => {
+            let done = match verb {
+                "ping" | "tcp" | "trace" | "traceroute" => test(app, verb, args, commands),
+                "ack" => app.ack_selected(&args.join(" "), commands),
+                "tag" | "tags" => tags(app, args, commands),
+                "forget" => forget(app, args, commands),
+                _ => Err(format!("unknown command :{verb} (:help lists the keys)")),
+            };
+            if let Err(e) = done {
+                app.notice = Some(e);
+            }
+            return;
         }
-        "ack" => app.ack_selected(&args.join(" "), commands),
-        "tag" | "tags" => tags(app, args, commands),
-        "forget" => forget(app, args, commands),
-        _ => Err(format!("unknown command :{verb} (:help lists the keys)")),
     };
-    if let Err(e) = result {
-        app.notice = Some(e);
+    match action {
+        Ok(action) => app.act(action, commands),
+        Err(e) => app.notice = Some(e),
     }
 }
 
@@ -111,7 +99,7 @@ fn tags(app: &mut App, args: &[&str], commands: &mut Vec<Command>) -> Result<(),
     Ok(())
 }
 
-fn host(app: &mut App, args: &[&str], commands: &mut Vec<Command>) -> Result<(), String> {
+fn host(app: &App, args: &[&str]) -> Result<Action, String> {
     let [name] = args else {
         return Err("usage: :host AGENT_ID".into());
     };
@@ -119,22 +107,17 @@ fn host(app: &mut App, args: &[&str], commands: &mut Vec<Command>) -> Result<(),
     if !app.hosts.contains_key(&agent) {
         return Err(format!("no host {agent}"));
     }
-    app.open_host(agent, commands);
-    Ok(())
+    Ok(Action::OpenHost(agent))
 }
 
-fn window(app: &mut App, args: &[&str], commands: &mut Vec<Command>) -> Result<(), String> {
+fn window(args: &[&str]) -> Result<Action, String> {
     let labels: Vec<&str> = WINDOWS.iter().map(|(l, _)| *l).collect();
-    let index = match args {
+    match args {
         [w] => WINDOWS.iter().position(|(l, _)| l == w),
         _ => None,
     }
-    .ok_or_else(|| format!("usage: :window {}", labels.join("|")))?;
-    app.window = index;
-    if let View::Host(agent) = app.view.clone() {
-        app.open_host(agent, commands);
-    }
-    Ok(())
+    .map(Action::SetWindow)
+    .ok_or_else(|| format!("usage: :window {}", labels.join("|")))
 }
 
 fn test(

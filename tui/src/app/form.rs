@@ -54,7 +54,7 @@ impl Field {
             Field::Agents => "ids, globs (web-*), tag:<tag> or *",
             Field::Interval => "default 1s (traceroute 30s)",
             Field::Duration => "default 5m",
-            Field::Start => "now, 10m, or 2026-11-22T08:00:00Z",
+            Field::Start => "now; or 10m, or 2026-11-22T08:00:00Z",
             Field::Repeat => "empty: once; 1h: every hour",
         }
     }
@@ -112,8 +112,8 @@ impl TestForm {
             error: None,
             submitting: false,
         };
+        // Start stays empty: `now` is its placeholder, not text to erase.
         form.texts[Field::Agents.index()] = agents.to_owned();
-        form.texts[Field::Start.index()] = "now".to_owned();
         form
     }
 

@@ -31,7 +31,7 @@ fn hosts_appear_and_go_offline() {
 fn selection_moves_and_stays_in_bounds() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Up);
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.table.selected, 0);
     key(&mut app, KeyCode::Char('j'));
     key(&mut app, KeyCode::Down);
     assert_eq!(app.selected_agent(), Some(id("web-1")));
@@ -40,22 +40,22 @@ fn selection_moves_and_stays_in_bounds() {
     }
     assert_eq!(app.selected_agent(), Some(id("web-2")));
     key(&mut app, KeyCode::Char('g'));
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.table.selected, 0);
     key(&mut app, KeyCode::End);
-    assert_eq!(app.selected, 3);
+    assert_eq!(app.table.selected, 3);
 }
 
 #[test]
 fn filter_by_text_and_tag() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char('/'));
-    assert!(app.filter_editing);
+    assert!(app.filter_editing());
     for c in "web".chars() {
         key(&mut app, KeyCode::Char(c));
     }
     assert_eq!(names(&app), vec!["web-1", "web-2"]);
     key(&mut app, KeyCode::Enter);
-    assert!(!app.filter_editing);
+    assert!(!app.filter_editing());
     // `q` typed in the filter is text, not quit.
     key(&mut app, KeyCode::Char('/'));
     key(&mut app, KeyCode::Backspace);
@@ -69,7 +69,7 @@ fn filter_by_text_and_tag() {
     assert!(!app.quit);
     assert_eq!(names(&app), Vec::<&str>::new());
     key(&mut app, KeyCode::Esc);
-    assert_eq!(app.filter, "");
+    assert_eq!(app.table.filter, "");
     assert_eq!(names(&app).len(), 4);
 }
 
@@ -77,17 +77,17 @@ fn filter_by_text_and_tag() {
 fn sort_cycles_through_columns_biggest_first() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char('s'));
-    assert_eq!(app.sort, SortColumn::Status);
+    assert_eq!(app.table.sort, SortColumn::Status);
     assert_eq!(names(&app).last(), Some(&"cache-1"), "offline last");
     key(&mut app, KeyCode::Char('s'));
-    assert_eq!(app.sort, SortColumn::Cpu);
+    assert_eq!(app.table.sort, SortColumn::Cpu);
     assert_eq!(names(&app), vec!["web-2", "db-1", "web-1", "cache-1"]);
     key(&mut app, KeyCode::Char('s'));
     assert_eq!(names(&app)[0], "db-1", "memory");
     for _ in 0..SortColumn::ALL.len() - 3 {
         key(&mut app, KeyCode::Char('s'));
     }
-    assert_eq!(app.sort, SortColumn::Name);
+    assert_eq!(app.table.sort, SortColumn::Name);
 }
 
 #[test]
@@ -135,8 +135,8 @@ fn enter_opens_host_and_asks_for_history_esc_returns() {
         from: -3_600_000,
         result: Ok(reply.clone()),
     });
-    assert_eq!(app.charts["cpu_pct"].points.len(), 2);
-    assert!(!app.charts["cpu_pct"].loading);
+    assert_eq!(app.host.charts["cpu_pct"].points.len(), 2);
+    assert!(!app.host.charts["cpu_pct"].loading);
     // A live sample extends the chart.
     app.apply(Event::Metrics(Box::new(fixtures::sample(
         "db-1",
@@ -145,7 +145,10 @@ fn enter_opens_host_and_asks_for_history_esc_returns() {
         90.0,
         0.0,
     ))));
-    assert_eq!(app.charts["cpu_pct"].points.last(), Some(&(NOW + 1, 50.0)));
+    assert_eq!(
+        app.host.charts["cpu_pct"].points.last(),
+        Some(&(NOW + 1, 50.0, 50.0, 50.0))
+    );
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.view, View::Hosts);
 }
@@ -154,9 +157,9 @@ fn enter_opens_host_and_asks_for_history_esc_returns() {
 fn help_opens_and_any_key_closes_it_quit_quits() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char('?'));
-    assert!(app.help);
+    assert!(app.help_open());
     key(&mut app, KeyCode::Char('x'));
-    assert!(!app.help);
+    assert!(!app.help_open());
     assert!(!app.quit);
     key(&mut app, KeyCode::Char('q'));
     assert!(app.quit);
@@ -223,7 +226,7 @@ fn a_ping_from_a_tag_is_a_few_keystrokes() {
     type_text(&mut app, "tag:role=web");
     key(&mut app, KeyCode::Enter);
     key(&mut app, KeyCode::Char('p'));
-    let form = app.form.as_ref().expect("form open");
+    let form = app.form().expect("form open");
     assert_eq!(form.text(Field::Agents), "tag:role=web");
     assert_eq!(form.focus, Field::Target);
     assert_eq!(app.matching_online(&form.selectors()), 2);
@@ -236,7 +239,7 @@ fn a_ping_from_a_tag_is_a_few_keystrokes() {
     assert_eq!(spec.target, "10.0.0.5");
     assert_eq!(spec.agents, ["tag:role=web"]);
     assert_eq!((spec.interval_ms, spec.start_at), (None, None));
-    assert!(app.form.as_ref().is_some_and(|f| f.submitting));
+    assert!(app.form().is_some_and(|f| f.submitting));
 
     // The hub's answer opens the live results and polls them each second.
     let test = fixtures::test(
@@ -248,7 +251,7 @@ fn a_ping_from_a_tag_is_a_few_keystrokes() {
         &[("web-1", swarm_common::protocol::AgentRunState::Running)],
     );
     let (_, commands) = app.apply(Event::TestCreated(Ok(test.clone())));
-    assert!(app.form.is_none());
+    assert!(app.form().is_none());
     assert_eq!(app.view, View::TestResults("t1".into()));
     assert_eq!(
         commands,
@@ -311,7 +314,7 @@ fn form_validation_lands_on_the_field() {
     // Nothing typed: the target is missing.
     let (_, commands) = key(&mut app, KeyCode::Enter);
     assert!(commands.is_empty());
-    let form = app.form.as_ref().expect("form");
+    let form = app.form().expect("form");
     assert_eq!(form.focus, Field::Target);
     assert!(form.error_for(Field::Target).is_some());
     // tcp needs a port; a bad interval is named.
@@ -325,7 +328,7 @@ fn form_validation_lands_on_the_field() {
     key(&mut app, KeyCode::Tab);
     type_text(&mut app, "soon");
     key(&mut app, KeyCode::Enter);
-    let form = app.form.as_ref().expect("form");
+    let form = app.form().expect("form");
     assert_eq!(form.kind, TestKind::Tcp);
     assert_eq!(form.focus, Field::Port, "the first error gets the focus");
     assert!(form.error_for(Field::Interval).is_some());
@@ -335,13 +338,7 @@ fn form_validation_lands_on_the_field() {
         key(&mut app, KeyCode::Backspace);
     }
     type_text(&mut app, "5432");
-    assert!(
-        app.form
-            .as_ref()
-            .expect("form")
-            .error_for(Field::Port)
-            .is_none()
-    );
+    assert!(app.form().expect("form").error_for(Field::Port).is_none());
     key(&mut app, KeyCode::Tab);
     key(&mut app, KeyCode::Tab);
     for _ in 0..4 {
@@ -353,7 +350,7 @@ fn form_validation_lands_on_the_field() {
     app.apply(Event::TestCreated(Err(
         "interval_ms: must be 100..=3600000".into(),
     )));
-    let form = app.form.as_ref().expect("form stays open");
+    let form = app.form().expect("form stays open");
     assert!(!form.submitting);
     assert_eq!(form.focus, Field::Interval);
     assert_eq!(
@@ -361,7 +358,7 @@ fn form_validation_lands_on_the_field() {
         Some("interval_ms: must be 100..=3600000")
     );
     key(&mut app, KeyCode::Esc);
-    assert!(app.form.is_none());
+    assert!(app.form().is_none());
 }
 
 #[test]
@@ -369,16 +366,16 @@ fn marks_and_chart_windows() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char(' '));
     key(&mut app, KeyCode::Char(' '));
-    assert_eq!(app.marked.len(), 2);
-    assert_eq!(app.selected, 2, "space marks and moves down");
+    assert_eq!(app.table.marked.len(), 2);
+    assert_eq!(app.table.selected, 2, "space marks and moves down");
     key(&mut app, KeyCode::Char('p'));
     assert_eq!(
-        app.form.as_ref().map(|f| f.text(Field::Agents).to_owned()),
+        app.form().map(|f| f.text(Field::Agents).to_owned()),
         Some("cache-1 db-1".into())
     );
     key(&mut app, KeyCode::Esc);
     key(&mut app, KeyCode::Esc);
-    assert!(app.marked.is_empty(), "Esc clears the marks");
+    assert!(app.table.marked.is_empty(), "Esc clears the marks");
 
     key(&mut app, KeyCode::Enter);
     let (_, commands) = key(&mut app, KeyCode::Char('4'));
@@ -429,12 +426,9 @@ fn the_command_line_runs_the_same_actions() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char(':'));
     type_text(&mut app, "ping 10.0.0.5 tag:role=web web-1");
-    assert_eq!(
-        app.command.as_deref(),
-        Some("ping 10.0.0.5 tag:role=web web-1")
-    );
+    assert_eq!(app.command_line(), Some("ping 10.0.0.5 tag:role=web web-1"));
     let (_, commands) = key(&mut app, KeyCode::Enter);
-    assert!(app.command.is_none());
+    assert!(app.command_line().is_none());
     let [Command::CreateTest(spec)] = commands.as_slice() else {
         panic!("{commands:?}");
     };
@@ -483,7 +477,7 @@ fn the_selection_follows_its_host_when_a_sort_by_cpu_reorders_rows() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char('s'));
     key(&mut app, KeyCode::Char('s'));
-    assert_eq!(app.sort, SortColumn::Cpu);
+    assert_eq!(app.table.sort, SortColumn::Cpu);
     key(&mut app, KeyCode::Down);
     let chosen = app.selected_agent().expect("a host");
     // Every other host becomes busier: the chosen one sinks to the bottom.
@@ -590,5 +584,214 @@ fn forgotten_hosts_leave_the_console() {
         app.notice
             .as_deref()
             .is_some_and(|n| n.contains("conflict"))
+    );
+}
+
+#[test]
+fn a_new_test_says_how_many_agents_it_starts_on() {
+    let mut app = fixtures::app();
+    // The hub lists a new test's agents only once its run starts.
+    let mut test = fixtures::test(
+        "t2",
+        TestKind::Ping,
+        "10.0.0.5",
+        None,
+        swarm_common::protocol::TestStatus::Scheduled,
+        &[],
+    );
+    test.selectors = vec!["tag:role=web".into()];
+    app.apply(Event::TestCreated(Ok(test)));
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("test t2 created: starting on 2 online agents")
+    );
+}
+
+#[test]
+fn a_live_sample_the_hub_would_refuse_is_not_shown() {
+    let mut app = fixtures::app();
+    let before = app.hosts[&id("web-1")].cpu();
+    let (changed, _) = app.apply(Event::Metrics(Box::new(fixtures::sample(
+        "web-1", NOW, -5.0, 40.0, 1.0,
+    ))));
+    assert!(!changed);
+    assert_eq!(app.hosts[&id("web-1")].cpu(), before);
+    let (changed, _) = app.apply(Event::Metrics(Box::new(fixtures::sample(
+        "web-1", NOW, 55.0, 40.0, 1.0,
+    ))));
+    assert!(changed);
+    assert_eq!(app.hosts[&id("web-1")].cpu(), Some(55.0));
+}
+
+fn history_asked(commands: &[Command]) -> Vec<&str> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::FetchHistory { series, .. } => Some(series.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn opened_on_a_host_not_seen_yet_every_chart_is_asked_for_when_it_is_known() {
+    // `swarm-tui --host db-9`: nothing known of db-9 at start.
+    let mut app = App::new(NOW);
+    let mut commands = Vec::new();
+    app.open_host(id("db-9"), &mut commands);
+    assert!(!history_asked(&commands).contains(&"disk_pct:/"));
+    // The hub's inventory names its disks: their charts are asked for at
+    // once, not at the host's next sample.
+    let summary = HostSummary {
+        agent: id("db-9"),
+        hostname: None,
+        status: HostStatus::Online,
+        last_seen: Some(NOW),
+        tags: vec![],
+        agent_tags: vec![],
+        hub_tags: vec![],
+        info: Some(fixtures::info("db-9", &[])),
+        latest: Some(fixtures::sample("db-9", NOW, 5.0, 5.0, 5.0)),
+    };
+    let (_, commands) = app.apply(Event::HubHosts(vec![summary]));
+    assert_eq!(history_asked(&commands), ["disk_pct:/"]);
+}
+
+#[test]
+fn charts_and_lists_in_error_are_asked_again_when_the_link_is_back() {
+    let mut app = fixtures::app();
+    app.apply(Event::Nats(LinkState::Connected));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    for (series, result) in [
+        ("cpu_pct", Err("no responders".to_owned())),
+        (
+            "mem_pct",
+            Ok(HistoryReply {
+                agent: id("db-1"),
+                series: "mem_pct".into(),
+                step_ms: 0,
+                points: vec![(NOW, 1.0, 1.0, 1.0)],
+                percentiles: None,
+                window: None,
+            }),
+        ),
+    ] {
+        app.apply(Event::History {
+            agent: id("db-1"),
+            series: series.into(),
+            from: -3_600_000,
+            result,
+        });
+    }
+    app.apply(Event::Nats(LinkState::Down("connection lost".into())));
+    let (_, commands) = app.apply(Event::Nats(LinkState::Connected));
+    assert_eq!(history_asked(&commands), ["cpu_pct"], "only the failed one");
+    assert!(app.host.charts["cpu_pct"].loading);
+    assert!(commands.contains(&Command::RefreshHosts));
+    // The hub coming back (it answers again) does the same.
+    app.apply(Event::History {
+        agent: id("db-1"),
+        series: "cpu_pct".into(),
+        from: -3_600_000,
+        result: Err("timeout".into()),
+    });
+    app.apply(Event::HubDown("timeout".into()));
+    let (_, commands) = app.apply(Event::HubHosts(vec![]));
+    assert_eq!(history_asked(&commands), ["cpu_pct"]);
+}
+
+#[test]
+fn a_test_from_the_table_without_marks_or_filter_is_on_the_host_under_the_cursor() {
+    let mut app = fixtures::app();
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('p'));
+    let form = app.form().expect("form open");
+    assert_eq!(form.text(Field::Agents), "db-1");
+    // `now` is the start field's placeholder, not text to erase first.
+    assert_eq!(form.text(Field::Start), "");
+}
+
+#[test]
+fn a_key_and_a_command_that_mean_the_same_are_one_action() {
+    // `x` then `y` in the tests view, and `:cancel ID`: the same command
+    // and the same word on the status line.
+    let mut by_key = fixtures::app();
+    let mut commands = Vec::new();
+    by_key.open_tests(&mut commands);
+    by_key.apply(Event::Tests(vec![fixtures::test(
+        "t9",
+        TestKind::Ping,
+        "10.0.0.5",
+        None,
+        swarm_common::protocol::TestStatus::Running,
+        &[],
+    )]));
+    key(&mut by_key, KeyCode::Char('x'));
+    assert_eq!(by_key.overlay, Some(Overlay::ConfirmCancel("t9".into())));
+    let (_, from_key) = key(&mut by_key, KeyCode::Char('y'));
+    assert_eq!(by_key.overlay, None);
+    let mut by_line = fixtures::app();
+    key(&mut by_line, KeyCode::Char(':'));
+    type_text(&mut by_line, "cancel t9");
+    let (_, from_line) = key(&mut by_line, KeyCode::Enter);
+    assert_eq!(from_key, from_line);
+    assert_eq!(from_key, [Command::CancelTest("t9".into())]);
+    assert_eq!(by_key.notice, by_line.notice);
+    // One overlay at a time: the help replaces nothing else and any key
+    // closes it.
+    key(&mut by_line, KeyCode::Char('?'));
+    assert_eq!(by_line.overlay, Some(Overlay::Help));
+    key(&mut by_line, KeyCode::Char('x'));
+    assert_eq!(by_line.overlay, None);
+}
+
+#[test]
+fn a_charts_max_is_the_highest_max_inside_its_window() {
+    let chart = SeriesChart {
+        // A spike scrolled out of the window, then a rollup hour whose
+        // average is low and whose max is not.
+        points: vec![(0, 1.0, 1.0, 99.0), (3_600_000, 2.0, 10.0, 40.0)],
+        step_ms: 3_600_000,
+        ..SeriesChart::default()
+    };
+    assert_eq!(chart.peak(3_700_000), Some(40.0));
+    assert_eq!(chart.peak(0), Some(99.0));
+    assert_eq!(chart.last(), Some(10.0));
+}
+
+#[test]
+fn live_samples_push_old_points_out_of_an_open_chart() {
+    let mut app = fixtures::app();
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    app.apply(Event::History {
+        agent: id("db-1"),
+        series: "cpu_pct".into(),
+        from: -3_600_000,
+        result: Ok(HistoryReply {
+            agent: id("db-1"),
+            series: "cpu_pct".into(),
+            step_ms: 0,
+            points: vec![
+                (NOW - 3_700_000, 9.0, 9.0, 9.0),
+                (NOW - 60_000, 5.0, 5.0, 5.0),
+            ],
+            percentiles: None,
+            window: None,
+        }),
+    });
+    app.apply(Event::Metrics(Box::new(fixtures::sample(
+        "db-1", NOW, 50.0, 90.0, 0.0,
+    ))));
+    let ts: Vec<u64> = app.host.charts["cpu_pct"]
+        .points
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(
+        ts,
+        [NOW - 60_000, NOW],
+        "the point from before the hour went"
     );
 }

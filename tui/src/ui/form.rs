@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::theme;
 use crate::app::{App, Field, TestForm};
@@ -70,10 +70,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, form: &TestForm) {
         theme::dim(),
     ));
 
+    // Wrapped here, to the box's inner width, so that the box is as tall
+    // as its text: a long error (a hub refusal) gets rows of its own,
+    // indented under its field, instead of pushing the last lines out.
+    let inner = usize::from(area.width.min(72).saturating_sub(2));
+    let lines: Vec<Line> = lines
+        .iter()
+        .flat_map(|l| super::wrap::wrap(l, inner, LABEL_WIDTH + 1))
+        .collect();
     let popup = super::centered(area, 72, lines.len() as u16 + 2);
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Paragraph::new(lines).block(
             Block::bordered()
                 .title(" new network test ")
                 .title_style(theme::title()),

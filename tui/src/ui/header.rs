@@ -22,23 +22,26 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Span::raw(format!(" · {} hosts", app.hosts.len())),
     ];
     if app.view == View::Hosts {
-        if !app.marked.is_empty() {
+        if !app.table.marked.is_empty() {
             spans.push(Span::styled(
-                format!("  {} marked", app.marked.len()),
+                format!("  {} marked", app.table.marked.len()),
                 theme::warn(),
             ));
         }
-        if app.sort != SortColumn::Name {
+        if app.table.sort != SortColumn::Name {
             spans.push(Span::styled(
-                format!("  sort:{}", app.sort.label()),
+                format!("  sort:{}", app.table.sort.label()),
                 theme::dim(),
             ));
         }
-        if app.filter_editing {
-            spans.push(Span::styled(format!("  /{}▏", app.filter), theme::warn()));
-        } else if !app.filter.is_empty() {
+        if app.filter_editing() {
             spans.push(Span::styled(
-                format!("  filter:{}", app.filter),
+                format!("  /{}▏", app.table.filter),
+                theme::warn(),
+            ));
+        } else if !app.table.filter.is_empty() {
+            spans.push(Span::styled(
+                format!("  filter:{}", app.table.filter),
                 theme::warn(),
             ));
         }

@@ -5,17 +5,20 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Sparkline};
+use ratatui::widgets::{Block, Paragraph};
 use swarm_common::AgentId;
+use swarm_common::protocol::HostStatus;
 use swarm_common::protocol::alerts::AlertState;
-use swarm_common::protocol::{HostStatus, Millis};
 
+use super::chart::{self, Chart, value_text};
 use super::{host_detail, theme};
 use crate::app::{App, HostRow, SeriesChart, WINDOWS, detail_series};
 use crate::format;
 
 /// Rows a chart needs: its border and at least one line of bars.
 const CHART_MIN_HEIGHT: u16 = 3;
+/// Columns a chart needs for its name and value (`disk_pct:/ 69%`).
+const CHART_MIN_WIDTH: u16 = 24;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, agent: &AgentId) {
     let Some(row) = app.hosts.get(agent) else {
@@ -25,7 +28,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, agent: &AgentId) {
     let info_height = if area.height >= 30 { 10 } else { 9 };
     // The detail panels when asked for and the charts keep two rows.
     let detail = row.latest.as_ref().filter(|s| {
-        app.show_detail
+        app.host.show_detail
             && host_detail::has_detail(s)
             && area.height >= info_height + host_detail::HEIGHT + 1 + 2 * CHART_MIN_HEIGHT
     });
@@ -47,7 +50,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, agent: &AgentId) {
             detail_area,
             sample,
             row.info.as_ref(),
-            app.host_config.as_ref(),
+            app.host.config.as_ref(),
         );
     }
     let [system, numbers, tests] = Layout::horizontal([
@@ -59,12 +62,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, agent: &AgentId) {
     frame.render_widget(system_panel(row, app.now), system);
     frame.render_widget(numbers_panel(row), numbers);
     frame.render_widget(tests_panel(app, agent), tests);
-    frame.render_widget(window_bar(app), window_line);
 
     let names = detail_series(Some(row));
+    // As many charts as fit at a readable size; the window line says how
+    // many did not.
     let rows_fit = (charts_area.height / CHART_MIN_HEIGHT).max(1) as usize;
-    let per_row = names.len().div_ceil(rows_fit).max(2);
-    let row_count = names.len().div_ceil(per_row);
+    let cols_fit = (charts_area.width / CHART_MIN_WIDTH).max(1) as usize;
+    let per_row = names.len().div_ceil(rows_fit).max(2).min(cols_fit);
+    let shown = names.len().min(rows_fit * per_row);
+    frame.render_widget(
+        window_bar(app, names.len() - shown, window_line.width),
+        window_line,
+    );
+    let names = &names[..shown];
+    let row_count = names.len().div_ceil(per_row).max(1);
     let chart_rows = Layout::vertical(vec![Constraint::Ratio(1, row_count as u32); row_count])
         .split(charts_area);
     for (names, row_area) in names.chunks(per_row).zip(chart_rows.iter()) {
@@ -73,24 +84,72 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, agent: &AgentId) {
         for (name, cell) in names.iter().zip(cells.iter()) {
             // No copy of the points per frame: a missing chart draws empty.
             let empty = SeriesChart::default();
-            let chart = app.charts.get(name).unwrap_or(&empty);
+            let chart = app.host.charts.get(name).unwrap_or(&empty);
             render_chart(frame, *cell, name, chart, app);
         }
     }
 }
 
-/// `window: 15m [1h] 6h 24h 7d 30d`: the chosen one stands out.
-fn window_bar(app: &App) -> Line<'static> {
-    let mut spans = vec![Span::styled(" window ", theme::dim())];
-    for (i, (label, _)) in WINDOWS.iter().enumerate() {
-        let text = format!(" {}:{label} ", i + 1);
-        if i == app.window {
-            spans.push(Span::styled(text, theme::selected()));
-        } else {
-            spans.push(Span::styled(text, theme::dim()));
+/// `window: 15m [1h] 6h 24h 7d 30d`: the chosen one stands out; then
+/// how many charts did not fit, and what a column shows (raw samples, or
+/// each bucket's average and max). On a narrow line the word `window`
+/// goes first, then the legend, never the count.
+fn window_bar(app: &App, hidden: usize, width: u16) -> Line<'static> {
+    let windows = |numbered: bool| -> Vec<Span<'static>> {
+        let mut spans = Vec::new();
+        for (i, (label, _)) in WINDOWS.iter().enumerate() {
+            let text = if numbered {
+                format!(" {}:{label} ", i + 1)
+            } else {
+                format!(" {label}")
+            };
+            let style = if i == app.host.window {
+                theme::selected()
+            } else {
+                theme::dim()
+            };
+            spans.push(Span::styled(text, style));
+        }
+        spans
+    };
+    let mut extra = Vec::new();
+    if hidden > 0 {
+        extra.push(Span::styled(format!(" +{hidden} charts"), theme::warn()));
+    }
+    let step = app
+        .host
+        .charts
+        .values()
+        .map(|c| c.step_ms)
+        .max()
+        .unwrap_or(0);
+    let legend = if step > 0 {
+        vec![
+            Span::styled(
+                format!(" per {}: ", crate::format::age_ms(step)),
+                theme::dim(),
+            ),
+            Span::styled("█ avg", theme::good()),
+            Span::styled(" █ max", theme::warn()),
+        ]
+    } else if !app.host.charts.is_empty() {
+        vec![Span::styled(" raw samples", theme::dim())]
+    } else {
+        Vec::new()
+    };
+    let fits = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>() <= usize::from(width);
+    let label = Span::styled(" window ", theme::dim());
+    let candidates = [
+        [vec![label], windows(true), extra.clone(), legend.clone()].concat(),
+        [windows(true), extra.clone(), legend.clone()].concat(),
+        [windows(false), extra.clone(), legend].concat(),
+    ];
+    for spans in candidates {
+        if fits(&spans) {
+            return Line::from(spans);
         }
     }
-    Line::from(spans)
+    Line::from([windows(false), extra].concat())
 }
 
 /// Tests whose agents include this host, newest first.
@@ -109,12 +168,13 @@ fn tests_panel<'a>(app: &'a App, agent: &AgentId) -> Paragraph<'a> {
     });
     let tests = app
         .tests
+        .list
         .iter()
         .filter(|t| t.agents.iter().any(|a| &a.agent == agent))
         .map(|t| {
             Line::from(vec![
                 Span::raw(format!("{} ", t.kind.as_str())),
-                Span::raw(format!("{} ", t.target)),
+                Span::raw(format!("{} ", crate::format::target(t))),
                 Span::styled(t.status.as_str(), theme::dim()),
             ])
         });
@@ -208,91 +268,39 @@ fn numbers_panel(row: &HostRow) -> Paragraph<'_> {
     Paragraph::new(lines).block(Block::bordered().title(" now "))
 }
 
-/// How a series' values read: percent, bytes/s, or a plain number.
-fn value_text(name: &str, v: Option<f64>) -> String {
-    let kind = series_kind(name);
-    match v {
-        None => "-".into(),
-        Some(v) if kind.ends_with("_bps") => format::rate(v),
-        Some(v) if kind.ends_with("_pct") => format::pct(Some(v)),
-        Some(v) if kind == "temp_c" => format!("{v:.0}°C"),
-        Some(v) => format!("{v:.2}"),
-    }
-}
-
-/// The name of a series without its mount, device or interface.
-fn series_kind(name: &str) -> &str {
-    name.split_once(':').map_or(name, |(kind, _)| kind)
-}
-
-fn is_pct(name: &str) -> bool {
-    series_kind(name).ends_with("_pct")
-}
-
-/// One value per column over `[from, to]`: the largest sample in the
-/// column's time (peaks stay visible), `None` where there is no sample.
-pub fn columns(
-    points: &[(Millis, f64)],
-    from: Millis,
-    to: Millis,
-    width: usize,
-) -> Vec<Option<f64>> {
-    let mut out = vec![None; width];
-    if width == 0 || to <= from {
-        return out;
-    }
-    let span = (to - from) as f64;
-    for &(ts, v) in points.iter().filter(|p| p.0 >= from && p.0 <= to) {
-        let i = (((ts - from) as f64 / span) * width as f64) as usize;
-        let slot = &mut out[i.min(width - 1)];
-        *slot = Some(slot.map_or(v, |old: f64| old.max(v)));
-    }
-    out
-}
-
+/// One series' chart: the title keeps the name and the latest value
+/// first (a narrow terminal drops the max, then the scale), the columns
+/// show each slice's average and max.
 fn render_chart(frame: &mut Frame, area: Rect, name: &str, chart: &SeriesChart, app: &App) {
-    let last = chart.points.last().map(|p| p.1);
-    let max = chart
-        .points
-        .iter()
-        .map(|p| p.1)
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let last = chart.last();
+    let to = app.now;
+    let from = to.saturating_sub(app.window_ms().unsigned_abs());
+    let peak = chart.peak(from);
+    let width = usize::from(area.width.saturating_sub(2));
     let title = match (&chart.error, chart.loading) {
         (Some(e), _) => format!(" {name}: {e} "),
         (None, true) => format!(" {name}: loading… "),
         (None, false) if chart.points.is_empty() => format!(" {name}: no data "),
-        (None, false) => format!(
-            " {name} {} max {} ",
-            value_text(name, last),
-            value_text(name, max)
-        ),
+        (None, false) => {
+            let short = format!(" {name} {} ", value_text(name, last));
+            let long = format!("{short}max {} ", value_text(name, peak));
+            if long.chars().count() <= width {
+                long
+            } else {
+                short
+            }
+        }
     };
-    let block = Block::bordered().title(title);
-    let width = area.width.saturating_sub(2) as usize;
-    let to = app.now;
-    let from = to.saturating_sub(app.window_ms().unsigned_abs());
-    let values = columns(&chart.points, from, to, width);
-    // Percentages on a 0-100 scale; everything else up to its own peak.
-    let top = if is_pct(name) {
-        100.0
-    } else {
-        max.unwrap_or(0.0).max(f64::MIN_POSITIVE)
-    };
-    let scale = 1_000.0 / top;
-    // A sample, however small, shows at least the lowest bar: blank
-    // means no sample.
-    let rows = u64::from(area.height.saturating_sub(2).max(1));
-    let lowest = 1_000u64.div_ceil(8 * rows);
-    let data: Vec<Option<u64>> = values
-        .iter()
-        .map(|v| v.map(|v| ((v.clamp(0.0, top) * scale).round() as u64).max(lowest)))
-        .collect();
+    let cols = chart::columns(&chart.points, chart.step_ms, from, to, width);
+    let since = format!("-{}", app.window_label());
     frame.render_widget(
-        Sparkline::default()
-            .block(block)
-            .data(data)
-            .max(1_000)
-            .style(theme::good()),
+        Chart {
+            title,
+            name,
+            columns: &cols,
+            top: chart::scale_top(name, peak),
+            since: &since,
+        },
         area,
     );
 }

@@ -5,13 +5,18 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
-use swarm_common::protocol::HostStatus;
+use swarm_common::protocol::{HostStatus, series};
 
 use super::{spark_text, theme};
-use crate::app::{App, HostRow, SortColumn};
+use crate::app::{App, Buckets, HostRow, SortColumn};
 use crate::format;
 
-const SPARK_WIDTH: usize = 10;
+/// The host column's width bounds: agent ids are at most 64 characters,
+/// but past 32 the sparklines make better use of the room.
+const NAME_MIN: u16 = 10;
+const NAME_MAX: u16 = 32;
+/// Narrowest sparkline worth drawing.
+const SPARK_MIN: u16 = 8;
 
 /// Columns in display order; optional ones are dropped on narrow screens.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,15 +38,20 @@ enum Col {
 }
 
 impl Col {
-    fn width(self) -> Constraint {
+    /// Fixed width; `None` for the host and sparkline columns, which
+    /// share what is left.
+    fn fixed_width(self) -> Option<u16> {
         match self {
-            Col::Status | Col::Mark => Constraint::Length(1),
-            Col::Name => Constraint::Min(10),
-            Col::Cpu | Col::Mem | Col::Disk | Col::Load | Col::Seen => Constraint::Length(5),
-            Col::Spark | Col::RxSpark | Col::TxSpark => Constraint::Length(SPARK_WIDTH as u16),
-            Col::Rx | Col::Tx => Constraint::Length(9),
-            Col::Uptime => Constraint::Length(7),
+            Col::Status | Col::Mark => Some(1),
+            Col::Name | Col::Spark | Col::RxSpark | Col::TxSpark => None,
+            Col::Cpu | Col::Mem | Col::Disk | Col::Load | Col::Seen => Some(5),
+            Col::Rx | Col::Tx => Some(9),
+            Col::Uptime => Some(7),
         }
+    }
+
+    fn is_spark(self) -> bool {
+        matches!(self, Col::Spark | Col::RxSpark | Col::TxSpark)
     }
 
     fn title(self) -> &'static str {
@@ -107,14 +117,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let cols = columns(area.width);
+    let (name_width, spark_width) = widths(&cols, area.width, &rows);
     let body_height = area.height.saturating_sub(1) as usize;
     // Scroll so that the selection is always on screen.
-    let selected = app.selected.min(rows.len() - 1);
+    let selected = app.table.selected.min(rows.len() - 1);
     let offset = selected.saturating_sub(body_height.saturating_sub(1));
     let window = rows.iter().skip(offset).take(body_height);
 
     let header = Row::new(cols.iter().map(|c| {
-        let style = if c.sorted_by() == Some(app.sort) && app.sort != SortColumn::Name {
+        let style = if c.sorted_by() == Some(app.table.sort) && app.table.sort != SortColumn::Name {
             theme::title().patch(theme::warn())
         } else {
             theme::title()
@@ -125,10 +136,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .enumerate()
         .map(|(i, row)| {
             let marks = Marks {
-                marked: app.marked.contains(&row.agent),
+                marked: app.table.marked.contains(&row.agent),
                 firing: app.alerts.is_firing(row.agent.as_str()),
             };
-            let r = build_row(row, &cols, app.now, marks);
+            let r = build_row(row, &cols, app.now, marks, spark_width);
             if offset + i == selected {
                 r.style(theme::selected())
             } else {
@@ -136,10 +147,37 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             }
         })
         .collect();
-    let table = Table::new(table_rows, cols.iter().map(|c| c.width()))
+    let widths = cols.iter().map(|c| match c.fixed_width() {
+        Some(w) => Constraint::Length(w),
+        None if c.is_spark() => Constraint::Length(spark_width),
+        None => Constraint::Length(name_width),
+    });
+    let table = Table::new(table_rows, widths)
         .header(header)
         .column_spacing(1);
     frame.render_widget(table, area);
+}
+
+/// The host column as wide as the longest id shown (within bounds), the
+/// rest to the sparklines: on a wide terminal the room goes to data, not
+/// to blank space after short names.
+fn widths(cols: &[Col], width: u16, rows: &[&HostRow]) -> (u16, u16) {
+    let fixed: u16 = cols.iter().filter_map(|c| c.fixed_width()).sum::<u16>()
+        + cols.len().saturating_sub(1) as u16;
+    let rest = width.saturating_sub(fixed);
+    let longest = rows
+        .iter()
+        .map(|r| r.agent.as_str().len())
+        .max()
+        .unwrap_or(0)
+        .clamp(usize::from(NAME_MIN), usize::from(NAME_MAX)) as u16;
+    let sparks = cols.iter().filter(|c| c.is_spark()).count() as u16;
+    if sparks == 0 {
+        return (rest, 0);
+    }
+    let spark =
+        (rest.saturating_sub(longest) / sparks).clamp(SPARK_MIN, crate::app::spark::BUCKETS as u16);
+    (rest.saturating_sub(spark * sparks).max(NAME_MIN), spark)
 }
 
 /// What the row shows beside the host's numbers.
@@ -150,14 +188,30 @@ struct Marks {
     firing: bool,
 }
 
-fn build_row<'a>(row: &'a HostRow, cols: &[Col], now: u64, marks: Marks) -> Row<'a> {
-    let spark = |values: &std::collections::VecDeque<f64>, top| {
-        Cell::from(spark_text(
-            values.iter().map(|v| Some(*v)),
-            SPARK_WIDTH,
-            top,
-        ))
-        .style(theme::good())
+fn build_row<'a>(
+    row: &'a HostRow,
+    cols: &[Col],
+    now: u64,
+    marks: Marks,
+    spark_width: u16,
+) -> Row<'a> {
+    let width = usize::from(spark_width);
+    // CPU on 0-100; rates up to a round number over their peak, never
+    // under 1 KB/s, so an idle link's few bytes stay at the bottom.
+    let spark = |values: &Buckets, rate: Option<&str>| {
+        let cells: Vec<Option<f64>> = values.cells(now, width).collect();
+        let top = match rate {
+            None => 100.0,
+            Some(series) => {
+                let peak = cells
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+                super::chart::scale_top(series, peak)
+            }
+        };
+        Cell::from(spark_text(cells.into_iter(), width, Some(top))).style(theme::good())
     };
     let online = row.status(now) == HostStatus::Online;
     let cells = cols.iter().map(|c| match c {
@@ -173,9 +227,9 @@ fn build_row<'a>(row: &'a HostRow, cols: &[Col], now: u64, marks: Marks) -> Row<
         Col::Mark => Cell::from(if marks.marked { "+" } else { "" }).style(theme::warn()),
         Col::Name => Cell::from(row.agent.as_str()),
         Col::Cpu => Cell::from(format::pct(row.cpu())).style(theme::load_pct(row.cpu())),
-        Col::Spark => spark(&row.cpu_recent, Some(100.0)),
-        Col::RxSpark => spark(&row.rx_recent, None),
-        Col::TxSpark => spark(&row.tx_recent, None),
+        Col::Spark => spark(&row.cpu_recent, None),
+        Col::RxSpark => spark(&row.rx_recent, Some(series::NET_RX_BPS)),
+        Col::TxSpark => spark(&row.tx_recent, Some(series::NET_TX_BPS)),
         Col::Mem => Cell::from(format::pct(row.mem())).style(theme::load_pct(row.mem())),
         Col::Disk => {
             Cell::from(format::pct(row.root_disk())).style(theme::load_pct(row.root_disk()))

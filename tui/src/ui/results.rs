@@ -16,8 +16,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(detail) = &app.detail else {
         return;
     };
-    let [head, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(area);
-    frame.render_widget(Paragraph::new(header(detail, app.now)), head);
+    // The test's line wraps rather than losing its end (the timing, a
+    // failed test's error) on a narrow terminal.
+    let head_lines: Vec<Line> = header(detail, app.now)
+        .iter()
+        .flat_map(|l| super::wrap::wrap(l, usize::from(area.width), 2))
+        .collect();
+    let head_height = (head_lines.len() as u16).min((area.height / 3).max(2));
+    let [head, body] =
+        Layout::vertical([Constraint::Length(head_height), Constraint::Min(0)]).areas(area);
+    frame.render_widget(Paragraph::new(head_lines), head);
     let Some(test) = &detail.test else {
         let text = detail.error.as_deref().unwrap_or("loading…");
         frame.render_widget(Paragraph::new(Line::styled(text, theme::dim())), body);
@@ -32,25 +40,47 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .max()
         .unwrap_or(5)
         .clamp(5, 32) as u16;
-    let fixed: [u16; 8] = [11, 5, 5, 6, 7, 7, 7, 7];
-    let used = agent_width + fixed.iter().sum::<u16>() + fixed.len() as u16 + 1;
+    let fixed: [u16; 8] = [12, 5, 5, 6, 7, 7, 7, 7];
+    let keep = kept_columns(agent_width, &fixed, body.width);
+    let used: u16 = agent_width
+        + fixed
+            .iter()
+            .zip(&keep[1..])
+            .filter(|(_, k)| **k)
+            .map(|(w, _)| w + 1)
+            .sum::<u16>()
+        + 1;
     let spark_width = body.width.saturating_sub(used).clamp(4, 60);
-    let rows = agent_rows(detail, spark_width as usize);
+    let rows = agent_rows(detail, spark_width as usize, &keep);
     let traceroute = test.kind == TestKind::Traceroute && !detail.hops.is_empty();
+    // Why agents failed, whole, under the table: a reason cut to the
+    // state column (`failed: can`) says nothing.
+    let reasons: Vec<Line> = reasons(test)
+        .iter()
+        .flat_map(|l| super::wrap::wrap(l, usize::from(body.width), 4))
+        .collect();
+    let reasons_height = (reasons.len() as u16).min(body.height / 2);
+    let table_height = (rows.len() as u16 + 1).min(body.height.saturating_sub(reasons_height));
     let table_height = if traceroute {
-        (rows.len() as u16 + 1).min(body.height / 2)
+        table_height.min(body.height / 2)
     } else {
-        body.height
+        table_height
     };
-    let [table_area, hops_area] =
-        Layout::vertical([Constraint::Length(table_height), Constraint::Min(0)]).areas(body);
-    let header = Row::new([
-        "AGENT", "STATE", "SENT", "RECV", "LOSS", "P50", "P95", "P99", "JITTER", "LATENCY",
+    let [table_area, reasons_area, hops_area] = Layout::vertical([
+        Constraint::Length(table_height),
+        Constraint::Length(reasons_height),
+        Constraint::Min(0),
     ])
-    .style(theme::title());
+    .areas(body);
+    frame.render_widget(Paragraph::new(reasons), reasons_area);
+    let titles = [
+        "AGENT", "STATE", "SENT", "RECV", "LOSS", "P50", "P95", "P99", "JITTER", "LATENCY",
+    ];
+    let header = Row::new(only(titles, &keep)).style(theme::title());
     let mut widths = vec![Constraint::Length(agent_width)];
     widths.extend(fixed.map(Constraint::Length));
     widths.push(Constraint::Length(spark_width));
+    let widths = only(widths, &keep);
     frame.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
         table_area,
@@ -107,7 +137,38 @@ fn header(detail: &TestDetail, now: u64) -> Vec<Line<'static>> {
     ]
 }
 
-fn agent_rows(detail: &TestDetail, spark_width: usize) -> Vec<Row<'static>> {
+/// Which of the ten columns fit in `width`, taken in order of worth: the
+/// agent and its state whole (an id cut short cannot be pasted), then
+/// loss and p50, sent and received, the tail percentiles, jitter, and the
+/// sparkline last.
+fn kept_columns(agent_width: u16, fixed: &[u16; 8], width: u16) -> [bool; 10] {
+    const WORTH: [usize; 10] = [0, 1, 4, 5, 2, 3, 6, 7, 8, 9];
+    let widths: Vec<u16> = std::iter::once(agent_width)
+        .chain(fixed.iter().copied())
+        .chain(std::iter::once(4))
+        .collect();
+    let mut keep = [false; 10];
+    let mut used = 0u16;
+    for i in WORTH {
+        let w = widths[i] + u16::from(used > 0);
+        if i < 2 || used + w <= width {
+            keep[i] = true;
+            used += w;
+        }
+    }
+    keep
+}
+
+fn only<T>(items: impl IntoIterator<Item = T>, keep: &[bool]) -> Vec<T> {
+    items
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(item, _)| item)
+        .collect()
+}
+
+fn agent_rows(detail: &TestDetail, spark_width: usize, keep: &[bool]) -> Vec<Row<'static>> {
     let Some(test) = &detail.test else {
         return Vec::new();
     };
@@ -131,24 +192,45 @@ fn agent_rows(detail: &TestDetail, spark_width: usize) -> Vec<Row<'static>> {
             let spark = recent
                 .map(|r| spark_text(r.iter().copied(), spark_width, None))
                 .unwrap_or_default();
+            // `*`: the reason is under the table.
             let state = match &a.error {
-                Some(e) if a.state != AgentRunState::Running => {
-                    format!("{}: {e}", a.state.as_str())
-                }
+                Some(_) if a.state != AgentRunState::Running => format!("{}*", a.state.as_str()),
                 _ => a.state.as_str().to_owned(),
             };
-            Row::new([
-                Cell::from(a.agent.to_string()),
-                Cell::from(state).style(state_style),
-                Cell::from(summary.map_or("-".into(), |s| s.sent.to_string())),
-                Cell::from(summary.map_or("-".into(), |s| s.received.to_string())),
-                Cell::from(loss.map_or("-".into(), |l| format!("{l:.1}%"))).style(loss_style),
-                Cell::from(format::latency(summary.and_then(|s| s.rtt_p50))),
-                Cell::from(format::latency(summary.and_then(|s| s.rtt_p95))),
-                Cell::from(format::latency(summary.and_then(|s| s.rtt_p99))),
-                Cell::from(format::latency(summary.and_then(|s| s.jitter_ms))),
-                Cell::from(spark).style(theme::good()),
-            ])
+            Row::new(only(
+                [
+                    Cell::from(a.agent.to_string()),
+                    Cell::from(state).style(state_style),
+                    Cell::from(summary.map_or("-".into(), |s| s.sent.to_string())),
+                    Cell::from(summary.map_or("-".into(), |s| s.received.to_string())),
+                    Cell::from(loss.map_or("-".into(), |l| format!("{l:.1}%"))).style(loss_style),
+                    Cell::from(format::latency(summary.and_then(|s| s.rtt_p50))),
+                    Cell::from(format::latency(summary.and_then(|s| s.rtt_p95))),
+                    Cell::from(format::latency(summary.and_then(|s| s.rtt_p99))),
+                    Cell::from(format::latency(summary.and_then(|s| s.jitter_ms))),
+                    Cell::from(spark).style(theme::good()),
+                ],
+                keep,
+            ))
+        })
+        .collect()
+}
+
+/// `* web-2 failed: cannot resolve "db.internal"`: one line per agent
+/// that stopped with a reason, for wrapping.
+fn reasons(test: &swarm_common::protocol::Test) -> Vec<Line<'static>> {
+    test.agents
+        .iter()
+        .filter(|a| a.state != AgentRunState::Running)
+        .filter_map(|a| {
+            let error = a.error.as_ref()?;
+            Some(Line::from(vec![
+                Span::styled(
+                    format!(" * {} {}: ", a.agent, a.state.as_str()),
+                    theme::bad(),
+                ),
+                Span::raw(error.clone()),
+            ]))
         })
         .collect()
 }

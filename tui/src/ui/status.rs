@@ -1,12 +1,47 @@
+//! The status line: link states, firing alerts, the last notice, key
+//! hints. A long message (a hub refusal, why NATS is down) wraps onto
+//! more rows instead of being cut at the edge; past a quarter of the
+//! screen the last row ends with `…`, so a cut is never silent.
+
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
 use swarm_common::nats::LinkState;
 
-use super::theme;
+use super::{theme, wrap};
 use crate::app::{App, HubLink, View};
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+/// The status rows for a terminal `width` columns wide and `height` high.
+pub fn lines(app: &App, width: u16, height: u16) -> Vec<Line<'static>> {
+    let (mut line, hints) = line(app);
+    // The key hints only when all fits on one row: a message comes first
+    // (the hints are in `?` too).
+    if let Some(hints) = hints
+        && line.width() + hints.width() <= usize::from(width)
+    {
+        line.spans.push(hints);
+    }
+    let mut rows = wrap::wrap(&line, usize::from(width), 1);
+    let max = usize::from((height / 4).max(1));
+    if rows.len() > max {
+        rows.truncate(max);
+        if let Some(last) = rows.last_mut() {
+            let mut text: String = last.to_string();
+            let keep = usize::from(width).saturating_sub(1);
+            text = text.chars().take(keep).collect();
+            text.push('…');
+            *last = Line::styled(text, theme::warn());
+        }
+    }
+    rows
+}
+
+pub fn render(frame: &mut Frame, area: Rect, rows: Vec<Line<'static>>) {
+    frame.render_widget(Paragraph::new(rows), area);
+}
+
+fn line(app: &App) -> (Line<'static>, Option<Span<'static>>) {
     let mut spans = Vec::new();
     match &app.nats {
         LinkState::Connected => spans.push(Span::styled(" NATS ●", theme::good())),
@@ -40,11 +75,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(notice) = &app.notice {
         spans.push(Span::styled(format!("  {notice}"), theme::warn()));
     }
-    if let Some(line) = &app.command {
-        frame.render_widget(Line::styled(format!(":{line}▏"), theme::warn()), area);
-        return;
+    if let Some(line) = app.command_line() {
+        return (Line::styled(format!(":{line}▏"), theme::warn()), None);
     }
-    let hints = if app.form.is_some() {
+    let hints = if app.form().is_some() {
         "  tab next  ⏎ create  esc cancel"
     } else {
         match app.view {
@@ -56,6 +90,5 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             View::Alerts => "  ⏎ host  s silence host  c ack  esc back  ? help",
         }
     };
-    spans.push(Span::styled(hints, theme::dim()));
-    frame.render_widget(Line::from(spans), area);
+    (Line::from(spans), Some(Span::styled(hints, theme::dim())))
 }

@@ -84,10 +84,12 @@ fn fixture_tests() -> Vec<Test> {
     ]
 }
 
-/// Both sizes the console is checked at.
+/// The sizes the console is checked at: the classic terminal, a wide
+/// one, and a narrow one (a split pane).
 fn snapshots(name: &str, app: &App) {
     insta::assert_snapshot!(format!("{name}_80x24"), screen(app, 80, 24));
     insta::assert_snapshot!(format!("{name}_160x48"), screen(app, 160, 48));
+    insta::assert_snapshot!(format!("{name}_60x20"), screen(app, 60, 20));
 }
 
 #[test]
@@ -269,7 +271,7 @@ fn test_form_with_marked_hosts_and_a_field_error() {
     press(&mut app, KeyCode::Char('p'));
     snapshots("form_new", &app);
     // tcp without a port: the error sits on the port field.
-    if let Some(form) = &mut app.form {
+    if let Some(form) = app.form_mut() {
         form.focus = crate::app::Field::Kind;
     }
     press(&mut app, KeyCode::Right);
@@ -385,4 +387,96 @@ fn alerts_view_silences_and_acks_the_selected_alert_in_few_keys() {
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.view, crate::app::View::Host(id("web-2")));
     assert!(screen(&app, 160, 48).contains("pending disk-full"));
+}
+
+#[test]
+fn a_week_chart_shows_each_hours_peak_not_only_its_average() {
+    let mut app = connected();
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('5'));
+    let hour = 3_600_000;
+    for name in crate::app::detail_series(app.hosts.get(&id("db-1"))) {
+        // Hourly rollups averaging about 24 %, one hour with a spike to 99 %.
+        let points = (0..168u64)
+            .map(|i| {
+                let avg = 20.0 + (i % 9) as f64;
+                let max = if i == 100 { 99.0 } else { avg + 6.0 };
+                (NOW - 604_800_000 + i * hour, avg - 10.0, avg, max)
+            })
+            .collect();
+        app.apply(Event::History {
+            agent: id("db-1"),
+            series: name.clone(),
+            from: -604_800_000,
+            result: Ok(HistoryReply {
+                agent: id("db-1"),
+                series: name,
+                step_ms: hour,
+                points,
+                percentiles: None,
+                window: None,
+            }),
+        });
+    }
+    let shown = screen(&app, 80, 24);
+    assert!(shown.contains("cpu_pct 25% max 99%"), "{shown}");
+    assert!(shown.contains("per 1h: █ avg █ max"), "{shown}");
+    snapshots("host_7d", &app);
+}
+
+#[test]
+fn a_failed_agents_reason_is_shown_whole() {
+    let mut app = connected();
+    let mut test = fixture_tests().remove(1);
+    if let Some(agent) = test.agents.get_mut(1) {
+        agent.error = Some(
+            "connect to db.internal:5432 (10.9.8.7): Connection refused (os error 111)".into(),
+        );
+    }
+    let mut commands = Vec::new();
+    app.open_test_results(test.id.clone(), &mut commands);
+    app.apply(Event::TestUpdate {
+        id: test.id.clone(),
+        test: Ok(test),
+        summary: Some(vec![fixtures::summary("web-1", 10, 10, 0.52)]),
+        results: Vec::new(),
+    });
+    let shown = screen(&app, 80, 24);
+    assert!(
+        shown.contains("Connection refused (os") && shown.contains("error 111)"),
+        "{shown}"
+    );
+    snapshots("results_failed", &app);
+}
+
+#[test]
+fn a_long_status_message_wraps_instead_of_being_cut() {
+    let mut app = connected();
+    app.notice = Some(
+        "cannot create the test: agents: no online agent matches tag:role=web-frontend, \
+         tag:dc=fra1, db-primary-* (3 selectors)"
+            .into(),
+    );
+    let shown = screen(&app, 80, 24);
+    assert!(shown.contains("(3 selectors)"), "{shown}");
+    snapshots("status_long", &app);
+}
+
+#[test]
+fn a_long_refusal_stays_inside_the_form() {
+    let mut app = connected();
+    press(&mut app, KeyCode::Char('p'));
+    for c in "10.0.0.5".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    app.apply(Event::TestCreated(Err(
+        "interval_ms: must be 100..=3600000 (an interval from 100ms to 1h); \
+         the hub refused 50ms for a ping test"
+            .into(),
+    )));
+    let shown = screen(&app, 80, 24);
+    assert!(shown.contains("ping test"), "{shown}");
+    snapshots("form_refused", &app);
 }
