@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod api;
 pub mod config;
 pub mod disk;
+pub mod handoff;
 pub mod history;
 pub mod ingest;
 pub mod maintenance;
@@ -219,6 +220,7 @@ impl HubState {
         json["summaries"] = serde_json::json!({ "tests": tests, "pairs": pairs });
         json["notifications"] = self.notify_stats.as_json();
         json["config"] = self.configs.stats.as_json();
+        json["cancels_dropped"] = self.tests.cancels_dropped.load(Ordering::Relaxed).into();
         if let Some(nats) = self.nats.get() {
             json["permission_violations"] = nats.permission_violations().into();
             json["slow_consumer_events"] = nats.slow_consumer_events().into();

@@ -14,9 +14,10 @@ use swarm_common::protocol::fleet::{AgentConfig, ConfigAck, ConfigPush, ConfigSt
 use swarm_common::protocol::{ApiError, ErrorCode, Millis};
 use swarm_common::selector;
 use swarm_common::text::{MAX_MESSAGE_BYTES, printable};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 
 use crate::HubState;
+use crate::handoff::Handoff;
 use crate::registry::Registry;
 use crate::store::config_records::AgentConfigRecord;
 use crate::store::{Result, Store};
@@ -56,8 +57,7 @@ impl ConfigStats {
 pub struct ConfigBook {
     records: Mutex<BTreeMap<AgentId, AgentConfigRecord>>,
     next_rev: AtomicU64,
-    queue: mpsc::Sender<AgentId>,
-    waiting: Mutex<Option<mpsc::Receiver<AgentId>>>,
+    queue: Handoff<AgentId>,
     pub stats: ConfigStats,
 }
 
@@ -76,12 +76,10 @@ impl ConfigBook {
             .into_iter()
             .map(|r| (r.agent.clone(), r))
             .collect();
-        let (queue, waiting) = mpsc::channel(PUSH_QUEUE);
         Ok(Self {
             records: Mutex::new(records),
             next_rev: AtomicU64::new(configs.next_rev()?),
-            queue,
-            waiting: Mutex::new(Some(waiting)),
+            queue: Handoff::new(PUSH_QUEUE),
             stats: ConfigStats::default(),
         })
     }
@@ -172,7 +170,7 @@ impl ConfigBook {
     }
 
     fn enqueue(&self, agent: AgentId) {
-        if self.queue.try_send(agent).is_err() {
+        if !self.queue.send(agent) {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -232,13 +230,9 @@ impl ConfigBook {
 
     /// Sends queued pushes until the book is dropped; a few at a time.
     pub async fn run(state: Arc<HubState>, client: Client) {
-        let waiting = state
-            .configs
-            .waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let Some(mut waiting) = waiting else { return };
+        let Some(mut waiting) = state.configs.queue.take() else {
+            return;
+        };
         let slots = Arc::new(Semaphore::new(PUSHES_IN_FLIGHT));
         while let Some(agent) = waiting.recv().await {
             let Ok(slot) = slots.clone().acquire_owned().await else {

@@ -6,10 +6,12 @@
 //! the hub was down is run once when it is back, never once per missed slot.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::Client;
+use swarm_common::AgentId;
 use swarm_common::codec::{self, Encoding};
 use swarm_common::protocol::{
     Ack, AgentRunState, ApiError, CancelRun, ErrorCode, Millis, Test, TestAgent, TestKind, TestRun,
@@ -20,6 +22,7 @@ use swarm_common::time::now_ms;
 use tokio::sync::Notify;
 
 use crate::HubState;
+use crate::handoff::Handoff;
 use crate::run_members::{Refusal, RunMembers};
 use crate::store::Store;
 use crate::test_policy::TestPolicy;
@@ -38,14 +41,32 @@ const DEFAULT_TIMEOUT_MS: u64 = 2_000;
 /// that slot arithmetic never overflows.
 const MAX_REPEAT_MS: u64 = 365 * 86_400_000;
 
+/// Cancels waiting to be sent to agents, at most; past it they are dropped
+/// and counted (the agents stop by themselves at the run's `until`).
+const CANCEL_QUEUE: usize = 100_000;
+
 /// Tests not yet final, kept in memory; every change is written to sled.
-#[derive(Default)]
 pub struct TestBook {
     active: Mutex<BTreeMap<String, Test>>,
     members: RunMembers,
     policy: std::sync::RwLock<TestPolicy>,
     wake: Notify,
-    client: OnceLock<Client>,
+    /// Agents to tell that a run was cancelled; sent by [`TestBook::run`].
+    cancels: Handoff<(AgentId, CancelRun)>,
+    pub cancels_dropped: AtomicU64,
+}
+
+impl Default for TestBook {
+    fn default() -> Self {
+        Self {
+            active: Mutex::default(),
+            members: RunMembers::default(),
+            policy: std::sync::RwLock::default(),
+            wake: Notify::new(),
+            cancels: Handoff::new(CANCEL_QUEUE),
+            cancels_dropped: AtomicU64::new(0),
+        }
+    }
 }
 
 fn bad(msg: impl AsRef<str>) -> ApiError {
@@ -295,18 +316,12 @@ impl TestBook {
             test
         };
         state.store.records().put_test(&test).map_err(internal)?;
-        if let Some(client) = self.client.get() {
-            for agent in &test.agents {
-                let client = client.clone();
-                let subject = subject::agent_cancel(&agent.agent);
-                let body = CancelRun {
-                    test_id: test.id.clone(),
-                };
-                tokio::spawn(async move {
-                    if let Err(e) = request::<_, Ack>(&client, subject.clone(), &body).await {
-                        tracing::warn!("{subject}: {e}");
-                    }
-                });
+        for agent in &test.agents {
+            let cancel = CancelRun {
+                test_id: test.id.clone(),
+            };
+            if !self.cancels.send((agent.agent.clone(), cancel)) {
+                self.cancels_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
         tracing::info!(test = %id, "test cancelled");
@@ -316,7 +331,9 @@ impl TestBook {
     /// Runs the schedule until the task is dropped.
     pub async fn run(state: Arc<HubState>, client: Client) {
         let book = &state.tests;
-        let _ = book.client.set(client.clone());
+        if let Some(cancels) = book.cancels.take() {
+            tokio::spawn(send_cancels(cancels, client.clone()));
+        }
         let mut tick = tokio::time::interval(TICK);
         loop {
             tokio::select! {
@@ -484,6 +501,22 @@ fn finish_run(test: &mut Test, now: Millis) {
         test.error = Some("no agent ran the test".into());
     }
     tracing::info!(test = %test.id, status = test.status.as_str(), "run finished");
+}
+
+/// Tells agents of cancelled runs, as the API queued them.
+async fn send_cancels(
+    mut cancels: tokio::sync::mpsc::Receiver<(AgentId, CancelRun)>,
+    client: Client,
+) {
+    while let Some((agent, cancel)) = cancels.recv().await {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let subject = subject::agent_cancel(&agent);
+            if let Err(e) = request::<_, Ack>(&client, subject.clone(), &cancel).await {
+                tracing::warn!("{subject}: {e}");
+            }
+        });
+    }
 }
 
 async fn dispatch_one(
