@@ -432,7 +432,7 @@ const MAX_SUMMARY_PAGE: u32 = 10_000;
 
 fn tests_create(state: &Ctx, spec: TestSpec) -> Result<TestReply, ApiError> {
     Ok(TestReply {
-        test: state.tests.create(state, &spec)?,
+        test: state.tests.create(state, &spec, now_ms())?,
     })
 }
 

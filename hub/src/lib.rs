@@ -363,7 +363,11 @@ impl Hub {
         let (service, api_tasks) = api::start(&client, state.clone())
             .await
             .map_err(HubError::Service)?;
-        let scheduler = tokio::spawn(TestBook::run(state.clone(), client.clone()));
+        let scheduler = tokio::spawn(TestBook::run(
+            state.clone(),
+            client.clone(),
+            swarm_common::time::now_ms,
+        ));
         let config_pusher = tokio::spawn(pushed_config::ConfigBook::run(
             state.clone(),
             client.clone(),

@@ -18,7 +18,6 @@ use swarm_common::protocol::{
     TestSpec, TestStatus,
 };
 use swarm_common::subject;
-use swarm_common::time::now_ms;
 use tokio::sync::Notify;
 
 use crate::HubState;
@@ -245,8 +244,7 @@ impl TestBook {
         })
     }
 
-    pub fn create(&self, state: &HubState, spec: &TestSpec) -> Result<Test, ApiError> {
-        let now = now_ms();
+    pub fn create(&self, state: &HubState, spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
         let test = validate(spec, now)?;
         let online = online_hosts(state, now);
         let matched = selector::resolve(&test.selectors, &online);
@@ -328,8 +326,9 @@ impl TestBook {
         Ok(test)
     }
 
-    /// Runs the schedule until the task is dropped.
-    pub async fn run(state: Arc<HubState>, client: Client) {
+    /// Runs the schedule until the task is dropped, reading the time from
+    /// `clock` (the wall clock in the hub).
+    pub async fn run(state: Arc<HubState>, client: Client, clock: fn() -> Millis) {
         let book = &state.tests;
         if let Some(cancels) = book.cancels.take() {
             tokio::spawn(send_cancels(cancels, client.clone()));
@@ -340,17 +339,8 @@ impl TestBook {
                 _ = tick.tick() => {}
                 () = book.wake.notified() => {}
             }
-            let now = now_ms();
-            let due: Vec<String> = book
-                .lock()
-                .values()
-                .filter(|t| match t.status {
-                    TestStatus::Scheduled => t.next_run.is_some_and(|n| n <= now),
-                    TestStatus::Running => t.until.is_some_and(|u| u <= now),
-                    _ => false,
-                })
-                .map(|t| t.id.clone())
-                .collect();
+            let now = clock();
+            let due = due(&book.lock(), now);
             for id in due {
                 book.step(&state, &client, &id, now);
             }
@@ -503,6 +493,20 @@ fn finish_run(test: &mut Test, now: Millis) {
     tracing::info!(test = %test.id, status = test.status.as_str(), "run finished");
 }
 
+/// The tests with something to do at `now`: a scheduled run to start, or
+/// a running one to finish.
+fn due(active: &BTreeMap<String, Test>, now: Millis) -> Vec<String> {
+    active
+        .values()
+        .filter(|t| match t.status {
+            TestStatus::Scheduled => t.next_run.is_some_and(|n| n <= now),
+            TestStatus::Running => t.until.is_some_and(|u| u <= now),
+            _ => false,
+        })
+        .map(|t| t.id.clone())
+        .collect()
+}
+
 /// Tells agents of cancelled runs, as the API queued them.
 async fn send_cancels(
     mut cancels: tokio::sync::mpsc::Receiver<(AgentId, CancelRun)>,
@@ -627,5 +631,43 @@ mod tests {
         let a = new_id(1_700_000_000_000);
         let b = new_id(1_700_000_000_001);
         assert!(a[..a.len() - 4] < b[..b.len() - 4]);
+    }
+
+    #[test]
+    fn a_recurring_test_runs_at_each_slot_on_the_clock_it_is_given() {
+        let mut spec = spec();
+        spec.start_at = Some(10_000);
+        spec.repeat_every_ms = Some(60_000);
+        spec.duration_ms = Some(5_000);
+        spec.interval_ms = Some(1_000);
+        let test = validate(&spec, 1_000).expect("valid");
+        let id = test.id.clone();
+        let mut active = BTreeMap::from([(id.clone(), test)]);
+        let online = [crate::registry::Member {
+            agent: swarm_common::AgentId::parse("web-1").expect("id"),
+            tags: Vec::new(),
+        }];
+        let mut starts = Vec::new();
+        // Every second of three minutes, as the run loop ticks.
+        for now in (1_000..190_000).step_by(1_000) {
+            for due_id in due(&active, now) {
+                let test = active.get_mut(&due_id).expect("active");
+                match test.status {
+                    TestStatus::Scheduled => {
+                        let runs = start_run(test, &online, now);
+                        assert_eq!(runs.len(), 1);
+                        assert_eq!(runs[0].1.until, now + 5_000);
+                        starts.push(now);
+                    }
+                    _ => {
+                        assert_eq!(test.until, Some(now), "finished at its end");
+                        finish_run(test, now);
+                        assert_eq!(test.status, TestStatus::Scheduled);
+                    }
+                }
+            }
+        }
+        assert_eq!(starts, [10_000, 70_000, 130_000]);
+        assert_eq!(active[&id].runs, 3);
     }
 }

@@ -69,7 +69,10 @@ fn exposition() -> String {
     );
     // A running ping test with a probe of dash-1.
     let spec = TestSpec::new(TestKind::Ping, "127.0.0.1", vec!["dash-1".into()]);
-    let test = state.tests.create(&state, &spec).expect("test");
+    let test = state
+        .tests
+        .create(&state, &spec, swarm_common::time::now_ms())
+        .expect("test");
     state.test_latest.observe(
         &test.id,
         "dash-1",
