@@ -12,12 +12,11 @@ use swarm_common::api::call;
 use swarm_common::protocol::{HistoryReply, HistoryRequest};
 use swarm_common::subject;
 use swarm_common::testkit::NatsServer;
+use swarm_common::time::DAY_MS;
 use swarm_common::time::now_ms;
 use swarm_hub::history;
 use swarm_hub::store::{Cutoffs, HostRecord, SampleRow, Store};
 use swarm_hub::testing::TestHub;
-
-const DAY: u64 = 86_400_000;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
@@ -33,7 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|d| d.parse())
         .transpose()?
         .unwrap_or(30);
-    let start = now - days * DAY;
+    let start = now - days * DAY_MS;
     // Ordinary metrics first, for their footprint only: CPU % as agents
     // send it (a walk in steps of 0.01 % with a few ms of timestamp
     // jitter) and a network rate in whole bytes/s (around 50 kB/s, +-20 %
@@ -86,9 +85,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut day = Vec::new();
     for i in 0..50 {
-        let from = start + (i % 25) * DAY;
+        let from = start + (i % 25) * DAY_MS;
         let t = Instant::now();
-        let got = store.query_raw("bench", "cpu_pct", from, from + DAY)?;
+        let got = store.query_raw("bench", "cpu_pct", from, from + DAY_MS)?;
         day.push(t.elapsed().as_secs_f64() * 1e3);
         assert!(got.len() > 80_000);
     }

@@ -4,6 +4,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::protocol::Millis;
 
+pub const MINUTE_MS: Millis = 60_000;
+pub const HOUR_MS: Millis = 60 * MINUTE_MS;
+pub const DAY_MS: Millis = 24 * HOUR_MS;
+
 /// Milliseconds since the Unix epoch; 0 if the clock is before 1970.
 pub fn now_ms() -> Millis {
     SystemTime::now()

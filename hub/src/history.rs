@@ -12,9 +12,7 @@ use swarm_common::protocol::{
 use crate::store::rollup::{self, Bucket};
 use crate::store::{Cutoffs, Store, StoreError};
 use crate::summary;
-
-const MINUTE: u64 = 60_000;
-const HOUR: u64 = 3_600_000;
+use swarm_common::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 
 /// Largest `max_points` a client may ask for.
 pub const MAX_POINTS_LIMIT: u32 = 20_000;
@@ -24,7 +22,6 @@ const STEPS_MS: &[u64] = &[
     1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000,
     1_800_000, 3_600_000, 7_200_000, 10_800_000, 21_600_000, 43_200_000, 86_400_000,
 ];
-const DAY_MS: u64 = 86_400_000;
 
 /// `from` and `to` as absolute ms: negative means that long before now, and
 /// an absent `to` is now.
@@ -153,11 +150,11 @@ pub fn query(
     let step = step_for(from, to, max_points);
     let raw_covers = from >= cutoffs.raw;
     if raw_covers
-        && (step < MINUTE
+        && (step < MINUTE_MS
             || store.raw_count_estimate(agent, series, from, to)? <= max_points as usize)
     {
         let samples = store.query_raw(agent, series, from, to)?;
-        if samples.len() <= max_points as usize || step < MINUTE {
+        if samples.len() <= max_points as usize || step < MINUTE_MS {
             let (step_ms, points) = fit(&samples, from, to, max_points);
             let percentiles = latency.then(|| exact_percentiles(&samples, step_ms));
             return Ok(History {
@@ -167,7 +164,7 @@ pub fn query(
             });
         }
     }
-    let step = step.max(MINUTE);
+    let step = step.max(MINUTE_MS);
     let mut buckets: BTreeMap<Millis, Bucket> = BTreeMap::new();
     let mut add = |level: u8, lo: Millis, hi: Millis| -> Result<(), StoreError> {
         if lo > hi {
@@ -183,11 +180,11 @@ pub fn query(
         }
         Ok(())
     };
-    if step >= HOUR {
+    if step >= HOUR_MS {
         add(2, from, to)?;
     } else {
         // Hours before the 1-minute retention come from hourly buckets.
-        let boundary = cutoffs.minute.div_ceil(HOUR) * HOUR;
+        let boundary = cutoffs.minute.div_ceil(HOUR_MS) * HOUR_MS;
         if from < boundary {
             add(2, from, boundary.min(to + 1) - 1)?;
         }

@@ -29,7 +29,7 @@ const HEADER: usize = 4 + 4 + 4;
 pub const KEY_LEN: usize = 17;
 /// Day files kept open at once; older handles are dropped.
 const MAX_OPEN: usize = 64;
-pub const DAY_MS: u64 = 86_400_000;
+pub use swarm_common::time::DAY_MS;
 
 /// Where a block lives in its day file, and how many samples (raw) or
 /// buckets (rollups) it holds: the index entry's value.

@@ -3,6 +3,7 @@
 //! 1-minute buckets, which go before 1-hour buckets.
 
 use swarm_common::protocol::Millis;
+use swarm_common::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 
 use super::{Cutoffs, Result, Store, keys, rollup};
 
@@ -50,7 +51,7 @@ impl std::fmt::Display for CapReport {
 }
 
 /// The smallest step a level's cutoff moves by: about one chunk or bucket.
-const MIN_STEP: [u64; 3] = [60_000, 3_600_000, 86_400_000];
+const MIN_STEP: [u64; 3] = [MINUTE_MS, HOUR_MS, DAY_MS];
 /// Rounds per level at most.
 const MAX_ROUNDS: usize = 64;
 

@@ -19,7 +19,7 @@ use super::{
     block_format, chunk, insert_sorted, keys, open_chunk, rollup,
 };
 
-const HOUR_MS: u64 = 3_600_000;
+use swarm_common::time::HOUR_MS;
 /// Series sealed per group: their blocks are made durable together before
 /// the index points at them.
 const SEAL_GROUP: usize = 256;
