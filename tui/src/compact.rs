@@ -11,6 +11,14 @@
 //! Anything it cannot follow (another escape sequence, a control or wide
 //! character) makes the position unknown, and the next move stays
 //! absolute.
+//!
+//! It follows the colours the same way: crossterm sets both colours each
+//! time one changes (`ESC [ 38;5;2;49 m`) and resets everything after
+//! every frame; this sends only the colour that changes, in the 16-colour
+//! form (`ESC [ 32 m`, the palette the console keeps to), and drops a
+//! reset of what is already reset. Until it has seen a full reset, or
+//! after any sequence that might restore attributes, it passes colours on
+//! as they come.
 
 use std::io::{self, Write};
 
@@ -23,6 +31,44 @@ pub struct Compact<W: Write> {
     out: Vec<u8>,
     /// Where the cursor is (row, column, 1-based), when known.
     cursor: Option<(u32, u32)>,
+    /// The colours and attributes in force, when known.
+    sgr: Option<Sgr>,
+}
+
+/// One colour as set on the terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Colour {
+    Default,
+    /// One of the 256 indexed colours.
+    Index(u8),
+    /// Anything else (true colour), as its parameters.
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sgr {
+    fg: Colour,
+    bg: Colour,
+    underline: Colour,
+    /// Some attribute (bold, reverse...) may be on.
+    attributes: bool,
+}
+
+impl Sgr {
+    const RESET: Sgr = Sgr {
+        fg: Colour::Default,
+        bg: Colour::Default,
+        underline: Colour::Default,
+        attributes: false,
+    };
+}
+
+/// Which colour a parameter sets.
+#[derive(Clone, Copy)]
+enum Layer {
+    Fg,
+    Bg,
+    Underline,
 }
 
 impl<W: Write> Compact<W> {
@@ -32,6 +78,92 @@ impl<W: Write> Compact<W> {
             pending: Vec::new(),
             out: Vec::new(),
             cursor: None,
+            sgr: None,
+        }
+    }
+
+    /// `ESC [ ... m`, with what is already in force left out.
+    fn colours(&mut self, params: &str) {
+        let params: Vec<&str> = params.split(';').collect();
+        let mut out: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < params.len() {
+            let p = params[i];
+            let number = if p.is_empty() {
+                Some(0)
+            } else {
+                p.parse::<u16>().ok()
+            };
+            let Some(number) = number else {
+                // Not understood: passed on, and nothing is known.
+                out.extend(params[i..].iter().map(|p| (*p).to_owned()));
+                self.sgr = None;
+                break;
+            };
+            let (layer, colour, used) = match number {
+                0 => {
+                    if self.sgr.as_ref() != Some(&Sgr::RESET) {
+                        out.push("0".into());
+                        self.sgr = Some(Sgr::RESET);
+                    }
+                    i += 1;
+                    continue;
+                }
+                n @ 30..=37 => (Layer::Fg, Colour::Index((n - 30) as u8), 1),
+                n @ 90..=97 => (Layer::Fg, Colour::Index((n - 90 + 8) as u8), 1),
+                n @ 40..=47 => (Layer::Bg, Colour::Index((n - 40) as u8), 1),
+                n @ 100..=107 => (Layer::Bg, Colour::Index((n - 100 + 8) as u8), 1),
+                39 => (Layer::Fg, Colour::Default, 1),
+                49 => (Layer::Bg, Colour::Default, 1),
+                59 => (Layer::Underline, Colour::Default, 1),
+                n @ (38 | 48 | 58) => {
+                    let layer = match n {
+                        38 => Layer::Fg,
+                        48 => Layer::Bg,
+                        _ => Layer::Underline,
+                    };
+                    match params.get(i + 1..) {
+                        Some(["5", index, ..]) if index.parse::<u8>().is_ok() => {
+                            (layer, Colour::Index(index.parse().unwrap_or(0)), 3)
+                        }
+                        Some(["2", r, g, b, ..]) => {
+                            (layer, Colour::Other(format!("2;{r};{g};{b}")), 5)
+                        }
+                        // Not understood: passed on, and nothing is known.
+                        _ => {
+                            out.extend(params[i..].iter().map(|p| (*p).to_owned()));
+                            self.sgr = None;
+                            break;
+                        }
+                    }
+                }
+                _ => {
+                    out.push(p.to_owned());
+                    if let Some(sgr) = &mut self.sgr {
+                        sgr.attributes = true;
+                    }
+                    i += 1;
+                    continue;
+                }
+            };
+            i += used;
+            let current = self.sgr.as_mut().map(|sgr| match layer {
+                Layer::Fg => &mut sgr.fg,
+                Layer::Bg => &mut sgr.bg,
+                Layer::Underline => &mut sgr.underline,
+            });
+            match current {
+                Some(c) if *c == colour => {}
+                Some(c) => {
+                    out.push(colour_param(layer, &colour));
+                    *c = colour;
+                }
+                None => out.push(colour_param(layer, &colour)),
+            }
+        }
+        if !out.is_empty() {
+            self.out
+                .extend_from_slice(format!("\x1b[{}m", out.join(";")).as_bytes());
         }
     }
 
@@ -89,11 +221,20 @@ impl<W: Write> Compact<W> {
             self.cursor = Some((row, col));
             return;
         }
-        // Colours and attributes leave the cursor where it is; anything
-        // else may not.
-        if !seq.ends_with(b"m") {
-            self.cursor = None;
+        // Colours and attributes leave the cursor where it is.
+        if let Some(params) = seq
+            .strip_prefix(b"\x1b[")
+            .and_then(|s| s.strip_suffix(b"m"))
+            && let Ok(params) = std::str::from_utf8(params)
+            && params.bytes().all(|b| b.is_ascii_digit() || b == b';')
+        {
+            self.colours(params);
+            return;
         }
+        // Anything else may move the cursor, or restore attributes (a
+        // cursor restore, a screen switch).
+        self.cursor = None;
+        self.sgr = None;
         self.out.extend_from_slice(seq);
     }
 }
@@ -129,6 +270,23 @@ fn escape_len(bytes: &[u8]) -> Option<usize> {
             .find(|(_, b)| (0x40..=0x7e).contains(*b))
             .map(|(i, _)| i + 1),
         _ => Some(2),
+    }
+}
+
+/// A colour as the shortest SGR parameters: the 16 basic colours as
+/// `30`-`37`, `90`-`97` (`40`... for the background).
+fn colour_param(layer: Layer, colour: &Colour) -> String {
+    let (base, bright, extended, default) = match layer {
+        Layer::Fg => (30, 90, 38, 39),
+        Layer::Bg => (40, 100, 48, 49),
+        Layer::Underline => (0, 0, 58, 59),
+    };
+    match colour {
+        Colour::Default => default.to_string(),
+        Colour::Index(n @ 0..=7) if base > 0 => (base + u16::from(*n)).to_string(),
+        Colour::Index(n @ 8..=15) if base > 0 => (bright + u16::from(*n) - 8).to_string(),
+        Colour::Index(n) => format!("{extended};5;{n}"),
+        Colour::Other(params) => format!("{extended};{params}"),
     }
 }
 
@@ -180,7 +338,7 @@ mod tests {
         let out = through(&[b"\x1b[3;5H37%\x1b[3;20H\x1b[38;5;2;49m\xe2\x96\x81\x1b[4;1Hx"]);
         assert_eq!(
             out,
-            b"\x1b[3;5H37%\x1b[12C\x1b[38;5;2;49m\xe2\x96\x81\x1b[4;1Hx".to_vec(),
+            b"\x1b[3;5H37%\x1b[12C\x1b[32;49m\xe2\x96\x81\x1b[4;1Hx".to_vec(),
             "{}",
             String::from_utf8_lossy(&out)
         );
@@ -205,5 +363,32 @@ mod tests {
         }
         // A move left stays absolute.
         assert_eq!(through(&[b"\x1b[1;9Hx\x1b[1;2H"]), b"\x1b[1;9Hx\x1b[1;2H");
+    }
+
+    #[test]
+    fn only_the_colour_that_changes_is_sent() {
+        // After a reset, crossterm's "green on default" is just green, the
+        // same again is nothing, and the end-of-frame reset of a state
+        // already reset is nothing.
+        let out = through(&[
+            b"\x1b[0ma\x1b[38;5;2;49mb\x1b[38;5;2;49mc\x1b[39;49md\x1b[39m\x1b[49m\x1b[59m\x1b[0m",
+        ]);
+        assert_eq!(
+            out,
+            b"\x1b[0ma\x1b[32mbc\x1b[39md".to_vec(),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        // Reversed: an attribute, so the next reset is sent.
+        let out = through(&[b"\x1b[0m\x1b[7mx\x1b[0m"]);
+        assert_eq!(out, b"\x1b[0m\x1b[7mx\x1b[0m".to_vec());
+        // Before any reset nothing is known: passed on whole.
+        assert_eq!(through(&[b"\x1b[39;49mx"]), b"\x1b[39;49mx");
+        // A screen switch may restore attributes: unknown again.
+        let out = through(&[b"\x1b[0m\x1b[?1049h\x1b[0m"]);
+        assert_eq!(out, b"\x1b[0m\x1b[?1049h\x1b[0m".to_vec());
+        // Bright and true colours.
+        let out = through(&[b"\x1b[0m\x1b[38;5;11;48;2;1;2;3mx"]);
+        assert_eq!(out, b"\x1b[0m\x1b[93;48;2;1;2;3mx".to_vec());
     }
 }
