@@ -3,7 +3,8 @@
 //!   cost of applying 10,000 metric updates, and key press to redrawn
 //!   frame while 10,000 updates a second arrive (in the console's bursts);
 //! - 50 hosts updating every second for 60 s through the console's
-//!   backend (crossterm, quiet on unchanged frames) into a byte counter:
+//!   backend (crossterm, quiet on unchanged frames, short cursor moves)
+//!   into a byte counter:
 //!   what the console writes to the terminal (over SSH), with the redraw
 //!   cap of 5 frames a second.
 //!
@@ -20,6 +21,7 @@ use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 use swarm_common::nats::LinkState;
 use swarm_tui::app::App;
+use swarm_tui::compact::Compact;
 use swarm_tui::event::Event;
 use swarm_tui::fixtures::{NOW, info, sample};
 use swarm_tui::quiet::Quiet;
@@ -147,7 +149,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (mut app, names) = fleet(50);
         let counter = Counter::default();
         let mut terminal = Terminal::with_options(
-            Quiet::new(CrosstermBackend::new(counter.clone())),
+            Quiet::new(CrosstermBackend::new(Compact::new(counter.clone()))),
             TerminalOptions {
                 viewport: Viewport::Fixed(Rect::new(0, 0, width, height)),
             },

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::app::{App, Look};
+use crate::compact::Compact;
 use crate::event::{Command, Event};
 use crate::quiet::Quiet;
 use crate::{net, ui};
@@ -35,15 +36,17 @@ pub struct Start {
 }
 
 /// What the console draws on: the terminal, through [`Quiet`] so that a
-/// frame in which nothing changed sends nothing.
-type Screen = Terminal<Quiet<CrosstermBackend<Stdout>>>;
+/// frame in which nothing changed sends nothing, and [`Compact`] so that
+/// cursor moves are short.
+type Screen = Terminal<Quiet<CrosstermBackend<Compact<Stdout>>>>;
 
 pub async fn run(args: NatsArgs, start: Start) -> anyhow::Result<()> {
     // `try_init` puts the terminal in raw mode on the alternate screen and
     // installs the panic hook that restores it; the console then draws on
     // its own quiet backend over the same stdout.
     drop(ratatui::try_init()?);
-    let result = match Terminal::new(Quiet::new(CrosstermBackend::new(std::io::stdout()))) {
+    let backend = Quiet::new(CrosstermBackend::new(Compact::new(std::io::stdout())));
+    let result = match Terminal::new(backend) {
         Ok(mut terminal) => event_loop(&mut terminal, args, start).await,
         Err(e) => Err(e.into()),
     };

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod compact;
 pub mod console;
 pub mod event;
 /// Fixed states for tests and benchmarks.

@@ -15,6 +15,9 @@ use swarm_common::protocol::{HistoryPoint, Millis};
 use super::theme;
 use crate::format;
 
+/// The shade of the part of a column between its average and its max
+/// when there are no colours.
+pub const MAX_SHADE: &str = "░";
 /// The colour of the part of a column between its average and its max
 /// (the theme's warning yellow).
 const MAX_COLOR: ratatui::style::Color = ratatui::style::Color::Yellow;
@@ -114,6 +117,9 @@ pub struct Chart<'a> {
     pub top: f64,
     /// `-1h`: the left end of the window.
     pub since: &'a str,
+    /// Colours on: without them the max above the average is a shade
+    /// (`░`), not yellow blocks that would read as more average.
+    pub color: bool,
 }
 
 impl Widget for Chart<'_> {
@@ -141,7 +147,7 @@ impl Widget for Chart<'_> {
         }
         let inner = block.inner(area);
         block.render(area, buf);
-        draw_columns(self.columns, self.top, inner, buf);
+        draw_columns(self.columns, self.top, inner, buf, self.color);
     }
 }
 
@@ -151,7 +157,7 @@ impl Widget for Chart<'_> {
 /// A max that ends in the same cell as the average is within a cell of
 /// it and is not drawn. Any sample, however small, shows at least the
 /// lowest eighth: blank means no sample.
-fn draw_columns(columns: &[Option<Column>], top: f64, area: Rect, buf: &mut Buffer) {
+fn draw_columns(columns: &[Option<Column>], top: f64, area: Rect, buf: &mut Buffer, color: bool) {
     if area.is_empty() || top <= 0.0 {
         return;
     }
@@ -172,7 +178,7 @@ fn draw_columns(columns: &[Option<Column>], top: f64, area: Rect, buf: &mut Buff
             } else if avg > low {
                 (eighths(avg), theme::good())
             } else if max > low {
-                (eighths(max), theme::warn())
+                (if color { eighths(max) } else { MAX_SHADE }, theme::warn())
             } else {
                 continue;
             };
@@ -241,7 +247,7 @@ mod tests {
                 max: 100.0,
             }),
         ];
-        draw_columns(&cols, 100.0, area, &mut buf);
+        draw_columns(&cols, 100.0, area, &mut buf, true);
         let text: Vec<&str> = buf.content.iter().map(|c| c.symbol()).collect();
         assert_eq!(text, ["█", " ", "▂", "▄", " ", "█"]);
         assert_eq!(buf[(0, 0)].fg, Color::Yellow, "the max");
@@ -250,5 +256,9 @@ mod tests {
             (buf[(2, 0)].fg, buf[(2, 0)].bg),
             (Color::Green, Color::Yellow)
         );
+        // Without colours the max is a shade.
+        let mut buf = Buffer::empty(area);
+        draw_columns(&cols, 100.0, area, &mut buf, false);
+        assert_eq!(buf[(0, 0)].symbol(), MAX_SHADE);
     }
 }

@@ -130,7 +130,14 @@ fn window_bar(app: &App, hidden: usize, width: u16) -> Line<'static> {
                 theme::dim(),
             ),
             Span::styled("█ avg", theme::good()),
-            Span::styled(" █ max", theme::warn()),
+            Span::styled(
+                if app.look.color {
+                    " █ max"
+                } else {
+                    " ░ max"
+                },
+                theme::warn(),
+            ),
         ]
     } else if !app.host.charts.is_empty() {
         vec![Span::styled(" raw samples", theme::dim())]
@@ -300,6 +307,7 @@ fn render_chart(frame: &mut Frame, area: Rect, name: &str, chart: &SeriesChart, 
             columns: &cols,
             top: chart::scale_top(name, peak),
             since: &since,
+            color: app.look.color,
         },
         area,
     );

@@ -46,7 +46,7 @@ impl Col {
             Col::Name | Col::Spark | Col::RxSpark | Col::TxSpark => None,
             Col::Cpu | Col::Mem | Col::Disk | Col::Load | Col::Seen => Some(5),
             Col::Rx | Col::Tx => Some(9),
-            Col::Uptime => Some(7),
+            Col::Uptime => Some(8),
         }
     }
 
