@@ -67,28 +67,7 @@ async fn console_shows_a_live_host_and_quits_cleanly() {
 
     let session = format!("swarm-e2e-{}", std::process::id());
     let exit_file = dir.path().join("exit");
-    let command = format!(
-        "SWARM_NATS_URL={} {}; echo $? > {}; sleep 30",
-        server.url(),
-        env!("CARGO_BIN_EXE_swarm-tui"),
-        exit_file.display()
-    );
-    tmux(&["kill-session", "-t", &session]);
-    let started = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &session,
-            "-x",
-            "80",
-            "-y",
-            "24",
-            &command,
-        ])
-        .status()
-        .expect("tmux new-session");
-    assert!(started.success());
+    start_console(&session, &server.url(), &exit_file);
 
     let screen = wait_for_screen(&session, &["box-e2e", "NATS ●", "hub ●", "1 online"]).await;
     assert!(screen.contains("StreamSwarm"), "{screen}");
@@ -154,6 +133,149 @@ async fn console_shows_a_live_host_and_quits_cleanly() {
     );
 
     agent_task.abort();
+    let _ = stop.send(());
+    hub_task.await.expect("hub task").expect("hub ran");
+}
+
+/// Starts the console in a detached 80x24 tmux session; its exit status
+/// goes to `exit_file`.
+fn start_console(session: &str, url: &str, exit_file: &Path) {
+    let command = format!(
+        "SWARM_NATS_URL={url} {}; echo $? > {}; sleep 30",
+        env!("CARGO_BIN_EXE_swarm-tui"),
+        exit_file.display()
+    );
+    tmux(&["kill-session", "-t", session]);
+    let started = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "80",
+            "-y",
+            "24",
+            &command,
+        ])
+        .status()
+        .expect("tmux new-session");
+    assert!(started.success());
+}
+
+/// The host on the row the console shows selected (drawn reversed).
+fn selected_host(session: &str) -> Option<String> {
+    let screen = tmux(&["capture-pane", "-e", "-p", "-t", session]);
+    let line = screen.lines().find(|l| l.contains("\x1b[7m"))?;
+    // The row without its escape sequences: "●   tie-b   50% ...".
+    let mut plain = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+        .split_whitespace()
+        .find(|w| w.starts_with("tie-") || *w == "mover")
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sorted_by_cpu_with_ties_the_cursor_stays_on_its_host_and_enter_opens_it() {
+    use swarm_common::protocol::{HostInfo, MetricsSample};
+    use swarm_common::subject;
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = Hub::new(Arc::new(Store::open(dir.path()).expect("store"))).expect("hub");
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let hub_task = tokio::spawn(async move {
+        hub.run(client, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    // Four hosts tied at 50 % CPU, and one that jumps between 90 % (above
+    // them all) and 10 % (below) every 300 ms, moving every tied row.
+    let names = ["tie-a", "tie-b", "tie-c", "tie-d", "mover"];
+    let ids: Vec<AgentId> = names
+        .iter()
+        .map(|n| AgentId::parse(n).expect("id"))
+        .collect();
+    let publisher = async_nats::connect(server.url()).await.expect("connect");
+    swarm_hub::testing::publish_acked(
+        &publisher,
+        ids.iter().map(|a| {
+            let info = HostInfo {
+                interval_ms: Some(300),
+                ..HostInfo::new(a.clone())
+            };
+            (subject::hello(a), info)
+        }),
+    )
+    .await;
+    let samples = tokio::spawn(async move {
+        for round in 0u64.. {
+            let now = swarm_common::time::now_ms();
+            let batch: Vec<(String, MetricsSample)> = ids
+                .iter()
+                .map(|a| {
+                    let mut s = MetricsSample::new(a.clone(), now);
+                    s.cpu_pct = Some(match a.as_str() {
+                        "mover" if round % 2 == 0 => 90.0,
+                        "mover" => 10.0,
+                        _ => 50.0,
+                    });
+                    (subject::metrics(a), s)
+                })
+                .collect();
+            swarm_hub::testing::publish_acked(&publisher, batch).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+
+    let session = format!("swarm-sort-{}", std::process::id());
+    let exit_file = dir.path().join("exit");
+    start_console(&session, &server.url(), &exit_file);
+    wait_for_screen(&session, &["5 online", "tie-d", "mover"]).await;
+    // Name, status, cpu: two presses sort by CPU, busiest first.
+    tmux(&["send-keys", "-t", &session, "s"]);
+    tmux(&["send-keys", "-t", &session, "s"]);
+    tmux(&["send-keys", "-t", &session, "j"]);
+    tmux(&["send-keys", "-t", &session, "j"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let chosen = selected_host(&session).expect("a selected row");
+    assert!(chosen.starts_with("tie-"), "{chosen}");
+    // Rows move under it for two seconds; the selection stays on its host.
+    let mut seen_rows = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let screen = tmux(&["capture-pane", "-p", "-t", &session]);
+        if let Some(row) = screen.lines().position(|l| l.contains(chosen.as_str())) {
+            seen_rows.insert(row);
+        }
+        assert_eq!(selected_host(&session).as_deref(), Some(chosen.as_str()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen_rows.len() > 1, "the rows did re-sort: {seen_rows:?}");
+    tmux(&["send-keys", "-t", &session, "Enter"]);
+    let title = format!("┌ {chosen} ");
+    wait_for_screen(&session, &[title.as_str(), "status   online"]).await;
+    tmux(&["send-keys", "-t", &session, "q"]);
+    let status = wait_for_exit(&exit_file).await;
+    tmux(&["kill-session", "-t", &session]);
+    assert_eq!(status.trim(), "0", "swarm-tui exit status");
+    samples.abort();
     let _ = stop.send(());
     hub_task.await.expect("hub task").expect("hub ran");
 }

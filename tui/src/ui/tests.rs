@@ -210,6 +210,16 @@ fn tests_view() {
 }
 
 #[test]
+fn cancel_asks_naming_the_test() {
+    let mut app = connected();
+    let mut commands = Vec::new();
+    app.open_tests(&mut commands);
+    app.apply(Event::Tests(fixture_tests()));
+    press(&mut app, KeyCode::Char('x'));
+    snapshots("tests_confirm_cancel", &app);
+}
+
+#[test]
 fn ping_results_view() {
     let mut app = connected();
     let test = fixtures::test(
