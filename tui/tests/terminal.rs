@@ -6,15 +6,13 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use swarm_agent::{Agent, AgentConfig};
 use swarm_common::AgentId;
 use swarm_common::nats::NatsArgs;
 use swarm_common::testkit::NatsServer;
-use swarm_hub::Hub;
-use swarm_hub::store::Store;
+use swarm_hub::testing::TestHub;
 
 fn tmux(args: &[&str]) -> String {
     let out = Command::new("tmux").args(args).output().expect("run tmux");
@@ -44,15 +42,7 @@ async fn console_shows_a_live_host_and_quits_cleanly() {
     }
     let server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let hub = Hub::new(Arc::new(Store::open(dir.path()).expect("store"))).expect("hub");
-    let client = async_nats::connect(server.url()).await.expect("connect");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let hub_task = tokio::spawn(async move {
-        hub.run(client, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let hub = TestHub::start(&server.url(), &dir.path().join("hub")).await;
     let agent = Agent::new(AgentConfig {
         interval: Duration::from_millis(500),
         tags: vec!["e2e".into()],
@@ -133,8 +123,7 @@ async fn console_shows_a_live_host_and_quits_cleanly() {
     );
 
     agent_task.abort();
-    let _ = stop.send(());
-    hub_task.await.expect("hub task").expect("hub ran");
+    hub.stop().await;
 }
 
 /// Starts the console in a detached 80x24 tmux session; its exit status
@@ -197,15 +186,7 @@ async fn sorted_by_cpu_with_ties_the_cursor_stays_on_its_host_and_enter_opens_it
     }
     let server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let hub = Hub::new(Arc::new(Store::open(dir.path()).expect("store"))).expect("hub");
-    let client = async_nats::connect(server.url()).await.expect("connect");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let hub_task = tokio::spawn(async move {
-        hub.run(client, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let hub = TestHub::start(&server.url(), &dir.path().join("hub")).await;
     // Four hosts tied at 50 % CPU, and one that jumps between 90 % (above
     // them all) and 10 % (below) every 300 ms, moving every tied row.
     let names = ["tie-a", "tie-b", "tie-c", "tie-d", "mover"];
@@ -276,8 +257,7 @@ async fn sorted_by_cpu_with_ties_the_cursor_stays_on_its_host_and_enter_opens_it
     tmux(&["kill-session", "-t", &session]);
     assert_eq!(status.trim(), "0", "swarm-tui exit status");
     samples.abort();
-    let _ = stop.send(());
-    hub_task.await.expect("hub task").expect("hub ran");
+    hub.stop().await;
 }
 
 async fn wait_for_exit(file: &Path) -> String {
