@@ -22,6 +22,24 @@ pub fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// A whole number of milliseconds in the largest unit that divides it
+/// (`100ms`, `90s`, `1h`, `7d`): for limits and values in messages.
+pub fn of_ms(ms: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+    ];
+    UNITS
+        .iter()
+        .find(|(size, _)| ms >= *size && ms.is_multiple_of(*size))
+        .map_or_else(
+            || format!("{ms}ms"),
+            |(size, unit)| format!("{}{unit}", ms / size),
+        )
+}
+
 /// Formats a duration compactly for display (`1d 2h`, `5m 3s`, `250ms`).
 pub fn short(d: Duration) -> String {
     let secs = d.as_secs();
@@ -37,6 +55,15 @@ pub fn short(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_in_their_largest_whole_unit() {
+        let got: Vec<String> = [100, 1_000, 90_000, 3_600_000, 604_800_000, 1_500, 0]
+            .into_iter()
+            .map(of_ms)
+            .collect();
+        assert_eq!(got, ["100ms", "1s", "90s", "1h", "7d", "1500ms", "0ms"]);
+    }
 
     #[test]
     fn parses_the_contract_forms() {

@@ -122,11 +122,12 @@ pub enum HubCommand {
         agent: String,
         #[arg(long)]
         series: String,
-        /// Start (ms since the epoch, or negative: that many ms before now).
-        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        /// Start: ms since the epoch, a time back from now (`-1d`, `-30m`,
+        /// or negative ms) or an RFC 3339 time.
+        #[arg(long, default_value = "0", allow_hyphen_values = true, value_parser = swarm_common::time::parse_point)]
         from: i64,
-        /// End (ms; default now).
-        #[arg(long, allow_hyphen_values = true)]
+        /// End, written as `--from` is (default now).
+        #[arg(long, allow_hyphen_values = true, value_parser = swarm_common::time::parse_point)]
         to: Option<i64>,
         #[arg(long, value_enum, default_value = "csv")]
         format: crate::maintenance::Format,

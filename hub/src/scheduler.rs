@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_nats::Client;
 use swarm_common::AgentId;
 use swarm_common::codec::{self, Encoding};
+use swarm_common::duration::of_ms;
 use swarm_common::protocol::{
     Ack, AgentRunState, ApiError, CancelRun, ErrorCode, Millis, Test, TestAgent, TestKind, TestRun,
     TestSpec, TestStatus,
@@ -119,7 +120,10 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
     let interval_ms = spec.interval_ms.unwrap_or(spec.kind.default_interval_ms());
     if !(min_interval..=MAX_INTERVAL_MS).contains(&interval_ms) {
         return Err(bad(format!(
-            "interval_ms: must be {min_interval}..={MAX_INTERVAL_MS}"
+            "interval_ms: must be {} to {} (got {})",
+            of_ms(min_interval),
+            of_ms(MAX_INTERVAL_MS),
+            of_ms(interval_ms)
         )));
     }
     let duration_ms = spec
@@ -127,14 +131,20 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
         .unwrap_or(swarm_common::protocol::DEFAULT_DURATION_MS);
     if !(interval_ms..=MAX_DURATION_MS).contains(&duration_ms) {
         return Err(bad(format!(
-            "duration_ms: must be at least interval_ms ({interval_ms}) and at most {MAX_DURATION_MS}"
+            "duration_ms: must be at least the interval ({}) and at most {} (got {})",
+            of_ms(interval_ms),
+            of_ms(MAX_DURATION_MS),
+            of_ms(duration_ms)
         )));
     }
     if let Some(every) = spec.repeat_every_ms
         && !(duration_ms..=MAX_REPEAT_MS).contains(&every)
     {
         return Err(bad(format!(
-            "repeat_every_ms: must be at least duration_ms ({duration_ms}) so runs do not overlap, and at most {MAX_REPEAT_MS} (a year)"
+            "repeat_every_ms: must be at least the duration ({}) so runs do not overlap, and at most {} (got {})",
+            of_ms(duration_ms),
+            of_ms(MAX_REPEAT_MS),
+            of_ms(every)
         )));
     }
     if spec
@@ -142,7 +152,8 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
         .is_some_and(|at| at > now.saturating_add(MAX_REPEAT_MS))
     {
         return Err(bad(format!(
-            "start_at: at most a year ahead ({MAX_REPEAT_MS} ms)"
+            "start_at: at most {} ahead",
+            of_ms(MAX_REPEAT_MS)
         )));
     }
     let timeout_ms = spec.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS.max(
@@ -153,7 +164,11 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
         },
     ));
     if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
-        return Err(bad(format!("timeout_ms: must be 1..={MAX_TIMEOUT_MS}")));
+        return Err(bad(format!(
+            "timeout_ms: must be 1ms to {} (got {})",
+            of_ms(MAX_TIMEOUT_MS),
+            of_ms(timeout_ms)
+        )));
     }
     if spec
         .name

@@ -160,6 +160,47 @@ async fn test_subcommands_for_scripts() {
     let out = tui(&url, &["test", "cancel", &id, "--json"]).await;
     assert!(out.status.success());
 
+    // A recurring test shows its period and next run; a refusal speaks
+    // in human units.
+    let ping = [
+        "test",
+        "create",
+        "--kind",
+        "ping",
+        "--target",
+        "127.0.0.1",
+        "--agents",
+        "cli-*",
+    ];
+    let recurring = ["--duration", "1s", "--every", "1h", "--at", "30m"];
+    let out = tui(&url, &[&ping[..], &recurring].concat()).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recurring_id = stdout(&out).trim().to_owned();
+    let out = tui(&url, &["test", "list"]).await;
+    let line = stdout(&out)
+        .lines()
+        .find(|l| l.contains(&recurring_id))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(
+        line.contains("every 1h, next") && line.contains("(in 2"),
+        "{line}"
+    );
+    let out = tui(&url, &["test", "show", &recurring_id]).await;
+    assert!(
+        stdout(&out).contains("· every 1h, next"),
+        "{}",
+        stdout(&out)
+    );
+    let _ = tui(&url, &["test", "cancel", &recurring_id]).await;
+    let out = tui(&url, &[&ping[..], &["--interval", "10ms"]].concat()).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("100ms to 1h (got 10ms)"), "{err}");
+
     // Exit codes scripts can trust.
     assert_eq!(
         tui(&url, &["test", "show", "nosuchtest"])

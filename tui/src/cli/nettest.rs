@@ -134,18 +134,20 @@ pub async fn run(client: &Client, timeout: Duration, command: &TestCommand) -> R
                 print_json(&reply)?;
             } else {
                 println!(
-                    "{:<16} {:<10} {:<10} {:<24} {:>6} {:>5}  AGENTS",
-                    "ID", "KIND", "STATUS", "TARGET", "RUNS", "HOSTS"
+                    "{:<16} {:<10} {:<10} {:<24} {:>6} {:>5}  {:<30} AGENTS",
+                    "ID", "KIND", "STATUS", "TARGET", "RUNS", "HOSTS", "SCHEDULE"
                 );
+                let now = now_ms();
                 for t in &reply.tests {
                     println!(
-                        "{:<16} {:<10} {:<10} {:<24} {:>6} {:>5}  {}",
+                        "{:<16} {:<10} {:<10} {:<24} {:>6} {:>5}  {:<30} {}",
                         t.id,
                         t.kind.as_str(),
                         t.status.as_str(),
                         crate::format::target(t),
                         t.runs,
                         t.agents.len(),
+                        schedule(t, now).unwrap_or_else(|| "-".into()),
                         t.selectors.join(",")
                     );
                 }
@@ -254,14 +256,36 @@ fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
 }
 
+/// A recurring test's period and next run (`every 5m, next 12:05:00Z
+/// (in 3m 20s)`); `None` for a one-off test.
+fn schedule(test: &Test, now: swarm_common::protocol::Millis) -> Option<String> {
+    let every = test.repeat_every_ms?;
+    let next = test.next_run.map_or_else(String::new, |at| {
+        let time = swarm_common::time::rfc3339(at);
+        let clock = time.get(11..).unwrap_or(&time);
+        let wait = Duration::from_millis(at.saturating_sub(now));
+        format!(
+            ", next {clock} (in {})",
+            swarm_common::duration::short(wait)
+        )
+    });
+    Some(format!(
+        "every {}{next}",
+        swarm_common::duration::of_ms(every)
+    ))
+}
+
 fn print_test(test: &Test, summary: &[AgentSummary], latest: &BTreeMap<String, TestResult>) {
     println!(
-        "{} {} {} [{}] runs {}{}",
+        "{} {} {} [{}] runs {}{}{}",
         test.id,
         test.kind.as_str(),
         crate::format::target(test),
         test.status.as_str(),
         test.runs,
+        schedule(test, now_ms())
+            .map(|s| format!(" · {s}"))
+            .unwrap_or_default(),
         test.error
             .as_ref()
             .map(|e| format!(" ({e})"))
