@@ -1,0 +1,218 @@
+//! The hub as one value: [`Hub::run`] takes a connected client and a
+//! shutdown future, so a test starts one in-process on a real server in
+//! three lines.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::Client;
+use swarm_common::subject;
+
+use crate::ingest::Batch;
+use crate::registry::Registry;
+use crate::retention::{PRUNE_EVERY, Retention};
+use crate::scheduler::TestBook;
+use crate::source::Source;
+use crate::state::{HubState, HubStats, Limits};
+use crate::store::Store;
+use crate::{
+    alerts, api, disk, ingest, metrics, pushed_config, store, summary, test_latest, watchdog,
+};
+
+/// How often open chunks and host records are checkpointed. Every
+/// checkpoint rewrites each changed open chunk whole, so this sets most of
+/// the hub's disk writing (10,000 hosts every 10 s wrote hundreds of MB/s
+/// through sled); the write-ahead log keeps everything in between durable,
+/// and a restart replays at most this much of it.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("cannot subscribe to {subject}: {source}")]
+    Subscribe {
+        subject: &'static str,
+        source: async_nats::SubscribeError,
+    },
+    #[error("cannot open the ingest subscriptions: {0}")]
+    Source(async_nats::Error),
+    #[error("cannot start the API service: {0}")]
+    Service(async_nats::Error),
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Counters of the hub's work, shown in `$SRV.STATS` and logs.
+pub struct Hub {
+    state: Arc<HubState>,
+    notify: alerts::notify::NotifyConfig,
+    /// Where `/metrics` is served, if anywhere.
+    metrics: Option<std::net::SocketAddr>,
+}
+
+impl Hub {
+    pub fn new(store: Arc<Store>) -> Result<Self, HubError> {
+        Self::with_retention(store, Retention::default())
+    }
+
+    pub fn with_retention(store: Arc<Store>, retention: Retention) -> Result<Self, HubError> {
+        let registry = Registry::load(&store)?;
+        let tests = TestBook::load(&store)?;
+        let alerts = alerts::AlertBook::load(&store)?;
+        let configs = pushed_config::ConfigBook::load(&store)?;
+        Ok(Self {
+            notify: alerts::notify::NotifyConfig::default(),
+            metrics: None,
+            state: Arc::new(HubState {
+                disk: disk::DiskGuard::new(store.dir(), retention.min_free_bytes),
+                retention,
+                store,
+                registry,
+                tests,
+                stats: HubStats::default(),
+                watchdog: watchdog::Watchdog::start(),
+                nats: std::sync::OnceLock::new(),
+                alerts,
+                configs,
+                test_latest: test_latest::TestLatest::default(),
+                summaries: summary::Summaries::default(),
+                notify_stats: Arc::default(),
+            }),
+        })
+    }
+
+    /// Applies the per-hub and per-agent caps.
+    pub fn with_limits(self, limits: Limits) -> Self {
+        self.state.registry.set_max_agents(limits.max_agents);
+        self.state
+            .store
+            .set_max_series_per_agent(limits.max_series_per_agent);
+        self.state.tests.set_policy(limits.tests);
+        self
+    }
+
+    /// Where alert notifications go.
+    pub fn with_notify(mut self, notify: alerts::notify::NotifyConfig) -> Self {
+        self.notify = notify;
+        self
+    }
+
+    /// Serves Prometheus metrics on `addr`.
+    pub fn with_metrics(mut self, addr: Option<std::net::SocketAddr>) -> Self {
+        self.metrics = addr;
+        self
+    }
+
+    pub fn state(&self) -> Arc<HubState> {
+        self.state.clone()
+    }
+
+    /// Ingests and serves the API until `shutdown` resolves; then commits
+    /// what is buffered, checkpoints and flushes.
+    pub async fn run(
+        &self,
+        client: Client,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), HubError> {
+        let state = &self.state;
+        let mut source = Source::open(&client).await.map_err(HubError::Source)?;
+        let (service, api_tasks) = api::start(&client, state.clone())
+            .await
+            .map_err(HubError::Service)?;
+        let scheduler = tokio::spawn(TestBook::run(
+            state.clone(),
+            client.clone(),
+            swarm_common::time::now_ms,
+        ));
+        let config_pusher = tokio::spawn(pushed_config::ConfigBook::run(
+            state.clone(),
+            client.clone(),
+        ));
+        let notifier =
+            alerts::notify::Notifier::start(self.notify.clone(), state.notify_stats.clone());
+        let metrics = match self.metrics {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| HubError::Metrics { addr, source })?;
+                Some(tokio::spawn(metrics::serve(listener, state.clone())))
+            }
+            None => None,
+        };
+        let publisher = tokio::spawn(alerts::publish::run(
+            state.clone(),
+            client.clone(),
+            notifier.clone(),
+        ));
+        tracing::info!(
+            "hub serving {} and ingesting swarm.{{hello,metrics,bye,results}}.*",
+            subject::SERVICE_NAME
+        );
+
+        let mut batch = Batch::default();
+        let mut tick = tokio::time::interval(ingest::BATCH_TICK);
+        let mut checkpoint = tokio::time::interval(CHECKPOINT_EVERY);
+        checkpoint.reset();
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
+        let mut hosts_check = tokio::time::interval(alerts::HOSTS_CHECK_EVERY);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                // Below the disk floor nothing is taken: JetStream keeps it.
+                incoming = source.next(), if !state.disk.is_low() => {
+                    let Some(incoming) = incoming else { break };
+                    ingest::handle(state, &incoming.message, &mut batch);
+                    if let Some(acker) = incoming.acker {
+                        batch.ack_later(acker);
+                    }
+                    if batch.len() >= ingest::BATCH_ROWS && state.disk.has_room() {
+                        batch.commit(state).await;
+                    }
+                }
+                _ = tick.tick() => {
+                    if state.disk.has_room() {
+                        batch.commit(state).await;
+                    }
+                }
+                _ = checkpoint.tick() => {
+                    if state.disk.has_room() {
+                        batch.commit(state).await;
+                        ingest::checkpoint(state).await;
+                    }
+                }
+                _ = prune.tick() => ingest::prune(state).await,
+                _ = hosts_check.tick() => state.alerts.check_hosts(&state.registry, swarm_common::time::now_ms()),
+            }
+        }
+
+        // Take what the client already received, then write it all down.
+        drop(api_tasks);
+        scheduler.abort();
+        config_pusher.abort();
+        let _ = service.stop().await;
+        while let Some(incoming) = source.try_next() {
+            ingest::handle(state, &incoming.message, &mut batch);
+            if let Some(acker) = incoming.acker {
+                batch.ack_later(acker);
+            }
+        }
+        batch.commit(state).await;
+        ingest::checkpoint(state).await;
+        publisher.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        alerts::publish::publish_outbox(state, &client, notifier.as_ref()).await;
+        if !batch.is_empty() {
+            tracing::error!("{} samples could not be written at shutdown", batch.len());
+        }
+        tracing::info!("hub stopped; {}", state.stats_json());
+        Ok(())
+    }
+}
