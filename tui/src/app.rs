@@ -511,7 +511,13 @@ impl App {
     pub fn apply(&mut self, event: Event) -> (bool, Vec<Command>) {
         let mut commands = Vec::new();
         let changed = match event {
-            Event::Key(key) => self.on_key(key, &mut commands),
+            Event::Key(key) => {
+                // Rows may have moved since the last frame (updates are
+                // drawn at most 5 times a second, keys at once): the key
+                // acts on the host the cursor was left on, not on the row.
+                self.clamp_selection();
+                self.on_key(key, &mut commands)
+            }
             Event::Resize => true,
             Event::Tick(now) => {
                 self.now = now;

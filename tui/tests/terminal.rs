@@ -198,8 +198,10 @@ async fn sorted_by_cpu_with_ties_the_cursor_stays_on_its_host_and_enter_opens_it
     swarm_hub::testing::publish_acked(
         &publisher,
         ids.iter().map(|a| {
+            // Announced slower than they publish, so that a loaded machine
+            // never makes them look offline.
             let info = HostInfo {
-                interval_ms: Some(300),
+                interval_ms: Some(2_000),
                 ..HostInfo::new(a.clone())
             };
             (subject::hello(a), info)

@@ -499,13 +499,9 @@ fn the_selection_follows_its_host_when_a_sort_by_cpu_reorders_rows() {
         10.0,
         1.0,
     ))));
-    app.clamp_selection();
     assert_eq!(names(&app).last().copied(), Some(chosen.as_str()));
-    assert_eq!(
-        app.selected_agent(),
-        Some(chosen.clone()),
-        "Enter acts on the chosen host"
-    );
+    // No frame drawn since the rows moved (updates are drawn at most 5
+    // times a second, a key at once): Enter still acts on the chosen host.
     let (_, commands) = key(&mut app, KeyCode::Enter);
     assert_eq!(app.view, View::Host(chosen));
     assert!(!commands.is_empty());
