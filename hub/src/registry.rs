@@ -14,9 +14,7 @@ use swarm_common::selector::Selectable;
 use crate::store::{HostRecord, Result, Store};
 
 /// Interval assumed for an agent whose HostInfo was never seen.
-const DEFAULT_INTERVAL_MS: u64 = 5_000;
 /// Missed intervals before a silent agent counts as offline.
-const MISSED_INTERVALS: u64 = 3;
 
 #[derive(Debug, Default)]
 struct Hosts {
@@ -419,25 +417,19 @@ fn merged_tags(record: &HostRecord) -> Vec<String> {
     protocol::merged_tags(agent_tags(record), &record.hub_tags)
 }
 
-/// How long a host may stay silent before it is offline: 3 intervals.
+/// How long a host may stay silent before it is offline.
 fn silence_allowed(record: &HostRecord) -> Millis {
-    record
-        .info
-        .as_ref()
-        .and_then(|i| i.interval_ms)
-        .filter(|i| *i > 0)
-        .unwrap_or(DEFAULT_INTERVAL_MS)
-        .saturating_mul(MISSED_INTERVALS)
+    protocol::silence_allowed(record.info.as_ref().and_then(|i| i.interval_ms))
 }
 
-/// Online unless the agent said bye or missed 3 intervals.
+/// Online unless the agent said bye or missed its intervals.
 pub fn status(record: &HostRecord, now: Millis) -> HostStatus {
-    let silent_for = now.saturating_sub(record.last_seen);
-    if record.said_bye || silent_for > silence_allowed(record) {
-        HostStatus::Offline
-    } else {
-        HostStatus::Online
-    }
+    protocol::host_status(
+        record.last_seen,
+        record.said_bye,
+        record.info.as_ref().and_then(|i| i.interval_ms),
+        now,
+    )
 }
 
 /// When the host went offline by silence (it missed its intervals without

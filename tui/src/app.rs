@@ -44,8 +44,6 @@ pub const WINDOWS: [(&str, i64); 6] = [
 const DEFAULT_WINDOW: usize = 1;
 /// Seconds between asks while the hub does not answer.
 const HUB_RETRY_S: u64 = 2;
-const DEFAULT_INTERVAL_MS: u64 = 5_000;
-const MISSED_INTERVALS: u64 = 3;
 
 /// One host as the console knows it.
 #[derive(Debug, Clone)]
@@ -102,17 +100,17 @@ impl HostRow {
             .as_ref()
             .and_then(|i| i.interval_ms)
             .filter(|i| *i > 0)
-            .unwrap_or(DEFAULT_INTERVAL_MS)
+            .unwrap_or(protocol::DEFAULT_INTERVAL_MS)
     }
 
-    /// Online unless it said bye or was silent for 3 intervals.
+    /// Online unless it said bye or missed its intervals (the hub's rule).
     pub fn status(&self, now: Millis) -> HostStatus {
-        let silent = now.saturating_sub(self.last_seen) > self.interval_ms() * MISSED_INTERVALS;
-        if self.said_bye || silent {
-            HostStatus::Offline
-        } else {
-            HostStatus::Online
-        }
+        protocol::host_status(
+            self.last_seen,
+            self.said_bye,
+            self.info.as_ref().and_then(|i| i.interval_ms),
+            now,
+        )
     }
 
     pub fn hostname(&self) -> Option<&str> {
