@@ -77,7 +77,7 @@ impl Outbox {
             && self.hub_ready.load(Ordering::Relaxed)
             && self.spool().is_empty();
         if let Some(client) = client.filter(|_| ready) {
-            match deliver(client, &subject, body.clone()).await {
+            match deliver(client, &[(subject.clone(), body.clone())]).await {
                 Ok(()) => return true,
                 Err(e) => tracing::warn!("cannot deliver to {subject}: {e}; spooled"),
             }
@@ -134,12 +134,17 @@ impl Outbox {
             };
             tracing::info!("replaying {} spooled messages", records.len());
             let mut sent_all = true;
-            for burst in records.chunks(REPLAY_BURST as usize) {
+            // Each payload becomes a message body once, without a copy.
+            let messages: Vec<(String, bytes::Bytes)> = records
+                .into_iter()
+                .map(|r| (r.subject, r.payload.into()))
+                .collect();
+            for burst in messages.chunks(REPLAY_BURST as usize) {
                 if !self.health.is_connected() {
                     sent_all = false;
                     break;
                 }
-                if let Err(e) = deliver_burst(&client, burst).await {
+                if let Err(e) = deliver(&client, burst).await {
                     tracing::warn!("replay stopped: {e}");
                     sent_all = false;
                     break;
@@ -167,46 +172,23 @@ impl Outbox {
 /// How long the stream may take to acknowledge a message.
 const ACK_WAIT: Duration = Duration::from_secs(2);
 
-/// Hands one message to the bus: through the hub's stream, acknowledged,
-/// when there is one; else a plain publish.
-async fn deliver(client: &Client, subject: &str, body: bytes::Bytes) -> Result<(), String> {
-    let mut js = async_nats::jetstream::new(client.clone());
-    js.set_timeout(ACK_WAIT);
-    let headers = codec::msgpack_headers();
-    let ack = match js
-        .publish_with_headers(subject.to_owned(), headers.clone(), body.clone())
-        .await
-    {
-        Ok(ack) => ack.await,
-        Err(e) => Err(e),
-    };
-    match ack {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == PublishErrorKind::StreamNotFound => client
-            .publish_with_headers(subject.to_owned(), headers, body)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Delivers records as [`deliver`] does, a burst at a time: all of them
+/// Hands messages (subject, body) to the bus: through the hub's stream,
+/// acknowledged, when there is one; else a plain publish. All are
 /// published, then their acknowledgements awaited together, so a replay
-/// costs one round trip (and at most one hub batch) per burst rather than
-/// per message.
-async fn deliver_burst(client: &Client, records: &[crate::spool::Record]) -> Result<(), String> {
+/// burst costs one round trip (and at most one hub batch), not one per
+/// message.
+async fn deliver(client: &Client, messages: &[(String, bytes::Bytes)]) -> Result<(), String> {
     let mut js = async_nats::jetstream::new(client.clone());
     js.set_timeout(ACK_WAIT);
     let headers = codec::msgpack_headers();
-    let mut acks = Vec::with_capacity(records.len());
-    for record in records {
-        let body = bytes::Bytes::from(record.payload.clone());
-        let ack = js
-            .publish_with_headers(record.subject.clone(), headers.clone(), body.clone())
-            .await;
-        acks.push((record, body, ack));
+    let mut acks = Vec::with_capacity(messages.len());
+    for (subject, body) in messages {
+        acks.push(
+            js.publish_with_headers(subject.clone(), headers.clone(), body.clone())
+                .await,
+        );
     }
-    for (record, body, ack) in acks {
+    for ((subject, body), ack) in messages.iter().zip(acks) {
         let ack = match ack {
             Ok(ack) => ack.await,
             Err(e) => Err(e),
@@ -214,7 +196,7 @@ async fn deliver_burst(client: &Client, records: &[crate::spool::Record]) -> Res
         match ack {
             Ok(_) => {}
             Err(e) if e.kind() == PublishErrorKind::StreamNotFound => client
-                .publish_with_headers(record.subject.clone(), headers.clone(), body)
+                .publish_with_headers(subject.clone(), headers.clone(), body.clone())
                 .await
                 .map_err(|e| e.to_string())?,
             Err(e) => return Err(e.to_string()),
