@@ -120,76 +120,80 @@ impl Store {
         for (i, level) in [rollup::RAW, 1, 2].into_iter().enumerate() {
             // Test results go after raw data and before any rollup.
             if i == 1 {
-                self.prune_results_to_size(cap, now, &mut report)?;
+                self.cut_rounds(
+                    (cap, now, MIN_STEP[0]),
+                    &mut report,
+                    || self.records().oldest_result(),
+                    |cut, report| {
+                        let (removed, freed) = self.records().prune_results(cut)?;
+                        report.results += removed;
+                        report.results_cutoff = Some(cut);
+                        report.after = report.after.saturating_sub(freed);
+                        Ok(())
+                    },
+                )?;
             }
-            let mut last_cut = 0;
-            // Bounded: each round removes a quarter of the level's span or
-            // more, and the cutoff only moves forward (an open head chunk
-            // keeps its old key until the next checkpoint).
-            for _ in 0..MAX_ROUNDS {
-                if report.after <= cap {
-                    break;
-                }
-                let Some(oldest) = self.oldest_at(level)? else {
-                    break;
-                };
-                let step = (now.saturating_sub(oldest) / 4).max(MIN_STEP[i]);
-                // Never past now: a floor in the future would refuse the
-                // samples of the next minutes as too old.
-                let cut = oldest
-                    .saturating_add(step)
-                    .max(last_cut + MIN_STEP[i])
-                    .min(now);
-                if cut <= last_cut {
-                    break;
-                }
-                last_cut = cut;
-                let mut cutoffs = Cutoffs {
-                    raw: 0,
-                    minute: 0,
-                    hour: 0,
-                };
-                match i {
-                    0 => cutoffs.raw = cut,
-                    1 => cutoffs.minute = cut,
-                    _ => cutoffs.hour = cut,
-                }
-                let removed = self.prune(&cutoffs)?;
-                report.raw_samples += removed.raw_samples;
-                report.rollup_buckets += removed.rollup_buckets;
-                report.cutoffs[i] = Some(cut);
-                // Counted by the prune itself: no rescan of the store per
-                // round.
-                report.after = report.after.saturating_sub(removed.bytes_freed);
-            }
+            self.cut_rounds(
+                (cap, now, MIN_STEP[i]),
+                &mut report,
+                || self.oldest_at(level),
+                |cut, report| {
+                    let mut cutoffs = Cutoffs {
+                        raw: 0,
+                        minute: 0,
+                        hour: 0,
+                    };
+                    match i {
+                        0 => cutoffs.raw = cut,
+                        1 => cutoffs.minute = cut,
+                        _ => cutoffs.hour = cut,
+                    }
+                    let removed = self.prune(&cutoffs)?;
+                    report.raw_samples += removed.raw_samples;
+                    report.rollup_buckets += removed.rollup_buckets;
+                    report.cutoffs[i] = Some(cut);
+                    // Counted by the prune itself: no rescan of the store
+                    // per round.
+                    report.after = report.after.saturating_sub(removed.bytes_freed);
+                    Ok(())
+                },
+            )?;
         }
         Ok(Some(report))
     }
 
-    /// The size cap's round over test results: the oldest go, a quarter of
-    /// their span (at least a minute) at a time, never past now.
-    fn prune_results_to_size(&self, cap: u64, now: Millis, report: &mut CapReport) -> Result<()> {
+    /// Rounds over one kind of data while the store is over the cap: the
+    /// cutoff moves past the oldest by a quarter of the span left (at
+    /// least `min_step`), and never past now (a floor in the future would
+    /// refuse the samples of the next minutes as too old). Bounded: the
+    /// cutoff only moves forward (an open head chunk keeps its old key
+    /// until the next checkpoint). `remove` takes what is older than the
+    /// cut and counts it in the report.
+    fn cut_rounds(
+        &self,
+        (cap, now, min_step): (u64, Millis, u64),
+        report: &mut CapReport,
+        oldest: impl Fn() -> Result<Option<Millis>>,
+        mut remove: impl FnMut(Millis, &mut CapReport) -> Result<()>,
+    ) -> Result<()> {
         let mut last_cut = 0;
         for _ in 0..MAX_ROUNDS {
             if report.after <= cap {
                 break;
             }
-            let Some(oldest) = self.records().oldest_result()? else {
+            let Some(oldest) = oldest()? else {
                 break;
             };
-            let step = (now.saturating_sub(oldest) / 4).max(MIN_STEP[0]);
+            let step = (now.saturating_sub(oldest) / 4).max(min_step);
             let cut = oldest
                 .saturating_add(step)
-                .max(last_cut + MIN_STEP[0])
+                .max(last_cut + min_step)
                 .min(now);
             if cut <= last_cut {
                 break;
             }
             last_cut = cut;
-            let (removed, freed) = self.records().prune_results(cut)?;
-            report.results += removed;
-            report.results_cutoff = Some(cut);
-            report.after = report.after.saturating_sub(freed);
+            remove(cut, report)?;
         }
         Ok(())
     }
