@@ -64,6 +64,14 @@ pub fn series_of(key: &[u8]) -> Option<u32> {
 
 /// `test_id | 0 | ts u64 | agent | 0 | seq u32`: a test's results in time
 /// order. Ids never hold a 0 byte.
+/// What every result key of a test starts with.
+pub fn result_prefix(test_id: &str) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(test_id.len() + 1);
+    prefix.extend_from_slice(test_id.as_bytes());
+    prefix.push(0);
+    prefix
+}
+
 pub fn result(test_id: &str, ts: u64, agent: &str, seq: u32) -> Vec<u8> {
     let mut key = Vec::with_capacity(test_id.len() + agent.len() + 14);
     key.extend_from_slice(test_id.as_bytes());

@@ -152,8 +152,10 @@ impl Records {
         let mut oldest: Option<Millis> = None;
         for id in self.tests.iter().keys() {
             let id = id?;
-            let mut prefix = id.to_vec();
-            prefix.push(0);
+            let Ok(id) = std::str::from_utf8(&id) else {
+                continue;
+            };
+            let prefix = keys::result_prefix(id);
             if let Some(key) = self
                 .results
                 .scan_prefix(&prefix)
@@ -174,13 +176,10 @@ impl Records {
     /// Hands every result of a test to `each`, oldest first, without
     /// holding them all (a long test has millions).
     pub fn each_result(&self, test_id: &str, mut each: impl FnMut(TestResult)) -> Result<()> {
-        let mut prefix = test_id.as_bytes().to_vec();
-        prefix.push(0);
-        for item in self.results.scan_prefix(&prefix) {
-            let (_, bytes) = item?;
-            each(decode_record("results", &bytes)?);
-        }
-        Ok(())
+        self.scan_results(test_id, 0, |r| {
+            each(r);
+            true
+        })
     }
 
     /// Results of a test in time order, from `since` (inclusive), at most
@@ -192,24 +191,32 @@ impl Records {
         since: Millis,
         limit: usize,
     ) -> Result<Vec<TestResult>> {
-        let mut prefix = test_id.as_bytes().to_vec();
-        prefix.push(0);
-        let start = keys::result(test_id, since, "", 0);
         let mut out = Vec::new();
-        for item in self.results.range(start..) {
-            let (key, bytes) = item?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let r: TestResult = decode_record("results", &bytes)?;
+        self.scan_results(test_id, since, |r| {
             if agent.is_none_or(|a| r.agent.as_str() == a) {
                 out.push(r);
-                if out.len() >= limit {
-                    break;
-                }
+            }
+            out.len() < limit
+        })?;
+        Ok(out)
+    }
+
+    /// Hands a test's results from `since` on, in time order, to `each`
+    /// until it says stop (false).
+    fn scan_results(
+        &self,
+        test_id: &str,
+        since: Millis,
+        mut each: impl FnMut(TestResult) -> bool,
+    ) -> Result<()> {
+        let prefix = keys::result_prefix(test_id);
+        for item in self.results.range(keys::result(test_id, since, "", 0)..) {
+            let (key, bytes) = item?;
+            if !key.starts_with(&prefix) || !each(decode_record("results", &bytes)?) {
+                break;
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
