@@ -30,13 +30,22 @@ pub fn parse_point(raw: &str) -> Result<i64, String> {
         let d = crate::duration::parse(back)?;
         return Ok(-i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     }
-    humantime::parse_rfc3339_weak(raw)
-        .map_err(|e| format!("{raw:?} is not a time: give ms since the epoch, -1d (before now) or 2026-11-22T04:49:22Z ({e})"))
-        .and_then(|t| {
-            t.duration_since(UNIX_EPOCH)
-                .map_err(|_| format!("{raw:?} is before 1970"))
-                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    rfc3339_ms(raw)
+        .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))
+        .map_err(|e| {
+            format!(
+                "{raw:?} is not a time: give ms since the epoch, -1d (before now) or 2026-11-22T04:49:22Z ({e})"
+            )
         })
+}
+
+/// An RFC 3339 time (`2026-11-22T04:49:22Z`, the `T` or zone optional)
+/// in ms since the epoch; the error says why not.
+pub fn rfc3339_ms(raw: &str) -> Result<Millis, String> {
+    let t = humantime::parse_rfc3339_weak(raw.trim()).map_err(|e| e.to_string())?;
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map_err(|_| "before 1970".to_owned())
 }
 
 /// `2026-11-22T04:49:22Z`: a ms timestamp for logs and messages (UTC).

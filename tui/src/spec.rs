@@ -22,15 +22,9 @@ pub fn parse_start(raw: &str, now: Millis) -> Result<Millis, String> {
     if let Ok(d) = swarm_common::duration::parse(raw.trim_start_matches('+')) {
         return Ok(now + d.as_millis() as u64);
     }
-    humantime::parse_rfc3339_weak(raw)
-        .map_err(|e| {
-            format!("{raw:?} is neither a duration (10m) nor a time (2026-11-22T08:00:00Z): {e}")
-        })
-        .and_then(|t| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .map_err(|_| format!("{raw:?} is before 1970"))
-        })
+    swarm_common::time::rfc3339_ms(raw).map_err(|e| {
+        format!("{raw:?} is neither a duration (10m) nor a time (2026-11-22T08:00:00Z): {e}")
+    })
 }
 
 /// Agent selectors separated by commas or spaces.
