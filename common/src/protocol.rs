@@ -433,10 +433,15 @@ pub const MISSED_INTERVALS: u64 = 3;
 /// How long a host announcing `interval_ms` may stay silent and still be
 /// online: [`MISSED_INTERVALS`] of its intervals.
 pub fn silence_allowed(interval_ms: Option<Millis>) -> Millis {
+    interval_or_default(interval_ms).saturating_mul(MISSED_INTERVALS)
+}
+
+/// The interval a HostInfo announces, or [`DEFAULT_INTERVAL_MS`] when it
+/// gives none (or 0).
+pub fn interval_or_default(interval_ms: Option<Millis>) -> Millis {
     interval_ms
         .filter(|i| *i > 0)
         .unwrap_or(DEFAULT_INTERVAL_MS)
-        .saturating_mul(MISSED_INTERVALS)
 }
 
 /// The online rule, one for hub and console: offline at once after a

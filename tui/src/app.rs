@@ -96,11 +96,7 @@ impl HostRow {
     }
 
     pub fn interval_ms(&self) -> u64 {
-        self.info
-            .as_ref()
-            .and_then(|i| i.interval_ms)
-            .filter(|i| *i > 0)
-            .unwrap_or(protocol::DEFAULT_INTERVAL_MS)
+        protocol::interval_or_default(self.info.as_ref().and_then(|i| i.interval_ms))
     }
 
     /// Online unless it said bye or missed its intervals (the hub's rule).
