@@ -154,15 +154,6 @@ pub fn summarise(results: &[TestResult]) -> Vec<AgentSummary> {
     summaries(&by_agent)
 }
 
-/// Statistics of one agent's probes (`None` = lost), in time order.
-pub fn agent_summary(agent: AgentId, latencies: &[Option<f64>]) -> AgentSummary {
-    let mut acc = Accumulator::default();
-    for (i, latency) in latencies.iter().enumerate() {
-        acc.add(i as Millis, *latency);
-    }
-    acc.summary(agent)
-}
-
 /// Nearest-rank percentile of sorted samples.
 pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -345,6 +336,15 @@ impl Summaries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Statistics of one agent's probes (`None` = lost), in time order.
+    fn agent_summary(agent: AgentId, latencies: &[Option<f64>]) -> AgentSummary {
+        let mut acc = Accumulator::default();
+        for (i, latency) in latencies.iter().enumerate() {
+            acc.add(i as Millis, *latency);
+        }
+        acc.summary(agent)
+    }
 
     fn id() -> AgentId {
         AgentId::parse("a").expect("valid")
