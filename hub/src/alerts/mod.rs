@@ -174,8 +174,15 @@ impl Book {
     }
 
     /// Records a step's outcome for (`rule`, the host): the current alert
-    /// and its event.
-    fn apply(&mut self, rule: &str, step: machine::Step, host: &Host<'_>, now: Millis) {
+    /// and its event. The caller knows whether the rule is `host_down`
+    /// (no scan of the rules per sample).
+    fn apply(
+        &mut self,
+        (rule, host_down): (&str, bool),
+        step: machine::Step,
+        host: &Host<'_>,
+        now: Millis,
+    ) {
         let agent = host.agent;
         // Silences are looked up for state changes only: a sample that only
         // moves a firing alert's value keeps its mark (the list recomputes
@@ -184,7 +191,7 @@ impl Book {
             Some(_) => self.silenced(rule, host, now),
             None => step.current.as_ref().is_some_and(|a| a.silenced),
         };
-        if self.is_host_down(rule) {
+        if host_down {
             if step.current.is_some() {
                 self.down.insert(agent.to_owned());
             } else {
@@ -319,8 +326,8 @@ impl AlertBook {
                 if step.current.is_none() && step.event.is_none() {
                     continue;
                 }
-                let name = rule.name.clone();
-                book.apply(&name, step, &host, now);
+                let (name, host_down) = (rule.name.clone(), rule.is_host_down());
+                book.apply((&name, host_down), step, &host, now);
             }
             if let Some(slot) = book.by_series.get_mut(series) {
                 *slot = indices;
@@ -347,7 +354,7 @@ impl AlertBook {
             let step =
                 machine::host_step(rule, agent, book.current.get(agent, &rule.name), now, None);
             if step.event.is_some() {
-                book.apply(&rule.name, step, &host, now);
+                book.apply((&rule.name, true), step, &host, now);
             }
         }
     }
@@ -386,7 +393,7 @@ impl AlertBook {
                 if step.current.is_none() && step.event.is_none() {
                     continue;
                 }
-                book.apply(&rule.name, step, &host, now);
+                book.apply((&rule.name, true), step, &host, now);
             }
         }
     }
