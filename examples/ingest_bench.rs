@@ -103,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chunk payload:      {:.2} bytes/sample ({} chunks in sled, {} raw blocks)",
         chunk_bytes as f64 / n as f64,
         stats.chunks,
-        stats.blocks[0]
+        stats.blocks[swarm_hub::store::Level::Raw]
     );
     let q = Instant::now();
     let day = store.query_raw(&agents[0], "cpu_pct", 0, u64::MAX)?;

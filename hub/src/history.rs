@@ -10,7 +10,7 @@ use swarm_common::protocol::{
 };
 
 use crate::store::rollup::{self, Bucket};
-use crate::store::{Cutoffs, Store, StoreError};
+use crate::store::{Cutoffs, Level, Store, StoreError};
 use crate::summary;
 use swarm_common::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 
@@ -166,7 +166,7 @@ pub fn query(
     }
     let step = step.max(MINUTE_MS);
     let mut buckets: BTreeMap<Millis, Bucket> = BTreeMap::new();
-    let mut add = |level: u8, lo: Millis, hi: Millis| -> Result<(), StoreError> {
+    let mut add = |level: Level, lo: Millis, hi: Millis| -> Result<(), StoreError> {
         if lo > hi {
             return Ok(());
         }
@@ -181,14 +181,14 @@ pub fn query(
         Ok(())
     };
     if step >= HOUR_MS {
-        add(2, from, to)?;
+        add(Level::Hour, from, to)?;
     } else {
         // Hours before the 1-minute retention come from hourly buckets.
         let boundary = cutoffs.minute.div_ceil(HOUR_MS) * HOUR_MS;
         if from < boundary {
-            add(2, from, boundary.min(to + 1) - 1)?;
+            add(Level::Hour, from, boundary.min(to + 1) - 1)?;
         }
-        add(1, from.max(boundary), to)?;
+        add(Level::Minute, from.max(boundary), to)?;
     }
     let points = buckets
         .iter()
@@ -503,10 +503,14 @@ mod tests {
                 .collect();
             assert_eq!(raw, want);
             assert_eq!(removed.raw_samples as usize, points.len() - want.len());
-            let minutes = store.query_rollup("a", "m", 1, 0, u64::MAX).expect("1m");
+            let minutes = store
+                .query_rollup("a", "m", Level::Minute, 0, u64::MAX)
+                .expect("1m");
             assert_eq!(minutes.first().map(|b| b.0), Some(cut.minute));
             assert_eq!(minutes.len(), 48 * 60);
-            let hours = store.query_rollup("a", "m", 2, 0, u64::MAX).expect("1h");
+            let hours = store
+                .query_rollup("a", "m", Level::Hour, 0, u64::MAX)
+                .expect("1h");
             assert_eq!(hours.first().map(|b| b.0), Some(cut.hour));
             assert_eq!(hours.len(), 72);
             // Nothing newer was touched, and a second prune finds nothing.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use swarm_common::time::now_ms;
 
 use crate::Retention;
-use crate::store::{Store, StoreError};
+use crate::store::{Level, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MaintenanceError {
@@ -66,11 +66,11 @@ pub fn stats(dir: &Path, out: &mut impl Write) -> Result<()> {
         s.samples_in_chunks + s.samples_in_heads,
         s.samples_in_chunks,
         s.chunks,
-        s.blocks[0],
-        s.rollup_buckets[0],
-        s.blocks[1],
-        s.rollup_buckets[1],
-        s.blocks[2],
+        s.blocks[Level::Raw],
+        s.rollup_buckets[Level::Minute],
+        s.blocks[Level::Minute],
+        s.rollup_buckets[Level::Hour],
+        s.blocks[Level::Hour],
         s.wal_batches,
         s.data_bytes,
         s.bytes_on_disk,

@@ -22,7 +22,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Result, StoreError};
+use crate::level::Level;
+use crate::{Result, StoreError};
 
 const MAGIC: [u8; 4] = *b"SWB1";
 const HEADER: usize = 4 + 4 + 4;
@@ -66,9 +67,9 @@ pub struct BlockFiles {
 
 #[derive(Default)]
 struct OpenFiles {
-    handles: HashMap<(u8, u64), Arc<File>>,
+    handles: HashMap<(Level, u64), Arc<File>>,
     /// Appended to since the last `sync`.
-    unsynced: HashSet<(u8, u64)>,
+    unsynced: HashSet<(Level, u64)>,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -93,15 +94,11 @@ impl BlockFiles {
         }
     }
 
-    fn level_dir(&self, level: u8) -> PathBuf {
-        self.root.join(match level {
-            0 => "raw",
-            1 => "1m",
-            _ => "1h",
-        })
+    fn level_dir(&self, level: Level) -> PathBuf {
+        self.root.join(level.dir_name())
     }
 
-    fn path(&self, level: u8, day: u64) -> PathBuf {
+    fn path(&self, level: Level, day: u64) -> PathBuf {
         self.level_dir(level).join(format!("{day}.blk"))
     }
 
@@ -111,7 +108,7 @@ impl BlockFiles {
 
     /// The handle of a day file, created (with its directory, made durable)
     /// when `create` and missing. `None`: no such file.
-    fn handle(&self, level: u8, day: u64, create: bool) -> Result<Option<Arc<File>>> {
+    fn handle(&self, level: Level, day: u64, create: bool) -> Result<Option<Arc<File>>> {
         let mut files = self.files();
         if let Some(file) = files.handles.get(&(level, day)) {
             return Ok(Some(file.clone()));
@@ -149,7 +146,7 @@ impl BlockFiles {
     /// Appends a block to the day file that its start falls in.
     pub fn append(
         &self,
-        level: u8,
+        level: Level,
         key: &[u8; KEY_LEN],
         start: u64,
         payload: &[u8],
@@ -182,7 +179,7 @@ impl BlockFiles {
     /// index meant.
     pub fn read(
         &self,
-        level: u8,
+        level: Level,
         key: &[u8; KEY_LEN],
         start: u64,
         at: Location,
@@ -212,7 +209,7 @@ impl BlockFiles {
 
     /// Makes every append so far durable (before the index points at it).
     pub fn sync(&self) -> Result<()> {
-        let pending: Vec<(u8, u64)> = self.files().unsynced.drain().collect();
+        let pending: Vec<(Level, u64)> = self.files().unsynced.drain().collect();
         for (level, day) in pending {
             if let Some(file) = self.handle(level, day, false)? {
                 file.sync_data().map_err(io_error(&self.path(level, day)))?;
@@ -222,7 +219,7 @@ impl BlockFiles {
     }
 
     /// Day files of a level: (day, bytes), oldest first.
-    pub fn days(&self, level: u8) -> Result<Vec<(u64, u64)>> {
+    pub fn days(&self, level: Level) -> Result<Vec<(u64, u64)>> {
         let dir = self.level_dir(level);
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -248,13 +245,13 @@ impl BlockFiles {
     }
 
     /// Bytes of every day file of a level.
-    pub fn bytes(&self, level: u8) -> Result<u64> {
+    pub fn bytes(&self, level: Level) -> Result<u64> {
         Ok(self.days(level)?.iter().map(|d| d.1).sum())
     }
 
     /// Deletes the day files of a level before `day`; returns the bytes
     /// freed.
-    pub fn remove_before(&self, level: u8, day: u64) -> Result<u64> {
+    pub fn remove_before(&self, level: Level, day: u64) -> Result<u64> {
         let mut freed = 0;
         for (d, len) in self.days(level)? {
             if d >= day {
@@ -282,14 +279,30 @@ mod tests {
         let files = BlockFiles::new(dir.path());
         let key = [7u8; KEY_LEN];
         let start = 3 * DAY_MS + 5;
-        let a = files.append(0, &key, start, b"first", 1).expect("append");
-        let b = files.append(0, &key, start, b"second!", 2).expect("append");
+        let a = files
+            .append(Level::Raw, &key, start, b"first", 1)
+            .expect("append");
+        let b = files
+            .append(Level::Raw, &key, start, b"second!", 2)
+            .expect("append");
         files.sync().expect("sync");
-        assert_eq!(files.read(0, &key, start, a).expect("read"), b"first");
-        assert_eq!(files.read(0, &key, start, b).expect("read"), b"second!");
+        assert_eq!(
+            files.read(Level::Raw, &key, start, a).expect("read"),
+            b"first"
+        );
+        assert_eq!(
+            files.read(Level::Raw, &key, start, b).expect("read"),
+            b"second!"
+        );
         assert_eq!(Location::decode(&b.encode()), Some(b));
-        assert!(files.read(0, &[8u8; KEY_LEN], start, a).is_err(), "key");
-        assert!(files.read(1, &key, start, a).is_err(), "no such file");
+        assert!(
+            files.read(Level::Raw, &[8u8; KEY_LEN], start, a).is_err(),
+            "key"
+        );
+        assert!(
+            files.read(Level::Minute, &key, start, a).is_err(),
+            "no such file"
+        );
 
         let path = dir.path().join("blocks/raw/3.blk");
         let mut bytes = std::fs::read(&path).expect("file");
@@ -297,12 +310,15 @@ mod tests {
         bytes[last] ^= 1;
         std::fs::write(&path, bytes).expect("write");
         let fresh = BlockFiles::new(dir.path());
-        assert!(fresh.read(0, &key, start, b).is_err(), "checksum");
-        assert_eq!(fresh.read(0, &key, start, a).expect("read"), b"first");
+        assert!(fresh.read(Level::Raw, &key, start, b).is_err(), "checksum");
+        assert_eq!(
+            fresh.read(Level::Raw, &key, start, a).expect("read"),
+            b"first"
+        );
 
-        assert_eq!(fresh.days(0).expect("days").len(), 1);
-        assert_eq!(fresh.remove_before(0, 3).expect("rm"), 0);
-        assert!(fresh.remove_before(0, 4).expect("rm") > 0);
-        assert_eq!(fresh.bytes(0).expect("bytes"), 0);
+        assert_eq!(fresh.days(Level::Raw).expect("days").len(), 1);
+        assert_eq!(fresh.remove_before(Level::Raw, 3).expect("rm"), 0);
+        assert!(fresh.remove_before(Level::Raw, 4).expect("rm") > 0);
+        assert_eq!(fresh.bytes(Level::Raw).expect("bytes"), 0);
     }
 }

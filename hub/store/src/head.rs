@@ -4,6 +4,7 @@
 
 use swarm_common::protocol::Millis;
 
+use crate::level::Level;
 use crate::open_chunk::Contributions;
 use crate::rollup;
 
@@ -71,8 +72,8 @@ pub(crate) fn add_pending(
         },
     };
     let sketched = latency && effect == Effect::New;
-    for (level, width) in rollup::LEVELS {
-        let key = (level, ts - ts % width);
+    for level in Level::ROLLUPS {
+        let key = (level, level.bucket_start(ts));
         let bucket = match pending.iter_mut().rev().find(|(k, _)| *k == key) {
             Some((_, b)) => b,
             None => {

@@ -1,47 +1,79 @@
 //! Big-endian sled keys, so that a range scan is a time range.
 
-/// `agent u32 | series u32 | level u8 | start u64`: level 0 is a raw chunk
-/// starting at `start`, the others a rollup bucket starting at `start`.
-pub fn level(agent: u32, series: u32, level: u8, start: u64) -> [u8; 17] {
+use crate::level::Level;
+
+/// `agent u32 | series u32 | kind u8 | start u64`: the kind byte says what
+/// the key holds ([`Kind`]).
+fn at(agent: u32, series: u32, kind: u8, start: u64) -> [u8; 17] {
     let mut key = [0u8; 17];
-    key[..9].copy_from_slice(&level_prefix(agent, series, level));
+    key[..9].copy_from_slice(&prefix(agent, series, kind));
     key[9..].copy_from_slice(&start.to_be_bytes());
     key
 }
 
-/// Key of a raw chunk.
+/// Key of a raw chunk starting at `start` (chunks tree).
 pub fn chunk(agent: u32, series: u32, start: u64) -> [u8; 17] {
-    level(agent, series, super::rollup::RAW, start)
+    at(agent, series, Level::Raw.byte(), start)
 }
 
-/// In the index tree, beside a series' open rollup buckets (levels 1 and
-/// 2, so that moving buckets into a block is one atomic batch): level
-/// `BLOCKS + l` indexes the blocks of level `l`.
-pub const BLOCKS: u8 = 0x10;
-/// Level byte of a series' sealed mark: samples before it are in blocks.
-pub const SEALED: u8 = 0xFF;
+/// Key of an open rollup bucket of `level` starting at `start` (index
+/// tree).
+pub fn bucket(agent: u32, series: u32, level: Level, start: u64) -> [u8; 17] {
+    at(agent, series, level.byte(), start)
+}
 
 /// Index key of a block of `level` starting at `start`.
-pub fn block(agent: u32, series: u32, level: u8, start: u64) -> [u8; 17] {
-    self::level(agent, series, BLOCKS + level, start)
+pub fn block(agent: u32, series: u32, level: Level, start: u64) -> [u8; 17] {
+    at(agent, series, level.block_byte(), start)
 }
+
+/// Level byte of a series' sealed mark: samples before it are in blocks.
+const SEALED: u8 = 0xFF;
 
 /// Key of a series' sealed mark.
 pub fn sealed(agent: u32, series: u32) -> [u8; 9] {
-    level_prefix(agent, series, SEALED)
+    prefix(agent, series, SEALED)
 }
 
-/// Every key of one series at one level.
-pub fn level_prefix(agent: u32, series: u32, level: u8) -> [u8; 9] {
+/// Every open chunk (raw) or open bucket key of one series at one level.
+pub fn level_prefix(agent: u32, series: u32, level: Level) -> [u8; 9] {
+    prefix(agent, series, level.byte())
+}
+
+/// Every block index key of one series at one level.
+pub fn block_prefix(agent: u32, series: u32, level: Level) -> [u8; 9] {
+    prefix(agent, series, level.block_byte())
+}
+
+fn prefix(agent: u32, series: u32, kind: u8) -> [u8; 9] {
     let mut key = [0u8; 9];
     key[..8].copy_from_slice(&series_prefix(agent, series));
-    key[8] = level;
+    key[8] = kind;
     key
 }
 
-/// The level byte of a chunks-tree key.
-pub fn level_of(key: &[u8]) -> Option<u8> {
-    key.get(8).copied()
+/// What a key of the chunks or index tree holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A raw chunk (chunks tree).
+    Chunk,
+    /// An open rollup bucket (index tree).
+    Bucket(Level),
+    /// A block index entry.
+    Block(Level),
+    /// A series' sealed mark.
+    Sealed,
+}
+
+pub fn kind_of(key: &[u8]) -> Option<Kind> {
+    let byte = *key.get(8)?;
+    match (Level::from_byte(byte), Level::from_block_byte(byte)) {
+        (Some(Level::Raw), _) => Some(Kind::Chunk),
+        (Some(level), _) => Some(Kind::Bucket(level)),
+        (None, Some(level)) => Some(Kind::Block(level)),
+        (None, None) if byte == SEALED => Some(Kind::Sealed),
+        (None, None) => None,
+    }
 }
 
 /// `agent u32 | series u32`: every chunk of one series.
@@ -104,11 +136,17 @@ mod tests {
     fn keys_sort_by_agent_series_time() {
         let a = chunk(1, 2, 100);
         let b = chunk(1, 2, 1_000);
-        let rollup = level(1, 2, 1, 0);
+        let rollup = bucket(1, 2, Level::Minute, 0);
         let c = chunk(1, 3, 0);
         let d = chunk(2, 0, 0);
         assert!(a < b && b < rollup && rollup < c && c < d);
-        assert_eq!(level_of(&rollup), Some(1));
+        assert_eq!(kind_of(&rollup), Some(Kind::Bucket(Level::Minute)));
+        assert_eq!(
+            kind_of(&block(1, 2, Level::Hour, 0)),
+            Some(Kind::Block(Level::Hour))
+        );
+        assert_eq!(kind_of(&sealed(1, 2)), Some(Kind::Sealed));
+        assert_eq!(kind_of(&a), Some(Kind::Chunk));
         assert_eq!(chunk_start(&b), Some(1_000));
         assert_eq!(series_of(&c), Some(3));
     }

@@ -10,12 +10,13 @@
 
 use swarm_common::protocol::Millis;
 
-use super::rollup::Bucket;
+use crate::level::Level;
+use crate::rollup::Bucket;
 
 /// Rollup contributions per (level, bucket start). A handful of buckets
 /// per chunk, nearly always touched at the newest: a short vector
 /// searched from its end beats a map here.
-pub type Contributions = Vec<((u8, Millis), Bucket)>;
+pub type Contributions = Vec<((Level, Millis), Bucket)>;
 
 pub fn encode(chunk: &[u8], contributions: &Contributions) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + chunk.len() + contributions.len() * 48);
@@ -23,7 +24,7 @@ pub fn encode(chunk: &[u8], contributions: &Contributions) -> Vec<u8> {
     out.extend_from_slice(chunk);
     for ((level, start), bucket) in contributions {
         let bytes = bucket.encode();
-        out.push(*level);
+        out.push(level.byte());
         out.extend_from_slice(&start.to_le_bytes());
         out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         out.extend_from_slice(&bytes);
@@ -42,6 +43,7 @@ pub fn contributions(value: &[u8]) -> Option<Contributions> {
     let mut rest = value.get(4 + chunk(value)?.len()..)?;
     let mut out = Contributions::new();
     while let Some((&level, tail)) = rest.split_first() {
+        let level = Level::from_byte(level)?;
         let (start, tail) = tail.split_first_chunk::<8>()?;
         let (len, tail) = tail.split_first_chunk::<4>()?;
         let (bytes, tail) = tail.split_at_checked(u32::from_le_bytes(*len) as usize)?;
@@ -62,12 +64,15 @@ mod tests {
         let mut bucket = Bucket::empty(false);
         bucket.agg.merge(&Agg::one(1.0));
         bucket.agg.merge(&Agg::one(2.0));
-        let written = vec![((1, 60_000), bucket.clone()), ((2, 0), bucket)];
+        let written = vec![
+            ((Level::Minute, 60_000), bucket.clone()),
+            ((Level::Hour, 0), bucket),
+        ];
         let value = encode(&raw, &written);
         assert_eq!(chunk(&value), Some(raw.as_slice()));
         let back = contributions(&value).expect("decodes");
         assert_eq!(back.len(), 2);
-        assert_eq!(back[1].0, (2, 0));
+        assert_eq!(back[1].0, (Level::Hour, 0));
         assert_eq!(back[1].1.agg.count, 2);
         for cut in 0..value.len() {
             if let Some(c) = contributions(&value[..cut]) {

@@ -5,17 +5,6 @@
 //! averaged percentiles.
 
 use sketches_ddsketch::{Config, DDSketch};
-use swarm_common::time::{HOUR_MS, MINUTE_MS};
-
-/// Levels in the `chunks` tree: 0 holds raw chunks, the others rollups.
-pub const RAW: u8 = 0;
-/// (level, bucket width in ms)
-pub const LEVELS: [(u8, u64); 2] = [(1, MINUTE_MS), (2, HOUR_MS)];
-
-pub fn width(level: u8) -> Option<u64> {
-    LEVELS.iter().find(|(l, _)| *l == level).map(|(_, w)| *w)
-}
-
 /// Series named `test:<test id>` hold the latency (ms) that an agent
 /// measured in that test: ping RTT, TCP connect time, traceroute target RTT.
 pub const LATENCY_PREFIX: &str = "test:";

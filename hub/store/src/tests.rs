@@ -198,12 +198,13 @@ fn rollups_follow_raw_across_buckets_duplicates_and_restarts() {
     store
         .ingest(&rows("a", "m", &points[1_000..1_100]))
         .expect("replay again");
-    for (level, width) in rollup::LEVELS {
+    for level in Level::ROLLUPS {
+        let width = level.width();
         let got = store
             .query_rollup("a", "m", level, 0, u64::MAX)
             .expect("query");
         let want = expected_rollups(&points, width);
-        assert_eq!(got.len(), want.len(), "level {level}");
+        assert_eq!(got.len(), want.len(), "level {level:?}");
         for ((gt, g), (wt, w)) in got.iter().zip(&want) {
             let g = &g.agg;
             assert_eq!(gt, wt);
@@ -220,7 +221,7 @@ fn rollups_follow_raw_across_buckets_duplicates_and_restarts() {
         .query_rollup(
             "a",
             "m",
-            1,
+            Level::Minute,
             T0 + 3_600_000 + 30_000,
             T0 + 3_600_000 + 150_000,
         )
@@ -273,7 +274,7 @@ fn latency_sketches_give_percentiles_within_their_error_after_merges_and_replays
     let store = Store::open(dir.path()).expect("reopen");
     // Hourly buckets merged into one sketch for the whole 3 hours.
     let hours = store
-        .query_rollup("a", series, 2, 0, u64::MAX)
+        .query_rollup("a", series, Level::Hour, 0, u64::MAX)
         .expect("query");
     assert_eq!(hours.len(), 4, "3 h starting 1 s into an hour");
     let mut whole = rollup::new_sketch();
@@ -301,7 +302,7 @@ fn latency_sketches_give_percentiles_within_their_error_after_merges_and_replays
         .ingest(&rows("a", "cpu_pct", &points[..10]))
         .expect("ingest");
     let plain = store
-        .query_rollup("a", "cpu_pct", 1, 0, u64::MAX)
+        .query_rollup("a", "cpu_pct", Level::Minute, 0, u64::MAX)
         .expect("query");
     assert!(plain.iter().all(|(_, b)| b.sketch.is_none()));
 }
@@ -334,12 +335,14 @@ fn the_size_cap_removes_the_oldest_first_and_only_as_much_as_needed() {
     assert_eq!(report.before, full);
     assert!(report.raw_samples > 0);
     assert_eq!(report.rollup_buckets, 0, "raw was enough: {report}");
-    let cut = report.cutoffs[0].expect("raw cutoff");
+    let cut = report.cutoffs[Level::Raw].expect("raw cutoff");
     for series in ["cpu_pct", "mem_used"] {
         let raw = store.query_raw("a", series, 0, u64::MAX).expect("raw");
         let want: Vec<(u64, f64)> = points.iter().copied().filter(|p| p.0 >= cut).collect();
         assert_eq!(raw, want, "the newest raw samples stay, all of them");
-        let minutes = store.query_rollup("a", series, 1, 0, u64::MAX).expect("1m");
+        let minutes = store
+            .query_rollup("a", series, Level::Minute, 0, u64::MAX)
+            .expect("1m");
         assert_eq!(
             minutes.len(),
             expected_rollups(&points, 60_000).len(),
@@ -361,13 +364,13 @@ fn the_size_cap_removes_the_oldest_first_and_only_as_much_as_needed() {
             .expect("raw")
             .is_empty()
     );
-    assert!(report.cutoffs[1].is_some(), "{report}");
+    assert!(report.cutoffs[Level::Minute].is_some(), "{report}");
 
     // A cap nothing fits: every level is emptied up to now, never past it,
     // so the next samples are still taken.
     let report = store.prune_to_size(1, now).expect("cap").expect("removed");
     assert!(
-        report.cutoffs.iter().flatten().all(|cut| *cut <= now),
+        report.cutoffs.0.iter().flatten().all(|cut| *cut <= now),
         "{report:?}"
     );
     let next = SampleRow::of_series("a", "cpu_pct", &[(now + 1_000, 5.0)]);
@@ -379,12 +382,13 @@ fn the_size_cap_removes_the_oldest_first_and_only_as_much_as_needed() {
 }
 
 fn assert_rollups_match(store: &Store, points: &[(u64, f64)]) {
-    for (level, width) in rollup::LEVELS {
+    for level in Level::ROLLUPS {
+        let width = level.width();
         let got = store
             .query_rollup("a", "m", level, 0, u64::MAX)
             .expect("query");
         let want = expected_rollups(points, width);
-        assert_eq!(got.len(), want.len(), "level {level}");
+        assert_eq!(got.len(), want.len(), "level {level:?}");
         for ((gt, g), (wt, w)) in got.iter().zip(&want) {
             assert_eq!(gt, wt);
             let g = &g.agg;
@@ -407,8 +411,11 @@ fn closed_hours_move_to_day_files_and_late_samples_rewrite_them_once() {
     }
     store.checkpoint().expect("checkpoint");
     let stats = store.stats().expect("stats");
-    assert!(stats.blocks[0] >= 28, "{stats:?}");
-    assert!(stats.blocks[1] >= 28 && stats.blocks[2] >= 1, "{stats:?}");
+    assert!(stats.blocks[Level::Raw] >= 28, "{stats:?}");
+    assert!(
+        stats.blocks[Level::Minute] >= 28 && stats.blocks[Level::Hour] >= 1,
+        "{stats:?}"
+    );
     assert!(
         stats.chunks <= 15,
         "only the open hour stays in sled: {stats:?}"
@@ -506,7 +513,7 @@ fn chunks_left_behind_by_an_interrupted_seal_are_ignored_then_removed() {
             .chunks
             .iter()
             .filter_map(|item| item.ok())
-            .filter(|(k, _)| keys::level_of(k) == Some(rollup::RAW))
+            .filter(|(k, _)| keys::kind_of(k) == Some(keys::Kind::Chunk))
             .collect()
     };
     let before = open_chunks(&store);
@@ -584,7 +591,7 @@ fn a_seal_that_fails_part_way_leaves_every_series_as_it_was() {
         assert_eq!(&got, points, "{name} after the seal and a restart");
     }
     assert!(
-        store.stats().expect("stats").blocks[0] >= 9,
+        store.stats().expect("stats").blocks[Level::Raw] >= 9,
         "every hour went into blocks"
     );
 }

@@ -5,6 +5,8 @@
 
 use swarm_common::protocol::Millis;
 
+use crate::{Result, StoreError, keys};
+
 /// (agent id, series id, ts, value)
 pub type Row = (u32, u32, Millis, f64);
 
@@ -59,6 +61,83 @@ pub fn decode(mut bytes: &[u8]) -> Option<Vec<Row>> {
         prev = ts;
     }
     Some(rows)
+}
+
+/// The log: one record per ingest batch under increasing sequence
+/// numbers, replayed at start-up and trimmed at each checkpoint.
+pub(crate) struct Wal {
+    tree: sled::Tree,
+    next_seq: u64,
+}
+
+impl Wal {
+    pub(crate) fn open(db: &sled::Db) -> Result<Self> {
+        let tree = db.open_tree("wal")?;
+        let next_seq = match tree.last()? {
+            Some((key, _)) => seq_of(&key)? + 1,
+            None => 0,
+        };
+        Ok(Self { tree, next_seq })
+    }
+
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    /// Batches in the log.
+    pub(crate) fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Where the next batch goes: a checkpoint trims what lies before.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    pub(crate) fn append(&mut self, rows: &[Row]) -> Result<()> {
+        self.tree
+            .insert(keys::u64_key(self.next_seq), encode(rows))?;
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    /// Every batch, oldest first. sled checksums what it stores: a record
+    /// that does not decode was written by something else; it is said and
+    /// skipped, never fatal.
+    pub(crate) fn batches(&self) -> impl Iterator<Item = Result<Vec<Row>>> + use<> {
+        self.tree.iter().filter_map(|item| {
+            let (key, value) = match item {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let rows = decode(&value);
+            if rows.is_none() {
+                tracing::error!(
+                    "skipping undecodable write-ahead log record {:?}",
+                    keys::u64_from(&key)
+                );
+            }
+            rows.map(Ok)
+        })
+    }
+
+    /// Removes the batches before `upto` (their rows are in chunks now).
+    pub(crate) fn trim_before(&self, upto: u64) -> Result<()> {
+        let mut trim = sled::Batch::default();
+        for item in self.tree.range(..keys::u64_key(upto)) {
+            let (key, _) = item?;
+            trim.remove(key);
+        }
+        self.tree.apply_batch(trim)?;
+        Ok(())
+    }
+}
+
+fn seq_of(key: &[u8]) -> Result<u64> {
+    keys::u64_from(key).ok_or(StoreError::Corrupt {
+        tree: "wal",
+        reason: "key is not 8 bytes".into(),
+    })
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 //! 1-minute buckets, which go before 1-hour buckets.
 
 use swarm_common::protocol::Millis;
-use swarm_common::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 
-use super::{Cutoffs, Result, Store, keys, rollup};
+use crate::level::{Level, PerLevel};
+use crate::retention::Cutoffs;
+use crate::{Result, Store, keys};
 
 /// What one enforcement of the cap removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,8 +14,8 @@ pub struct CapReport {
     pub cap: u64,
     pub before: u64,
     pub after: u64,
-    /// Per level (raw, 1 min, 1 h): data older than this was removed.
-    pub cutoffs: [Option<Millis>; 3],
+    /// Per level: data older than this was removed.
+    pub cutoffs: PerLevel<Option<Millis>>,
     pub raw_samples: u64,
     pub rollup_buckets: u64,
     /// Test results older than this were removed (after raw data, before
@@ -37,8 +38,9 @@ impl std::fmt::Display for CapReport {
                 swarm_common::time::rfc3339(cut)
             )?;
         }
-        for (name, cut) in ["raw", "1-minute", "1-hour"].iter().zip(self.cutoffs) {
-            if let Some(cut) = cut {
+        for level in Level::ALL {
+            if let Some(cut) = self.cutoffs[level] {
+                let name = level.name();
                 write!(
                     f,
                     "; {name} data before {}",
@@ -50,8 +52,6 @@ impl std::fmt::Display for CapReport {
     }
 }
 
-/// The smallest step a level's cutoff moves by: about one chunk or bucket.
-const MIN_STEP: [u64; 3] = [MINUTE_MS, HOUR_MS, DAY_MS];
 /// Rounds per level at most.
 const MAX_ROUNDS: usize = 64;
 
@@ -70,24 +70,23 @@ impl Store {
 
     /// The oldest chunk, block or bucket start at `level` over all series,
     /// not before what retention already removed.
-    fn oldest_at(&self, level: u8) -> Result<Option<Millis>> {
-        let floor = self.lock().floors[usize::from(level)];
+    fn oldest_at(&self, level: Level) -> Result<Option<Millis>> {
+        let (floor, listing) = {
+            let inner = self.lock();
+            (inner.floors.get(level), inner.catalog.listing())
+        };
         let mut oldest: Option<Millis> = None;
-        for item in self.agent_series.iter().keys() {
-            let key = item?;
-            let (Some(a), Some(s)) = (keys::u32_from(&key), keys::series_of(&key)) else {
-                continue;
+        for pair in listing.iter() {
+            let (a, s) = pair?;
+            let open = match level {
+                Level::Raw => &self.chunks,
+                _ => &self.index,
             };
-            let tree = if level == rollup::RAW {
-                &self.chunks
-            } else {
-                &self.index
-            };
-            for (tree, prefix) in [(tree, level), (&self.index, keys::BLOCKS + level)] {
-                if let Some((first, _)) = tree
-                    .scan_prefix(keys::level_prefix(a, s, prefix))
-                    .next()
-                    .transpose()?
+            for (tree, prefix) in [
+                (open, keys::level_prefix(a, s, level)),
+                (&self.index, keys::block_prefix(a, s, level)),
+            ] {
+                if let Some((first, _)) = tree.scan_prefix(prefix).next().transpose()?
                     && let Some(start) = keys::chunk_start(&first)
                 {
                     let start = start.max(floor);
@@ -111,17 +110,17 @@ impl Store {
             cap,
             before,
             after: before,
-            cutoffs: [None; 3],
+            cutoffs: PerLevel::default(),
             raw_samples: 0,
             rollup_buckets: 0,
             results_cutoff: None,
             results: 0,
         };
-        for (i, level) in [rollup::RAW, 1, 2].into_iter().enumerate() {
+        for level in Level::ALL {
             // Test results go after raw data and before any rollup.
-            if i == 1 {
+            if level == Level::Minute {
                 self.cut_rounds(
-                    (cap, now, MIN_STEP[0]),
+                    (cap, now, Level::Raw.cap_step()),
                     &mut report,
                     || self.records().oldest_result(),
                     |cut, report| {
@@ -134,24 +133,14 @@ impl Store {
                 )?;
             }
             self.cut_rounds(
-                (cap, now, MIN_STEP[i]),
+                (cap, now, level.cap_step()),
                 &mut report,
                 || self.oldest_at(level),
                 |cut, report| {
-                    let mut cutoffs = Cutoffs {
-                        raw: 0,
-                        minute: 0,
-                        hour: 0,
-                    };
-                    match i {
-                        0 => cutoffs.raw = cut,
-                        1 => cutoffs.minute = cut,
-                        _ => cutoffs.hour = cut,
-                    }
-                    let removed = self.prune(&cutoffs)?;
+                    let removed = self.prune(&Cutoffs::only(level, cut))?;
                     report.raw_samples += removed.raw_samples;
                     report.rollup_buckets += removed.rollup_buckets;
-                    report.cutoffs[i] = Some(cut);
+                    report.cutoffs[level] = Some(cut);
                     // Counted by the prune itself: no rescan of the store
                     // per round.
                     report.after = report.after.saturating_sub(removed.bytes_freed);
