@@ -16,9 +16,9 @@ use crate::subject;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    #[error("no answer from the hub on {subject} within {timeout:?} (is swarm-hub running?)")]
+    #[error("no answer on {subject} within {timeout:?}")]
     Timeout { subject: String, timeout: Duration },
-    #[error("no hub is serving {subject} (no responders)")]
+    #[error("nothing is listening on {subject} (no responders)")]
     NoResponders { subject: String },
     #[error("request on {subject} failed: {reason}")]
     Request { subject: String, reason: String },

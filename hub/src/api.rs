@@ -432,7 +432,9 @@ const MAX_SUMMARY_PAGE: u32 = 10_000;
 
 fn tests_create(state: &Ctx, spec: TestSpec) -> Result<TestReply, ApiError> {
     Ok(TestReply {
-        test: state.tests.create(state, &spec, now_ms())?,
+        test: state
+            .tests
+            .create(&state.store, &state.registry, &spec, now_ms())?,
     })
 }
 
@@ -451,7 +453,7 @@ fn tests_get(state: &Ctx, req: TestIdRequest) -> Result<TestReply, ApiError> {
 
 fn tests_cancel(state: &Ctx, req: TestIdRequest) -> Result<TestReply, ApiError> {
     Ok(TestReply {
-        test: state.tests.cancel(state, &req.id)?,
+        test: state.tests.cancel(&state.store, &req.id)?,
     })
 }
 

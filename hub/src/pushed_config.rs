@@ -10,15 +10,16 @@ use std::sync::{Arc, Mutex};
 
 use async_nats::Client;
 use swarm_common::AgentId;
+use swarm_common::api;
 use swarm_common::protocol::fleet::{AgentConfig, ConfigAck, ConfigPush, ConfigStatus};
 use swarm_common::protocol::{ApiError, ErrorCode, Millis};
 use swarm_common::selector;
 use swarm_common::text::{MAX_MESSAGE_BYTES, printable};
 use tokio::sync::Semaphore;
 
-use crate::HubState;
 use crate::handoff::Handoff;
 use crate::registry::Registry;
+use crate::scheduler::DISPATCH_TIMEOUT;
 use crate::store::config_records::AgentConfigRecord;
 use crate::store::{Result, Store};
 
@@ -229,8 +230,8 @@ impl ConfigBook {
     }
 
     /// Sends queued pushes until the book is dropped; a few at a time.
-    pub async fn run(state: Arc<HubState>, client: Client) {
-        let Some(mut waiting) = state.configs.queue.take() else {
+    pub async fn run(book: Arc<Self>, store: Arc<Store>, client: Client) {
+        let Some(mut waiting) = book.queue.take() else {
             return;
         };
         let slots = Arc::new(Semaphore::new(PUSHES_IN_FLIGHT));
@@ -238,9 +239,9 @@ impl ConfigBook {
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 return;
             };
-            let (state, client) = (state.clone(), client.clone());
+            let (book, store, client) = (book.clone(), store.clone(), client.clone());
             tokio::spawn(async move {
-                push(&state, &client, &agent).await;
+                push(&book, &store, &client, &agent).await;
                 drop(slot);
             });
         }
@@ -257,9 +258,9 @@ fn status(r: &AgentConfigRecord) -> ConfigStatus {
     }
 }
 
-async fn push(state: &HubState, client: &Client, agent: &AgentId) {
+async fn push(book: &ConfigBook, store: &Store, client: &Client, agent: &AgentId) {
     let message = {
-        let records = state.configs.lock();
+        let records = book.lock();
         match records.get(agent) {
             Some(r) if r.needs_push() => ConfigPush {
                 rev: r.desired_rev,
@@ -269,16 +270,12 @@ async fn push(state: &HubState, client: &Client, agent: &AgentId) {
             _ => return,
         }
     };
-    state.configs.stats.pushes.fetch_add(1, Ordering::Relaxed);
+    book.stats.pushes.fetch_add(1, Ordering::Relaxed);
     let subject = swarm_common::subject::agent_config(agent);
-    match crate::scheduler::request::<_, ConfigAck>(client, subject, &message).await {
-        Ok(ack) => state.configs.acked(&state.store, agent, message.rev, ack),
+    match api::call::<_, ConfigAck>(client, &subject, &message, DISPATCH_TIMEOUT).await {
+        Ok(ack) => book.acked(store, agent, message.rev, ack),
         Err(e) => {
-            state
-                .configs
-                .stats
-                .unanswered
-                .fetch_add(1, Ordering::Relaxed);
+            book.stats.unanswered.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%agent, "config push unanswered: {e}");
         }
     }

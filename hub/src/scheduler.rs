@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_nats::Client;
 use swarm_common::AgentId;
-use swarm_common::codec::{self, Encoding};
+use swarm_common::api::{self, CallError};
 use swarm_common::duration::of_ms;
 use swarm_common::protocol::{
     Ack, AgentRunState, ApiError, CancelRun, ErrorCode, Millis, Test, TestAgent, TestKind, TestRun,
@@ -21,8 +21,8 @@ use swarm_common::protocol::{
 use swarm_common::subject;
 use tokio::sync::Notify;
 
-use crate::HubState;
 use crate::handoff::Handoff;
+use crate::registry::Registry;
 use crate::run_members::{Refusal, RunMembers};
 use crate::store::Store;
 use crate::test_policy::TestPolicy;
@@ -259,9 +259,15 @@ impl TestBook {
         })
     }
 
-    pub fn create(&self, state: &HubState, spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
+    pub fn create(
+        &self,
+        store: &Store,
+        registry: &Registry,
+        spec: &TestSpec,
+        now: Millis,
+    ) -> Result<Test, ApiError> {
         let test = validate(spec, now)?;
-        let online = online_hosts(state, now);
+        let online = registry.online(now);
         let matched = selector::resolve(&test.selectors, &online);
         if matched.is_empty() {
             return Err(ApiError::new(
@@ -278,7 +284,7 @@ impl TestBook {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .admit(&test, active.values(), &agents)?;
-        state.store.records().put_test(&test).map_err(internal)?;
+        store.records().put_test(&test).map_err(internal)?;
         active.insert(test.id.clone(), test.clone());
         drop(active);
         self.wake.notify_one();
@@ -311,13 +317,13 @@ impl TestBook {
 
     /// Cancels a test: it will not run again, and agents running it are
     /// told to stop.
-    pub fn cancel(&self, state: &HubState, id: &str) -> Result<Test, ApiError> {
+    pub fn cancel(&self, store: &Store, id: &str) -> Result<Test, ApiError> {
         let removed = self.lock().remove(id);
         let test = {
             let Some(mut test) = removed else {
                 // Not active: already final (cancelling again changes
                 // nothing), or unknown.
-                return self.get(&state.store, id);
+                return self.get(store, id);
             };
             test.status = TestStatus::Cancelled;
             test.next_run = None;
@@ -328,7 +334,7 @@ impl TestBook {
             }
             test
         };
-        state.store.records().put_test(&test).map_err(internal)?;
+        store.records().put_test(&test).map_err(internal)?;
         for agent in &test.agents {
             let cancel = CancelRun {
                 test_id: test.id.clone(),
@@ -343,8 +349,12 @@ impl TestBook {
 
     /// Runs the schedule until the task is dropped, reading the time from
     /// `clock` (the wall clock in the hub).
-    pub async fn run(state: Arc<HubState>, client: Client, clock: fn() -> Millis) {
-        let book = &state.tests;
+    pub async fn run(
+        book: Arc<Self>,
+        (store, registry): (Arc<Store>, Arc<Registry>),
+        client: Client,
+        clock: fn() -> Millis,
+    ) {
         if let Some(cancels) = book.cancels.take() {
             tokio::spawn(send_cancels(cancels, client.clone()));
         }
@@ -357,20 +367,26 @@ impl TestBook {
             let now = clock();
             let due = due(&book.lock(), now);
             for id in due {
-                book.step(&state, &client, &id, now);
+                book.step((&store, &registry), &client, &id, now);
             }
         }
     }
 
     /// Moves one due test on: start its run, or finish it.
-    fn step(&self, state: &Arc<HubState>, client: &Client, id: &str, now: Millis) {
+    fn step(
+        self: &Arc<Self>,
+        (store, registry): (&Arc<Store>, &Registry),
+        client: &Client,
+        id: &str,
+        now: Millis,
+    ) {
         let (test, dispatch) = {
             let mut active = self.lock();
             let Some(test) = active.get_mut(id) else {
                 return;
             };
             let dispatch = match test.status {
-                TestStatus::Scheduled => start_run(test, &online_hosts(state, now), now),
+                TestStatus::Scheduled => start_run(test, &registry.online(now), now),
                 TestStatus::Running => {
                     finish_run(test, now);
                     Vec::new()
@@ -383,12 +399,12 @@ impl TestBook {
             }
             (test, dispatch)
         };
-        if let Err(e) = state.store.records().put_test(&test) {
+        if let Err(e) = store.records().put_test(&test) {
             tracing::error!(test = %id, "cannot save test: {e}");
         }
         for run in dispatch {
-            let (state, client) = (state.clone(), client.clone());
-            tokio::spawn(async move { dispatch_one(state, client, run).await });
+            let (book, store, client) = (self.clone(), store.clone(), client.clone());
+            tokio::spawn(async move { dispatch_one(&book, &store, &client, run).await });
         }
     }
 
@@ -399,7 +415,7 @@ impl TestBook {
         test_id: &str,
         run_id: &str,
         agent: &str,
-        outcome: Result<Ack, String>,
+        outcome: Result<Ack, CallError>,
     ) {
         let test = {
             let mut active = self.lock();
@@ -421,7 +437,7 @@ impl TestBook {
                     AgentRunState::Failed,
                     Some(error.unwrap_or_else(|| "refused".into())),
                 ),
-                Err(e) => (AgentRunState::Unreachable, Some(e)),
+                Err(e) => (AgentRunState::Unreachable, Some(e.to_string())),
             };
             test.clone()
         };
@@ -429,10 +445,6 @@ impl TestBook {
             tracing::error!(test = %test_id, "cannot save test: {e}");
         }
     }
-}
-
-fn online_hosts(state: &HubState, now: Millis) -> Vec<crate::registry::Member> {
-    state.registry.online(now)
 }
 
 /// Starts a run against the agents online now; returns what to dispatch.
@@ -531,7 +543,8 @@ async fn send_cancels(
         let client = client.clone();
         tokio::spawn(async move {
             let subject = subject::agent_cancel(&agent);
-            if let Err(e) = request::<_, Ack>(&client, subject.clone(), &cancel).await {
+            if let Err(e) = api::call::<_, Ack>(&client, &subject, &cancel, DISPATCH_TIMEOUT).await
+            {
                 tracing::warn!("{subject}: {e}");
             }
         });
@@ -539,43 +552,17 @@ async fn send_cancels(
 }
 
 async fn dispatch_one(
-    state: Arc<HubState>,
-    client: Client,
+    book: &TestBook,
+    store: &Store,
+    client: &Client,
     (test_id, run, agent): (String, TestRun, swarm_common::AgentId),
 ) {
-    let outcome = request::<_, Ack>(&client, subject::agent_run(&agent), &run).await;
+    let subject = subject::agent_run(&agent);
+    let outcome = api::call::<_, Ack>(client, &subject, &run, DISPATCH_TIMEOUT).await;
     if let Err(e) = &outcome {
         tracing::warn!(test = %test_id, agent = %agent, "run not dispatched: {e}");
     }
-    state
-        .tests
-        .settle(&state.store, &test_id, &run.run_id, agent.as_str(), outcome);
-}
-
-/// One request to an agent with the dispatch timeout.
-pub(crate) async fn request<Req: serde::Serialize, Rep: serde::de::DeserializeOwned>(
-    client: &Client,
-    subject: String,
-    body: &Req,
-) -> Result<Rep, String> {
-    let payload = codec::to_msgpack(body).map_err(|e| e.to_string())?;
-    let request = async_nats::Request::new()
-        .payload(payload)
-        .headers(codec::msgpack_headers())
-        .timeout(Some(DISPATCH_TIMEOUT));
-    let reply = client
-        .send_request(subject, request)
-        .await
-        .map_err(|e| match e.kind() {
-            async_nats::RequestErrorKind::TimedOut => "no answer within 3 s".to_owned(),
-            async_nats::RequestErrorKind::NoResponders => {
-                "agent not listening (no responders)".to_owned()
-            }
-            _ => e.to_string(),
-        })?;
-    Encoding::of_request(reply.headers.as_ref(), &reply.payload)
-        .decode(&reply.payload)
-        .map_err(|e| format!("undecodable answer: {e}"))
+    book.settle(store, &test_id, &run.run_id, agent.as_str(), outcome);
 }
 
 #[cfg(test)]

@@ -72,13 +72,13 @@ impl Hub {
                 disk: disk::DiskGuard::new(store.dir(), retention.min_free_bytes),
                 retention,
                 store,
-                registry,
-                tests,
+                registry: Arc::new(registry),
+                tests: Arc::new(tests),
                 stats: HubStats::default(),
                 watchdog: watchdog::Watchdog::start(),
                 nats: std::sync::OnceLock::new(),
-                alerts,
-                configs,
+                alerts: Arc::new(alerts),
+                configs: Arc::new(configs),
                 test_latest: test_latest::TestLatest::default(),
                 summaries: summary::Summaries::default(),
                 notify_stats: Arc::default(),
@@ -125,12 +125,14 @@ impl Hub {
             .await
             .map_err(HubError::Service)?;
         let scheduler = tokio::spawn(TestBook::run(
-            state.clone(),
+            state.tests.clone(),
+            (state.store.clone(), state.registry.clone()),
             client.clone(),
             swarm_common::time::now_ms,
         ));
         let config_pusher = tokio::spawn(pushed_config::ConfigBook::run(
-            state.clone(),
+            state.configs.clone(),
+            state.store.clone(),
             client.clone(),
         ));
         let notifier =
@@ -145,7 +147,7 @@ impl Hub {
             None => None,
         };
         let publisher = tokio::spawn(alerts::publish::run(
-            state.clone(),
+            state.alerts.clone(),
             client.clone(),
             notifier.clone(),
         ));
@@ -208,7 +210,7 @@ impl Hub {
         if let Some(metrics) = metrics {
             metrics.abort();
         }
-        alerts::publish::publish_outbox(state, &client, notifier.as_ref()).await;
+        alerts::publish::publish_outbox(&state.alerts, &client, notifier.as_ref()).await;
         if !batch.is_empty() {
             tracing::error!("{} samples could not be written at shutdown", batch.len());
         }

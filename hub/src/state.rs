@@ -64,8 +64,8 @@ impl Default for Limits {
 pub struct HubState {
     pub retention: Retention,
     pub store: Arc<Store>,
-    pub registry: Registry,
-    pub tests: TestBook,
+    pub registry: Arc<Registry>,
+    pub tests: Arc<TestBook>,
     pub stats: HubStats,
     pub disk: disk::DiskGuard,
     /// Ends the process when a store job hangs (see [`watchdog`]).
@@ -73,8 +73,8 @@ pub struct HubState {
     /// The hub's NATS link health, when the binary hands it over: its
     /// counts of server errors and permission violations join the stats.
     pub nats: std::sync::OnceLock<Arc<swarm_common::nats::NatsHealth>>,
-    pub alerts: alerts::AlertBook,
-    pub configs: pushed_config::ConfigBook,
+    pub alerts: Arc<alerts::AlertBook>,
+    pub configs: Arc<pushed_config::ConfigBook>,
     /// The latest probe of each agent in each running test.
     pub test_latest: test_latest::TestLatest,
     /// Running per-agent summaries of the tests (`tests.summary`).

@@ -71,7 +71,12 @@ fn exposition() -> String {
     let spec = TestSpec::new(TestKind::Ping, "127.0.0.1", vec!["dash-1".into()]);
     let test = state
         .tests
-        .create(&state, &spec, swarm_common::time::now_ms())
+        .create(
+            &state.store,
+            &state.registry,
+            &spec,
+            swarm_common::time::now_ms(),
+        )
         .expect("test");
     state.test_latest.observe(
         &test.id,

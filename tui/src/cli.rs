@@ -167,9 +167,15 @@ impl From<CallError> for Failure {
             },
             _ => 1,
         };
+        let hint = match &e {
+            CallError::Timeout { .. } | CallError::NoResponders { .. } => {
+                " (is swarm-hub running?)"
+            }
+            _ => "",
+        };
         Self {
             status,
-            message: e.to_string(),
+            message: format!("{e}{hint}"),
         }
     }
 }

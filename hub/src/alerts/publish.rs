@@ -10,24 +10,24 @@ use async_nats::Client;
 use swarm_common::nats::publish_msgpack;
 use swarm_common::subject;
 
+use super::AlertBook;
 use super::notify::Notifier;
-use crate::HubState;
 
 /// How often the outbox is looked at.
 const EVERY: Duration = Duration::from_millis(100);
 
 /// Runs until aborted.
-pub async fn run(state: Arc<HubState>, client: Client, notifier: Option<Notifier>) {
+pub async fn run(alerts: Arc<AlertBook>, client: Client, notifier: Option<Notifier>) {
     let mut tick = tokio::time::interval(EVERY);
     loop {
         tick.tick().await;
-        publish_outbox(&state, &client, notifier.as_ref()).await;
+        publish_outbox(&alerts, &client, notifier.as_ref()).await;
     }
 }
 
 /// Publishes what the outbox holds.
-pub async fn publish_outbox(state: &HubState, client: &Client, notifier: Option<&Notifier>) {
-    let events = state.alerts.take_outbox();
+pub async fn publish_outbox(alerts: &AlertBook, client: &Client, notifier: Option<&Notifier>) {
+    let events = alerts.take_outbox();
     if events.is_empty() {
         return;
     }
