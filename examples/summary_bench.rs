@@ -7,8 +7,8 @@
 
 use std::time::Instant;
 
-use swarm_common::AgentId;
 use swarm_common::protocol::{TestKind, TestResult, TestRun};
+use swarm_common::{AgentId, TestId};
 use swarm_hub::store::Store;
 use swarm_hub::summary::Summaries;
 
@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path())?;
     let run = TestRun {
-        test_id: "long".into(),
+        test_id: TestId::parse("long")?,
         run_id: "r1".into(),
         kind: TestKind::Ping,
         target: "127.0.0.1".into(),

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use swarm_common::codec::{self, Encoding};
 use swarm_common::protocol::{Ack, CancelRun, TestKind, TestResult, TestRun};
 use swarm_common::time::now_ms;
-use swarm_common::{AgentId, subject};
+use swarm_common::{AgentId, TestId, subject};
 use tokio::task::AbortHandle;
 
 use crate::outbox::Outbox;
@@ -37,7 +37,7 @@ pub struct Runner {
     caps: Caps,
     pingers: Arc<Pingers>,
     outbox: Arc<Outbox>,
-    running: Mutex<HashMap<String, Running>>,
+    running: Mutex<HashMap<TestId, Running>>,
 }
 
 impl Runner {
@@ -52,7 +52,7 @@ impl Runner {
         })
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<TestId, Running>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -86,7 +86,7 @@ impl Runner {
                 }
             } else {
                 match enc.decode::<CancelRun>(&msg.payload) {
-                    Ok(c) => self.cancel(&c.test_id),
+                    Ok(c) => self.cancel(c.test_id.as_str()),
                     Err(e) => Ack::no(format!("undecodable cancel request: {e}")),
                 }
             };

@@ -3,10 +3,6 @@
 //! An agent id is `[a-z0-9_-]{1,64}`: safe as a single NATS subject token
 //! (no `.`, `*`, `>`, whitespace) and as a sled key component.
 
-use std::fmt;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// Longest agent id the contract allows.
 pub const MAX_LEN: usize = 64;
 
@@ -67,55 +63,13 @@ impl AgentId {
         }
         Self::parse(trimmed)
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 fn is_id_char(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
 }
 
-impl fmt::Display for AgentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for AgentId {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-// Ord is derived from the inner String, so it agrees with str's order:
-// maps keyed by AgentId can be ranged over with a plain &str.
-impl std::borrow::Borrow<str> for AgentId {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::str::FromStr for AgentId {
-    type Err = AgentIdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl Serialize for AgentId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for AgentId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
+crate::token::token_traits!(AgentId, AgentIdError);
 
 #[cfg(test)]
 mod tests {

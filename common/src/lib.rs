@@ -18,10 +18,13 @@ pub mod roles;
 pub mod selector;
 pub mod shutdown;
 pub mod subject;
+pub mod test_id;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod text;
 pub mod time;
+mod token;
 pub mod validate;
 
 pub use agent_id::{AgentId, AgentIdError};
+pub use test_id::{TestId, TestIdError};

@@ -2,7 +2,7 @@
 //! Tokens come only from validated [`AgentId`]s (and hub-made test ids), so
 //! no subject is ever built from unchecked input.
 
-use crate::AgentId;
+use crate::{AgentId, TestId};
 
 pub const PREFIX: &str = "swarm";
 
@@ -44,12 +44,12 @@ pub fn agent_config(agent: &AgentId) -> String {
 pub const AGENT_REQUESTS_ALL: &str = "swarm.agent.*.*";
 
 /// `swarm.results.<test_id>.<agent>`; test ids are hub-made `[a-z0-9]`.
-pub fn results(test_id: &str, agent: &AgentId) -> String {
+pub fn results(test_id: &TestId, agent: &AgentId) -> String {
     format!("{PREFIX}.results.{test_id}.{agent}")
 }
 
 /// `swarm.results.<test_id>.*`: every agent's results of one test.
-pub fn results_of(test_id: &str) -> String {
+pub fn results_of(test_id: &TestId) -> String {
     format!("{PREFIX}.results.{test_id}.*")
 }
 
@@ -173,7 +173,10 @@ mod tests {
         assert_eq!(parse_agent_subject("swarm.metrics.a.b"), None);
         assert_eq!(parse_agent_subject("swarm.other.a"), None);
         assert_eq!(parse_agent_subject("metrics.a"), None);
-        assert_eq!(results("t1", &id), "swarm.results.t1.web-1");
+        assert_eq!(
+            results(&TestId::parse("t1").expect("valid"), &id),
+            "swarm.results.t1.web-1"
+        );
         assert_eq!(agent_run(&id), "swarm.agent.web-1.run");
         assert_eq!(
             parse_results_subject("swarm.results.t1.web-1"),

@@ -59,6 +59,10 @@ fn damaged<T: Serialize>(
     out
 }
 
+fn test_id() -> swarm_common::TestId {
+    swarm_common::TestId::parse("t1").unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn agent() -> swarm_common::AgentId {
     swarm_common::AgentId::parse("web-1").unwrap_or_else(|e| panic!("{e}"))
 }
@@ -97,7 +101,7 @@ fn sample_metrics() -> MetricsSample {
 
 fn sample_result() -> TestResult {
     let run = TestRun {
-        test_id: "t1".into(),
+        test_id: test_id(),
         run_id: "r1".into(),
         kind: TestKind::Traceroute,
         target: "10.0.0.1".into(),
@@ -146,10 +150,10 @@ fuzz_types! {
     bye: Bye = Bye { agent: agent(), ts: 1 };
     test_result: TestResult = sample_result();
     test_run: TestRun = TestRun {
-        test_id: "t".into(), run_id: "r".into(), kind: TestKind::Tcp, target: "x".into(),
+        test_id: test_id(), run_id: "r".into(), kind: TestKind::Tcp, target: "x".into(),
         port: Some(22), interval_ms: 1, until: 2, timeout_ms: 3,
     };
-    cancel_run: CancelRun = CancelRun { test_id: "t".into() };
+    cancel_run: CancelRun = CancelRun { test_id: test_id() };
     ack: Ack = Ack { accepted: false, error: Some("no".into()) };
     test_spec: TestSpec = TestSpec {
         kind: TestKind::Ping, target: "10.0.0.1".into(), port: None, agents: vec!["*".into()],

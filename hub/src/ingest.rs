@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use async_nats::Message;
 use swarm_common::codec::Encoding;
-use swarm_common::protocol::alerts::LOSS_PREFIX;
 use swarm_common::protocol::{Bye, HostInfo, MetricsSample, TestResult};
 use swarm_common::subject::{AgentSubject, parse_agent_subject, parse_results_subject};
 use swarm_common::time::now_ms;
@@ -18,7 +17,7 @@ use swarm_common::{limits, text};
 use crate::registry::AgentLimit;
 use crate::run_members::Refusal;
 use crate::source::Acknowledge;
-use crate::store::{SampleRow, rollup};
+use crate::store::SampleRow;
 use crate::validate::{self, Rejection};
 use crate::{HubState, watchdog};
 
@@ -371,7 +370,7 @@ fn accept_result(
     if result.test_id != test_id {
         return Err(Rejection::SubjectMismatch {
             token: test_id.to_owned(),
-            agent: result.test_id.clone(),
+            agent: result.test_id.to_string(),
         });
     }
     validate::result(&result, now_ms())?;
@@ -402,8 +401,8 @@ fn accept_result(
             latency_ms: latency,
         },
     );
-    let loss = format!("{LOSS_PREFIX}{test_id}");
-    let series = format!("{}{test_id}", rollup::LATENCY_PREFIX);
+    let loss = result.test_id.loss_series();
+    let series = result.test_id.latency_series();
     let lost = if latency.is_some() { 0.0 } else { 100.0 };
     let seen =
         std::iter::once((loss.as_str(), lost)).chain(latency.map(|ms| (series.as_str(), ms)));

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::Client;
-use swarm_common::AgentId;
 use swarm_common::api::{self, CallError};
 use swarm_common::duration::of_ms;
 use swarm_common::protocol::{
@@ -19,6 +18,7 @@ use swarm_common::protocol::{
     TestSpec, TestStatus,
 };
 use swarm_common::subject;
+use swarm_common::{AgentId, TestId};
 use tokio::sync::Notify;
 
 use crate::handoff::Handoff;
@@ -47,7 +47,7 @@ const CANCEL_QUEUE: usize = 100_000;
 
 /// Tests not yet final, kept in memory; every change is written to sled.
 pub struct TestBook {
-    active: Mutex<BTreeMap<String, Test>>,
+    active: Mutex<BTreeMap<TestId, Test>>,
     members: RunMembers,
     policy: std::sync::RwLock<TestPolicy>,
     wake: Notify,
@@ -77,21 +77,9 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorCode::Internal, e.to_string())
 }
 
-/// A time-sortable test id: base-36 milliseconds and four random characters.
+/// A time-sortable id (run ids, silence ids).
 pub fn new_id(now: Millis) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut n = now;
-    let mut time = Vec::new();
-    while n > 0 {
-        time.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-    }
-    time.reverse();
-    let mut id = String::from_utf8_lossy(&time).into_owned();
-    for _ in 0..4 {
-        id.push(DIGITS[rand::random_range(0..36)] as char);
-    }
-    id
+    swarm_common::test_id::time_sortable(now)
 }
 
 /// Applies defaults and checks every field; errors name the field.
@@ -179,7 +167,7 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
     }
     let start_at = spec.start_at.unwrap_or(now).max(now);
     Ok(Test {
-        id: new_id(now),
+        id: TestId::new(now),
         kind: spec.kind,
         target: target.to_owned(),
         port,
@@ -227,7 +215,7 @@ impl TestBook {
         Ok(book)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Test>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<TestId, Test>> {
         self.active.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -307,7 +295,7 @@ impl TestBook {
         let mut tests = store.records().tests().map_err(internal)?;
         let active = self.lock();
         for t in &mut tests {
-            if let Some(live) = active.get(&t.id) {
+            if let Some(live) = active.get(t.id.as_str()) {
                 *t = live.clone();
             }
         }
@@ -452,7 +440,7 @@ fn start_run(
     test: &mut Test,
     online: &[crate::registry::Member],
     now: Millis,
-) -> Vec<(String, TestRun, swarm_common::AgentId)> {
+) -> Vec<(TestId, TestRun, swarm_common::AgentId)> {
     let matched = selector::resolve(&test.selectors, online);
     test.next_run = test
         .repeat_every_ms
@@ -522,7 +510,7 @@ fn finish_run(test: &mut Test, now: Millis) {
 
 /// The tests with something to do at `now`: a scheduled run to start, or
 /// a running one to finish.
-fn due(active: &BTreeMap<String, Test>, now: Millis) -> Vec<String> {
+fn due(active: &BTreeMap<TestId, Test>, now: Millis) -> Vec<TestId> {
     active
         .values()
         .filter(|t| match t.status {
@@ -555,14 +543,20 @@ async fn dispatch_one(
     book: &TestBook,
     store: &Store,
     client: &Client,
-    (test_id, run, agent): (String, TestRun, swarm_common::AgentId),
+    (test_id, run, agent): (TestId, TestRun, swarm_common::AgentId),
 ) {
     let subject = subject::agent_run(&agent);
     let outcome = api::call::<_, Ack>(client, &subject, &run, DISPATCH_TIMEOUT).await;
     if let Err(e) = &outcome {
         tracing::warn!(test = %test_id, agent = %agent, "run not dispatched: {e}");
     }
-    book.settle(store, &test_id, &run.run_id, agent.as_str(), outcome);
+    book.settle(
+        store,
+        test_id.as_str(),
+        &run.run_id,
+        agent.as_str(),
+        outcome,
+    );
 }
 
 #[cfg(test)]

@@ -400,7 +400,7 @@ mod tests {
 
     fn result(agent: &str, ts: Millis, latency: Option<f64>) -> TestResult {
         let run = swarm_common::protocol::TestRun {
-            test_id: "t1".into(),
+            test_id: swarm_common::TestId::parse("t1").expect("valid"),
             run_id: "r1".into(),
             kind: swarm_common::protocol::TestKind::Ping,
             target: "127.0.0.1".into(),

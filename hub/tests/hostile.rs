@@ -208,7 +208,7 @@ async fn over_limit_messages_are_counted_rejections() {
             &client,
             subject::api::TESTS_GET,
             &TestIdRequest {
-                id: test_id.clone(),
+                id: test_id.to_string(),
             },
             TIMEOUT,
         )
@@ -231,7 +231,7 @@ async fn over_limit_messages_are_counted_rejections() {
             &client,
             subject::api::TESTS_RESULTS,
             &ResultsRequest {
-                id: test_id.clone(),
+                id: test_id.to_string(),
                 agent: None,
                 since: None,
                 limit: None,
@@ -313,7 +313,9 @@ async fn tests_are_held_to_the_target_list_and_the_caps() {
     );
     let first = create("127.0.0.1").await.expect("a listed target");
     // The run takes agent a; a second test on it is past its cap.
-    let get = TestIdRequest { id: first.test.id };
+    let get = TestIdRequest {
+        id: first.test.id.to_string(),
+    };
     wait_for(|| async {
         let got: TestReply = call(&client, subject::api::TESTS_GET, &get, TIMEOUT)
             .await
@@ -399,7 +401,7 @@ async fn long_lists_come_in_pages_and_history_fits_max_payload() {
         .await
         .expect("created");
     let id = created.test.id;
-    let get = TestIdRequest { id: id.clone() };
+    let get = TestIdRequest { id: id.to_string() };
     let running = || async {
         let got: TestReply = call(&client, subject::api::TESTS_GET, &get, TIMEOUT)
             .await
@@ -414,7 +416,7 @@ async fn long_lists_come_in_pages_and_history_fits_max_payload() {
         publish(&client, subject::results(&id, agent), &result).await;
     }
     let by_page = SummaryRequest {
-        id: id.clone(),
+        id: id.to_string(),
         after: None,
         limit: Some(2),
     };

@@ -206,7 +206,7 @@ async fn ping_loopback_v4_and_v6_from_two_agents_at_once() {
             assert!(s.rtt_p50 <= s.rtt_p99 && s.rtt_p99 <= s.rtt_max);
             // The agent's latency history of this test agrees with the
             // summary: both are exact nearest-rank over the same RTTs.
-            let series = format!("test:{}", test.id);
+            let series = test.id.latency_series();
             let req = HistoryRequest {
                 agent: s.agent.to_string(),
                 series: series.clone(),
@@ -472,7 +472,7 @@ async fn scheduling_later_recurring_cancel_and_a_silent_agent() {
         &bench.client,
         subject::api::TESTS_CANCEL,
         &TestIdRequest {
-            id: every.id.clone(),
+            id: every.id.to_string(),
         },
     )
     .await

@@ -255,7 +255,7 @@ async fn hub_agent_and_operator_work_under_their_roles() {
         .expect("an operator creates tests")
         .test;
     let results = ResultsRequest {
-        id: test.id.clone(),
+        id: test.id.to_string(),
         agent: None,
         since: None,
         limit: None,

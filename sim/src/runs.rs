@@ -14,8 +14,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use swarm_common::codec;
 use swarm_common::protocol::{Ack, Hop, Millis, TestKind, TestResult, TestRun};
-use swarm_common::subject;
 use swarm_common::time::now_ms;
+use swarm_common::{TestId, subject};
 use tokio::task::AbortHandle;
 
 use crate::fleet::Host;
@@ -126,7 +126,7 @@ struct Running {
 /// ends, is cancelled or replaced, or its agent goes away.
 #[derive(Default)]
 struct Table {
-    by_agent: HashMap<u32, HashMap<String, Running>>,
+    by_agent: HashMap<u32, HashMap<TestId, Running>>,
     total: usize,
 }
 
@@ -298,7 +298,7 @@ mod tests {
 
     fn run(kind: TestKind) -> TestRun {
         TestRun {
-            test_id: "t1".into(),
+            test_id: TestId::parse("t1").expect("valid id"),
             run_id: "r1".into(),
             kind,
             target: "db.internal".into(),
@@ -318,9 +318,7 @@ mod tests {
         let ok = run(TestKind::Ping);
         assert_eq!(check(&ok, NOW), Ok(()));
         type Spoil = fn(&mut TestRun);
-        let cases: [(&str, Spoil); 5] = [
-            ("bad test id", |r| r.test_id = "T.1".into()),
-            ("empty test id", |r| r.test_id.clear()),
+        let cases: [(&str, Spoil); 3] = [
             ("past until", |r| r.until = NOW - 1),
             ("short interval", |r| r.interval_ms = 10),
             ("tcp without port", |r| {
@@ -332,6 +330,15 @@ mod tests {
             let mut r = ok.clone();
             spoil(&mut r);
             assert!(check(&r, NOW).is_err(), "{what}");
+        }
+        // A test id that is no safe subject token never even decodes.
+        let mut json = serde_json::to_value(&ok).expect("encodes");
+        for bad in ["T.1", ""] {
+            json["test_id"] = bad.into();
+            assert!(
+                serde_json::from_value::<TestRun>(json.clone()).is_err(),
+                "{bad:?}"
+            );
         }
     }
 

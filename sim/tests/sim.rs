@@ -12,7 +12,7 @@ use swarm_common::protocol::{
 };
 use swarm_common::testkit::NatsServer;
 use swarm_common::time::now_ms;
-use swarm_common::{AgentId, codec, subject};
+use swarm_common::{AgentId, TestId, codec, subject};
 use swarm_sim::{Sim, SimConfig};
 use tokio::time::{Instant, timeout};
 
@@ -78,6 +78,7 @@ async fn virtual_agents_speak_the_protocol() {
 
     // One agent answers info and takes a ping test.
     let agent = AgentId::parse("sim-00007").expect("valid id");
+    let t1 = TestId::parse("t1").expect("valid id");
     let info: HostInfo = call(
         &observer,
         &subject::agent_info(&agent),
@@ -89,12 +90,12 @@ async fn virtual_agents_speak_the_protocol() {
     assert_eq!(info.agent, agent);
 
     let mut results = observer
-        .subscribe(subject::results("t1", &agent))
+        .subscribe(subject::results(&t1, &agent))
         .await
         .expect("subscribe results");
     observer.flush().await.expect("flush");
     let run = TestRun {
-        test_id: "t1".into(),
+        test_id: t1.clone(),
         run_id: "r1".into(),
         kind: TestKind::Ping,
         target: "10.0.0.5".into(),
@@ -142,7 +143,7 @@ async fn virtual_agents_speak_the_protocol() {
         &observer,
         &subject::agent_cancel(&agent),
         &CancelRun {
-            test_id: "t1".into(),
+            test_id: t1.clone(),
         },
         TIMEOUT,
     )

@@ -1023,14 +1023,14 @@ impl App {
                 let Some(test) = self.tests.list.get(self.tests.selected) else {
                     return false;
                 };
-                let id = test.id.clone();
+                let id = test.id.to_string();
                 self.act(Action::OpenResults(id), commands);
             }
             KeyCode::Char('x') => {
                 let Some(test) = self.tests.list.get(self.tests.selected) else {
                     return false;
                 };
-                let id = test.id.clone();
+                let id = test.id.to_string();
                 self.act(Action::AskCancel(id), commands);
             }
             _ => return false,
@@ -1136,7 +1136,7 @@ impl App {
                     test.id,
                     if n == 1 { "" } else { "s" }
                 ));
-                self.open_test_results(test.id, commands);
+                self.open_test_results(test.id.to_string(), commands);
             }
             Err(e) => match self.form_mut() {
                 Some(form) => form.refused(e),

@@ -1,11 +1,11 @@
 //! Fixed states for state and screen tests (no clock, no network).
 
-use swarm_common::AgentId;
 use swarm_common::protocol::{
     AgentRunState, AgentSummary, CpuTimes, DiskIo, DiskUsage, Hop, HostInfo, Interface,
     MetricsSample, Millis, NetUsage, ProcessUsage, Test, TestAgent, TestKind, TestResult, TestRun,
     TestStatus, TopProcesses,
 };
+use swarm_common::{AgentId, TestId};
 
 use crate::app::App;
 use crate::event::Event;
@@ -158,7 +158,7 @@ pub fn test(
     agents: &[(&str, AgentRunState)],
 ) -> Test {
     Test {
-        id: test_id.into(),
+        id: TestId::parse(test_id).unwrap_or_else(|e| panic!("fixture test id: {e}")),
         kind,
         target: target.into(),
         port,

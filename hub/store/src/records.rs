@@ -78,7 +78,7 @@ impl Records {
 
     pub fn put_test(&self, test: &Test) -> Result<()> {
         self.tests
-            .insert(test.id.as_bytes(), encode_record("tests", test)?)?;
+            .insert(test.id.as_str(), encode_record("tests", test)?)?;
         Ok(())
     }
 
@@ -99,7 +99,12 @@ impl Records {
         let mut batch = sled::Batch::default();
         for r in results {
             batch.insert(
-                keys::result(&r.test_id, r.ts, r.agent.as_str(), r.seq.unwrap_or(0)),
+                keys::result(
+                    r.test_id.as_str(),
+                    r.ts,
+                    r.agent.as_str(),
+                    r.seq.unwrap_or(0),
+                ),
                 encode_record("results", r)?,
             );
         }

@@ -5,12 +5,10 @@
 //! averaged percentiles.
 
 use sketches_ddsketch::{Config, DDSketch};
-/// Series named `test:<test id>` hold the latency (ms) that an agent
-/// measured in that test: ping RTT, TCP connect time, traceroute target RTT.
-pub const LATENCY_PREFIX: &str = "test:";
-
+/// A latency series (`test:<test id>`, named in `swarm_common::test_id`):
+/// its rollups keep sketches.
 pub fn is_latency(series: &str) -> bool {
-    series.starts_with(LATENCY_PREFIX)
+    series.starts_with(swarm_common::test_id::LATENCY_PREFIX)
 }
 
 /// Relative error of the latency sketches' quantiles.

@@ -605,7 +605,7 @@ fn results_older_than_retention_go_of_every_test() {
     let mut last_run = None;
     for test_id in ["t1", "t2"] {
         let test = Test {
-            id: test_id.into(),
+            id: swarm_common::TestId::parse(test_id).expect("valid"),
             kind: TestKind::Ping,
             target: "127.0.0.1".into(),
             port: None,

@@ -235,7 +235,7 @@ async fn latest_results(
     since: u64,
 ) -> Result<Vec<TestResult>, Failure> {
     let req = ResultsRequest {
-        id: test.id.clone(),
+        id: test.id.to_string(),
         agent: None,
         since: Some(since),
         limit: Some(10_000),

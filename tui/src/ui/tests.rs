@@ -235,11 +235,11 @@ fn ping_results_view() {
         ],
     );
     let mut commands = Vec::new();
-    app.open_test_results(test.id.clone(), &mut commands);
+    app.open_test_results(test.id.to_string(), &mut commands);
     let mut results = fixtures::ping_results(&test, "web-1", 30, 0.4, false);
     results.extend(fixtures::ping_results(&test, "web-2", 30, 12.0, true));
     app.apply(Event::TestUpdate {
-        id: test.id.clone(),
+        id: test.id.to_string(),
         test: Ok(test),
         summary: Some(vec![
             fixtures::summary("web-1", 30, 30, 0.52),
@@ -262,10 +262,10 @@ fn traceroute_results_view() {
         &[("web-1", AgentRunState::Running)],
     );
     let mut commands = Vec::new();
-    app.open_test_results(test.id.clone(), &mut commands);
+    app.open_test_results(test.id.to_string(), &mut commands);
     let results = vec![fixtures::trace_result(&test, "web-1")];
     app.apply(Event::TestUpdate {
-        id: test.id.clone(),
+        id: test.id.to_string(),
         test: Ok(test),
         summary: Some(vec![fixtures::summary("web-1", 1, 1, 0.072)]),
         results,
@@ -445,9 +445,9 @@ fn a_failed_agents_reason_is_shown_whole() {
         );
     }
     let mut commands = Vec::new();
-    app.open_test_results(test.id.clone(), &mut commands);
+    app.open_test_results(test.id.to_string(), &mut commands);
     app.apply(Event::TestUpdate {
-        id: test.id.clone(),
+        id: test.id.to_string(),
         test: Ok(test),
         summary: Some(vec![fixtures::summary("web-1", 10, 10, 0.52)]),
         results: Vec::new(),

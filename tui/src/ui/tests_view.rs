@@ -58,7 +58,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             );
             let target = fit_target(&t.target, t.port, target_width);
             let mut cells = vec![
-                Cell::from(t.id.clone()),
+                Cell::from(t.id.to_string()),
                 Cell::from(t.kind.as_str()),
                 Cell::from(target),
                 Cell::from(t.status.as_str()).style(status_style),
