@@ -71,36 +71,60 @@ impl Batch {
     /// and counted). The writing runs on a blocking thread, so the API and
     /// other tasks go on meanwhile.
     pub async fn commit(&mut self, state: &Arc<HubState>) {
+        let left = self.begin_commit(state).finish().await;
+        self.take_back(left);
+    }
+
+    /// Starts [`Batch::commit`] on a task of its own and leaves the batch
+    /// empty, so the caller may go on receiving while it runs (what it
+    /// receives must not be handled before [`Commit::finish`]: alert states
+    /// and host records are written with the samples that caused them).
+    pub fn begin_commit(&mut self, state: &Arc<HubState>) -> Commit {
         let mut work = std::mem::take(self);
-        let shared = state.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let _running = shared
-                .watchdog
-                .running("an ingest write", watchdog::COMMIT_LIMIT);
-            let durable = work.write_durably(&shared);
-            (work, durable)
-        })
-        .await;
-        let durable = match written {
-            Ok((work, durable)) => {
-                *self = work;
-                durable
-            }
-            Err(e) => {
-                // The batch is lost with the task; its messages were not
-                // acknowledged, so JetStream sends them again.
-                state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("the ingest write failed: {e}");
-                false
-            }
-        };
-        if durable {
-            for acker in self.acks.drain(..) {
-                if let Err(e) = acker.send().await {
-                    tracing::warn!("cannot acknowledge a message: {e}");
+        let state = state.clone();
+        Commit(tokio::spawn(async move {
+            let shared = state.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                let _running = shared
+                    .watchdog
+                    .running("an ingest write", watchdog::COMMIT_LIMIT);
+                let durable = work.write_durably(&shared);
+                (work, durable)
+            })
+            .await;
+            match written {
+                Ok((mut work, durable)) => {
+                    if durable {
+                        for acker in work.acks.drain(..) {
+                            if let Err(e) = acker.send().await {
+                                tracing::warn!("cannot acknowledge a message: {e}");
+                            }
+                        }
+                    }
+                    work
+                }
+                Err(e) => {
+                    // The batch is lost with the task; its messages were
+                    // not acknowledged, so JetStream sends them again.
+                    state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!("the ingest write failed: {e}");
+                    Batch::default()
                 }
             }
+        }))
+    }
+
+    /// Takes back what a commit left (rows waiting for a store that
+    /// refused them), ahead of what came since; the next failed write
+    /// bounds them as ever.
+    pub fn take_back(&mut self, mut older: Batch) {
+        if older.rows.is_empty() && older.results.is_empty() && older.acks.is_empty() {
+            return;
         }
+        older.rows.append(&mut self.rows);
+        older.results.append(&mut self.results);
+        older.acks.append(&mut self.acks);
+        *self = older;
     }
 
     /// Writes rows, results and urgent host records; true when what the
@@ -191,6 +215,22 @@ impl Batch {
             tracing::error!(
                 "dropped the {dropped} oldest samples and results waiting for the store"
             );
+        }
+    }
+}
+
+/// A commit under way (see [`Batch::begin_commit`]).
+pub struct Commit(tokio::task::JoinHandle<Batch>);
+
+impl Commit {
+    /// Waits for the commit; returns what it left for the next attempt.
+    pub async fn finish(&mut self) -> Batch {
+        match (&mut self.0).await {
+            Ok(left) => left,
+            Err(e) => {
+                tracing::error!("the ingest commit task failed: {e}");
+                Batch::default()
+            }
         }
     }
 }

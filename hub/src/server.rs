@@ -9,11 +9,11 @@ use std::time::Duration;
 use async_nats::Client;
 use swarm_common::subject;
 
-use crate::ingest::Batch;
+use crate::ingest::{Batch, Commit};
 use crate::registry::Registry;
 use crate::retention::{PRUNE_EVERY, Retention};
 use crate::scheduler::TestBook;
-use crate::source::Source;
+use crate::source::{Incoming, Source};
 use crate::state::{HubState, HubStats, Limits};
 use crate::store::Store;
 use crate::{
@@ -45,6 +45,42 @@ pub enum HubError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// Messages received and held while a commit runs; past this many, the
+/// hub stops taking more until it is done (the stream, or the client's
+/// subscription buffer, holds the rest).
+const MAX_RECEIVED: usize = 10_000;
+
+/// Handles one message into the batch, holding its ack.
+fn take(state: &HubState, incoming: Incoming, batch: &mut Batch) {
+    ingest::handle(state, &incoming.message, batch);
+    if let Some(acker) = incoming.acker {
+        batch.ack_later(acker);
+    }
+}
+
+/// The commit under way, if any, has finished (pending while none runs).
+async fn finished(committing: &mut Option<Commit>) -> Batch {
+    match committing {
+        Some(commit) => commit.finish().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the commit under way, then handles what came meanwhile.
+async fn settle(
+    state: &HubState,
+    committing: &mut Option<Commit>,
+    received: &mut Vec<Incoming>,
+    batch: &mut Batch,
+) {
+    if let Some(mut commit) = committing.take() {
+        batch.take_back(commit.finish().await);
+    }
+    for incoming in received.drain(..) {
+        take(state, incoming, batch);
+    }
 }
 
 /// Counters of the hub's work, shown in `$SRV.STATS` and logs.
@@ -157,6 +193,11 @@ impl Hub {
         );
 
         let mut batch = Batch::default();
+        // One commit at a time runs while the next messages are received
+        // (not handled: see `Batch::begin_commit`), so the stream keeps
+        // delivering during a write instead of waiting for the next pull.
+        let mut committing: Option<Commit> = None;
+        let mut received: Vec<Incoming> = Vec::new();
         let mut tick = tokio::time::interval(ingest::BATCH_TICK);
         let mut checkpoint = tokio::time::interval(CHECKPOINT_EVERY);
         checkpoint.reset();
@@ -167,23 +208,35 @@ impl Hub {
             tokio::select! {
                 () = &mut shutdown => break,
                 // Below the disk floor nothing is taken: JetStream keeps it.
-                incoming = source.next(), if !state.disk.is_low() => {
+                incoming = source.next(), if !state.disk.is_low() && received.len() < MAX_RECEIVED => {
                     let Some(incoming) = incoming else { break };
-                    ingest::handle(state, &incoming.message, &mut batch);
-                    if let Some(acker) = incoming.acker {
-                        batch.ack_later(acker);
+                    if committing.is_some() {
+                        received.push(incoming);
+                        continue;
+                    }
+                    take(state, incoming, &mut batch);
+                    if batch.len() >= ingest::BATCH_ROWS && state.disk.has_room() {
+                        committing = Some(batch.begin_commit(state));
+                    }
+                }
+                left = finished(&mut committing) => {
+                    committing = None;
+                    batch.take_back(left);
+                    for incoming in received.drain(..) {
+                        take(state, incoming, &mut batch);
                     }
                     if batch.len() >= ingest::BATCH_ROWS && state.disk.has_room() {
-                        batch.commit(state).await;
+                        committing = Some(batch.begin_commit(state));
                     }
                 }
                 _ = tick.tick() => {
-                    if state.disk.has_room() {
-                        batch.commit(state).await;
+                    if committing.is_none() && state.disk.has_room() {
+                        committing = Some(batch.begin_commit(state));
                     }
                 }
                 _ = checkpoint.tick() => {
                     if state.disk.has_room() {
+                        settle(state, &mut committing, &mut received, &mut batch).await;
                         batch.commit(state).await;
                         ingest::checkpoint(state).await;
                     }
@@ -192,6 +245,7 @@ impl Hub {
                 _ = hosts_check.tick() => state.alerts.check_hosts(&state.registry, swarm_common::time::now_ms()),
             }
         }
+        settle(state, &mut committing, &mut received, &mut batch).await;
 
         // Take what the client already received, then write it all down.
         drop(api_tasks);
@@ -199,10 +253,7 @@ impl Hub {
         config_pusher.abort();
         let _ = service.stop().await;
         while let Some(incoming) = source.try_next() {
-            ingest::handle(state, &incoming.message, &mut batch);
-            if let Some(acker) = incoming.acker {
-                batch.ack_later(acker);
-            }
+            take(state, incoming, &mut batch);
         }
         batch.commit(state).await;
         ingest::checkpoint(state).await;

@@ -14,8 +14,8 @@ pub const STREAM: &str = "SWARM_INGEST";
 pub const CONSUMER: &str = "swarm-hub";
 /// How long one pull request waits: the longest ingest can stall when a
 /// request is lost is this plus the client's 5 s margin.
-const PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(5);
-const PULL_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
+pub const PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(5);
+pub const PULL_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Agent subjects ingest reads. Request subjects stay outside the stream.
 pub const SUBJECTS: [&str; 4] = [
@@ -114,11 +114,10 @@ impl Source {
     }
 }
 
-async fn durable(client: &Client) -> Result<Source, async_nats::Error> {
-    let js = jetstream::new(client.clone());
-    // Updated when it exists, so a stream made by an older hub gets the
-    // current limits and discard policy.
-    js.create_or_update_stream(stream::Config {
+/// The ingest stream as the hub sets it up (also what benchmarks of the
+/// bare pipeline build, so they measure the same stream).
+pub fn stream_config() -> stream::Config {
+    stream::Config {
         name: STREAM.to_owned(),
         subjects: SUBJECTS.iter().map(|s| (*s).to_owned()).collect(),
         // Acknowledged messages leave the stream; the rest wait for the
@@ -131,22 +130,30 @@ async fn durable(client: &Client) -> Result<Source, async_nats::Error> {
         discard: stream::DiscardPolicy::New,
         max_age: std::time::Duration::from_secs(7 * 86_400),
         ..Default::default()
-    })
-    .await?;
+    }
+}
+
+/// The hub's durable pull consumer on the ingest stream.
+pub fn consumer_config() -> pull::Config {
+    pull::Config {
+        durable_name: Some(CONSUMER.to_owned()),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        // What a stopped hub had taken but not acknowledged comes back
+        // this soon to the next one.
+        ack_wait: std::time::Duration::from_secs(10),
+        max_ack_pending: 50_000,
+        ..Default::default()
+    }
+}
+
+async fn durable(client: &Client) -> Result<Source, async_nats::Error> {
+    let js = jetstream::new(client.clone());
+    // Updated when it exists, so a stream made by an older hub gets the
+    // current limits and discard policy.
+    js.create_or_update_stream(stream_config()).await?;
     let stream = js.get_stream(STREAM).await?;
     let consumer: jetstream::consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            CONSUMER,
-            pull::Config {
-                durable_name: Some(CONSUMER.to_owned()),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                // What a stopped hub had taken but not acknowledged comes back
-                // this soon to the next one.
-                ack_wait: std::time::Duration::from_secs(10),
-                max_ack_pending: 50_000,
-                ..Default::default()
-            },
-        )
+        .get_or_create_consumer(CONSUMER, consumer_config())
         .await?;
     // A pull request can go unanswered under load (seen: the server holds
     // no request while the client counts messages still owed to it); the
