@@ -416,11 +416,21 @@ fn accept_result(
     validate::result(&result, now_ms())?;
     state
         .tests
-        .check_result(&state.store, test_id, &result.run_id, &result.agent)
+        .check_result(
+            &state.store,
+            test_id,
+            (&result.run_id, &result.agent, result.ts),
+        )
         .map_err(|refusal| match refusal {
             Refusal::UnknownTest => {
                 Rejection::BadValue(format!("result for unknown test {test_id:?}"))
             }
+            Refusal::OutsideRun { from, to } => Rejection::BadValue(format!(
+                "result at {} is outside its run ({} to {})",
+                swarm_common::time::rfc3339(result.ts),
+                swarm_common::time::rfc3339(from),
+                swarm_common::time::rfc3339(to)
+            )),
             Refusal::NotInRun => Rejection::NotInRun {
                 test_id: test_id.to_owned(),
                 run_id: text::printable(&result.run_id, 64),

@@ -72,6 +72,11 @@ pub const DEFAULT_MAX_AGENTS: usize = 100_000;
 pub struct Registry {
     hosts: Mutex<Hosts>,
     max_agents: AtomicUsize,
+    /// Held from taking the records to write until they are written, so
+    /// that writes of host records reach the store in the order their
+    /// snapshots were taken: a commit's older copy of a host can never land
+    /// after the removal of a host forgotten meanwhile.
+    writing: Mutex<()>,
 }
 
 impl Default for Registry {
@@ -79,6 +84,7 @@ impl Default for Registry {
         Self {
             hosts: Mutex::default(),
             max_agents: AtomicUsize::new(DEFAULT_MAX_AGENTS),
+            writing: Mutex::new(()),
         }
     }
 }
@@ -175,6 +181,7 @@ impl Registry {
 
     /// Writes changed records to the store and forgets removed ones.
     pub fn persist(&self, store: &Store) -> Result<()> {
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         let (changed, removed) = {
             let mut hosts = self.lock();
             let dirty: Vec<AgentId> = hosts.dirty.drain().collect();
@@ -196,6 +203,7 @@ impl Registry {
 
     /// Writes the records changed by hello, bye or a new host.
     pub fn persist_urgent(&self, store: &Store) -> Result<()> {
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         let records: Vec<(AgentId, HostRecord)> = {
             let mut hosts = self.lock();
             let urgent: Vec<AgentId> = hosts.urgent.drain().collect();

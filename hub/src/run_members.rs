@@ -1,31 +1,63 @@
-//! Who may send results for a test: the agents of its current (or last)
-//! run, and of the run before it (whose results may still arrive from a
-//! spool). A result from anyone else is refused (`not_in_run`).
+//! Who may send results for a test, and of when: the agents of its current
+//! (or last) run, and of the run before it (whose results may still arrive
+//! from a spool), each for the time of its run. A result from anyone else
+//! is refused (`not_in_run`), one from outside its run's time as a bad
+//! value.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use swarm_common::AgentId;
-use swarm_common::protocol::Test;
+use swarm_common::protocol::{Millis, Test};
 
 /// Tests whose members are kept at once; past it the cache starts over
 /// (members are rebuilt from the test on the next result).
 const MAX_TESTS: usize = 1_024;
 
+/// How far a result's time may lie outside its run: the clocks of agent
+/// and hub may disagree (the hub takes samples up to 5 minutes ahead, too).
+const CLOCK_SLACK_MS: Millis = 5 * 60 * 1000;
+
+#[derive(Debug)]
+struct Run {
+    id: String,
+    agents: HashSet<AgentId>,
+    /// When its results may be taken: from its start to its end, with
+    /// the clock slack on both sides. A run that has ended no longer says
+    /// when it ran (its test keeps no `until`): then from the test's start
+    /// on.
+    window: (Millis, Millis),
+}
+
+impl Run {
+    fn of(test: &Test) -> Self {
+        let (from, to) = match test.until {
+            Some(until) => (until.saturating_sub(test.duration_ms), until),
+            None => (test.start_at, Millis::MAX),
+        };
+        Self {
+            id: test.run_id.clone(),
+            agents: test.agents.iter().map(|a| a.agent.clone()).collect(),
+            window: (
+                from.saturating_sub(CLOCK_SLACK_MS),
+                to.saturating_add(CLOCK_SLACK_MS),
+            ),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Members {
-    run_id: String,
-    agents: HashSet<AgentId>,
-    previous: Option<(String, HashSet<AgentId>)>,
+    current: Run,
+    previous: Option<Run>,
 }
 
 impl Members {
-    fn has(&self, run_id: &str, agent: &AgentId) -> bool {
-        (self.run_id == run_id && self.agents.contains(agent))
-            || self
-                .previous
-                .as_ref()
-                .is_some_and(|(r, agents)| r == run_id && agents.contains(agent))
+    fn run(&self, run_id: &str, agent: &AgentId) -> Option<&Run> {
+        [Some(&self.current), self.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|run| run.id == run_id && run.agents.contains(agent))
     }
 }
 
@@ -34,6 +66,11 @@ impl Members {
 pub enum Refusal {
     UnknownTest,
     NotInRun,
+    /// Its time lies outside its run (with the clock slack).
+    OutsideRun {
+        from: Millis,
+        to: Millis,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -42,43 +79,41 @@ pub struct RunMembers {
 }
 
 impl RunMembers {
-    /// Checks `agent`'s result of `run_id`. `current_run` is the test's
-    /// run id if it is active; `load` reads the test when its members are
-    /// not known yet or its run changed (once per run, not per result).
+    /// Checks `agent`'s result of `run_id` taken at `ts`. `current_run` is
+    /// the test's run id if it is active; `load` reads the test when its
+    /// members are not known yet or its run changed (once per run, not per
+    /// result).
     pub fn check(
         &self,
         test_id: &str,
-        run_id: &str,
-        agent: &AgentId,
+        (run_id, agent, ts): (&str, &AgentId, Millis),
         current_run: Option<String>,
         load: impl FnOnce() -> Option<Test>,
     ) -> Result<(), Refusal> {
         let mut tests = self.tests.lock().unwrap_or_else(|p| p.into_inner());
         let stale = match (tests.get(test_id), &current_run) {
             (None, _) => true,
-            (Some(m), Some(run)) => m.run_id != *run,
+            (Some(m), Some(run)) => m.current.id != *run,
             (Some(_), None) => false,
         };
         if stale {
             let test = load().ok_or(Refusal::UnknownTest)?;
-            let previous = tests.remove(test_id).map(|m| (m.run_id, m.agents));
+            let previous = tests.remove(test_id).map(|m| m.current);
             if tests.len() >= MAX_TESTS {
                 tests.clear();
             }
-            let agents = test.agents.iter().map(|a| a.agent.clone()).collect();
-            tests.insert(
-                test_id.to_owned(),
-                Members {
-                    run_id: test.run_id,
-                    agents,
-                    previous,
-                },
-            );
+            let current = Run::of(&test);
+            tests.insert(test_id.to_owned(), Members { current, previous });
         }
-        match tests.get(test_id) {
-            Some(m) if m.has(run_id, agent) => Ok(()),
-            _ => Err(Refusal::NotInRun),
+        let run = tests
+            .get(test_id)
+            .and_then(|m| m.run(run_id, agent))
+            .ok_or(Refusal::NotInRun)?;
+        let (from, to) = run.window;
+        if !(from..=to).contains(&ts) {
+            return Err(Refusal::OutsideRun { from, to });
         }
+        Ok(())
     }
 }
 
@@ -87,10 +122,16 @@ mod tests {
     use super::*;
     use swarm_common::protocol::{AgentRunState, TestAgent, TestKind, TestSpec};
 
+    /// Runs last a minute and end at `END`.
+    const END: Millis = 1_800_000_060_000;
+    const DURING: Millis = END - 30_000;
+
     fn test_with(run_id: &str, agents: &[&str]) -> Test {
-        let spec = TestSpec::new(TestKind::Ping, "127.0.0.1", vec!["*".into()]);
+        let mut spec = TestSpec::new(TestKind::Ping, "127.0.0.1", vec!["*".into()]);
+        spec.duration_ms = Some(60_000);
         let mut test = crate::scheduler::validate(&spec, 1).expect("valid spec");
         test.run_id = run_id.into();
+        test.until = Some(END);
         test.agents = agents
             .iter()
             .map(|a| TestAgent {
@@ -109,32 +150,68 @@ mod tests {
         let b = AgentId::parse("b").expect("id");
         let run1 = test_with("r1", &["a"]);
         assert_eq!(
-            members.check("t", "r1", &a, Some("r1".into()), || Some(run1.clone())),
+            members.check("t", ("r1", &a, DURING), Some("r1".into()), || Some(
+                run1.clone()
+            )),
             Ok(())
         );
         assert_eq!(
-            members.check("t", "r1", &b, Some("r1".into()), || Some(run1.clone())),
+            members.check("t", ("r1", &b, DURING), Some("r1".into()), || Some(
+                run1.clone()
+            )),
             Err(Refusal::NotInRun),
             "b is not in the run"
         );
         assert_eq!(
-            members.check("t", "r0", &a, Some("r1".into()), || Some(run1.clone())),
+            members.check("t", ("r0", &a, DURING), Some("r1".into()), || Some(
+                run1.clone()
+            )),
             Err(Refusal::NotInRun),
             "a run that never was"
         );
         let run2 = test_with("r2", &["b"]);
         assert_eq!(
-            members.check("t", "r2", &b, Some("r2".into()), || Some(run2.clone())),
+            members.check("t", ("r2", &b, DURING), Some("r2".into()), || Some(
+                run2.clone()
+            )),
             Ok(())
         );
         assert_eq!(
-            members.check("t", "r1", &a, Some("r2".into()), || None),
+            members.check("t", ("r1", &a, DURING), Some("r2".into()), || None),
             Ok(()),
             "late results of the run before"
         );
         assert_eq!(
-            members.check("x", "r1", &a, None, || None),
+            members.check("x", ("r1", &a, DURING), None, || None),
             Err(Refusal::UnknownTest)
         );
+    }
+
+    #[test]
+    fn only_for_the_time_of_the_run() {
+        let members = RunMembers::default();
+        let a = AgentId::parse("a").expect("id");
+        let run = test_with("r1", &["a"]);
+        let at = |ts| members.check("t", ("r1", &a, ts), Some("r1".into()), || Some(run.clone()));
+        let slack = CLOCK_SLACK_MS;
+        assert_eq!(
+            at(END - 60_000 - slack),
+            Ok(()),
+            "its start, less the slack"
+        );
+        assert_eq!(at(END + slack), Ok(()), "its end, and the slack");
+        let outside = Err(Refusal::OutsideRun {
+            from: END - 60_000 - slack,
+            to: END + slack,
+        });
+        assert_eq!(at(END - 300 * 86_400_000), outside, "long before the run");
+        assert_eq!(at(END + slack + 1), outside, "after it");
+        // Ended: from the test's start on.
+        let mut ended = test_with("r1", &["a"]);
+        (ended.until, ended.start_at) = (None, END - 60_000);
+        let members = RunMembers::default();
+        let at = |ts| members.check("t", ("r1", &a, ts), None, || Some(ended.clone()));
+        assert_eq!(at(END + 86_400_000), Ok(()), "a late result, from a spool");
+        assert!(at(END - 300 * 86_400_000).is_err(), "before the test began");
     }
 }

@@ -82,15 +82,32 @@ pub fn new_id(now: Millis) -> String {
     swarm_common::test_id::time_sortable(now)
 }
 
+/// An IP address, or a host name as resolvers take it: labels of 1-63
+/// letters, digits, `-` and `_` (not starting or ending with `-`),
+/// joined by dots, an optional trailing dot, 253 characters at most.
+fn is_host_or_ip(target: &str) -> bool {
+    if target.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let name = target.strip_suffix('.').unwrap_or(target);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// Applies defaults and checks every field; errors name the field.
 pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
     let target = spec.target.trim();
-    if target.is_empty()
-        || target.len() > 253
-        || target.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    if !is_host_or_ip(target) {
         return Err(bad(
-            "target: must be a host name or IP address (1-253 characters, no spaces)",
+            "target: must be a host name (dot-separated labels of letters, digits, - and _, at most 253 characters) or an IP address",
         ));
     }
     let port = match (spec.kind, spec.port) {
@@ -235,16 +252,16 @@ impl TestBook {
         &self,
         store: &Store,
         test_id: &str,
-        run_id: &str,
-        agent: &swarm_common::AgentId,
+        (run_id, agent, ts): (&str, &swarm_common::AgentId, Millis),
     ) -> Result<(), Refusal> {
         let current = self.lock().get(test_id).map(|t| t.run_id.clone());
-        self.members.check(test_id, run_id, agent, current, || {
-            if let Some(test) = self.lock().get(test_id) {
-                return Some(test.clone());
-            }
-            store.records().test(test_id).ok().flatten()
-        })
+        self.members
+            .check(test_id, (run_id, agent, ts), current, || {
+                if let Some(test) = self.lock().get(test_id) {
+                    return Some(test.clone());
+                }
+                store.records().test(test_id).ok().flatten()
+            })
     }
 
     pub fn create(
@@ -565,6 +582,35 @@ mod tests {
 
     fn spec() -> TestSpec {
         TestSpec::new(TestKind::Ping, "127.0.0.1", vec!["web-*".into()])
+    }
+
+    #[test]
+    fn targets_are_host_names_or_addresses() {
+        for good in [
+            "127.0.0.1",
+            "::1",
+            "db-1.internal",
+            "a.b.c",
+            "host.",
+            "x_y.example",
+        ] {
+            assert!(is_host_or_ip(good), "{good:?}");
+        }
+        let long = format!("{}.x", "a".repeat(64));
+        for bad in [
+            "",
+            "*",
+            ">",
+            "..",
+            "a..b",
+            "-a.b",
+            "a b",
+            "a\nb",
+            "a.*",
+            long.as_str(),
+        ] {
+            assert!(!is_host_or_ip(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -784,6 +784,15 @@ impl App {
         }
     }
 
+    /// How many hosts the filter lets through (without sorting them).
+    pub fn shown_count(&self) -> usize {
+        let filter = self.table.filter.trim().to_lowercase();
+        self.hosts
+            .values()
+            .filter(|r| matches_filter(r, &filter))
+            .count()
+    }
+
     /// Visible rows: filtered by text (or `tag:`), sorted.
     pub fn visible(&self) -> Vec<&HostRow> {
         let filter = self.table.filter.trim().to_lowercase();

@@ -11,7 +11,6 @@ mod nettest;
 
 use std::time::Duration;
 
-use anyhow::Context;
 use futures::StreamExt;
 use swarm_common::api::{CallError, all_hosts, call};
 use swarm_common::codec::Encoding;
@@ -63,7 +62,8 @@ pub enum SubCommand {
         /// Only hosts in this state.
         #[arg(long, value_parser = parse_status)]
         status: Option<HostStatus>,
-        /// One JSON document instead of a table.
+        /// One JSON object per host per line (JSON Lines) instead of a
+        /// table.
         #[arg(long)]
         json: bool,
     },
@@ -148,6 +148,37 @@ impl Failure {
     pub fn internal(message: String) -> Self {
         Self { status: 1, message }
     }
+
+    /// The reader closed the pipe (`| head`): it has what it wanted; the
+    /// command ends quietly and successfully.
+    pub fn is_closed_pipe(&self) -> bool {
+        self.status == 0
+    }
+}
+
+/// A line on stdout, as `println!` would write it, but a closed pipe or a
+/// full disk is an error the command returns instead of a panic.
+macro_rules! say {
+    () => {
+        $crate::cli::write_line(format_args!(""))?
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(format_args!($($arg)*))?
+    };
+}
+pub(crate) use say;
+
+pub(crate) fn write_line(line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure {
+            status: 0,
+            message: String::new(),
+        }),
+        Err(e) => Err(Failure::internal(format!("cannot write to stdout: {e}"))),
+    }
 }
 
 impl std::fmt::Display for Failure {
@@ -212,11 +243,14 @@ pub async fn run(args: &TuiArgs, command: &SubCommand) -> Result<(), Failure> {
                 ..HostsRequest::default()
             };
             let hosts = all_hosts(&client, req, args.hub_wait).await?;
-            let reply = HostsReply { hosts, next: None };
             if *json {
-                print_json(&reply)?;
+                for host in &hosts {
+                    let line = serde_json::to_string(host)
+                        .map_err(|e| Failure::internal(e.to_string()))?;
+                    say!("{line}");
+                }
             } else {
-                print_hosts(&reply);
+                print_hosts(&HostsReply { hosts, next: None })?;
             }
         }
         SubCommand::Hosts {
@@ -251,9 +285,9 @@ async fn hosts_action(
             if *json {
                 print_json(&reply)?;
             } else if *purge {
-                println!("forgot {} and deleted its history", reply.agent);
+                say!("forgot {} and deleted its history", reply.agent);
             } else {
-                println!("forgot {} (its history ages out)", reply.agent);
+                say!("forgot {} (its history ages out)", reply.agent);
             }
         }
         HostsAction::Tag {
@@ -272,7 +306,7 @@ async fn hosts_action(
             if *json {
                 print_json(&reply)?;
             } else {
-                println!(
+                say!(
                     "{}: hub tags [{}]; all tags [{}]",
                     reply.host.agent,
                     reply.host.hub_tags.join(", "),
@@ -286,19 +320,26 @@ async fn hosts_action(
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::internal(e.to_string()))?;
-    println!("{text}");
+    say!("{text}");
     Ok(())
 }
 
-fn print_hosts(reply: &HostsReply) {
-    println!(
+fn print_hosts(reply: &HostsReply) -> Result<(), Failure> {
+    say!(
         "{:<24} {:<8} {:>5} {:>5} {:>6} {:>10} {:>10} {:>6}",
-        "AGENT", "STATUS", "CPU", "MEM", "DISK/", "RX", "TX", "LOAD"
+        "AGENT",
+        "STATUS",
+        "CPU",
+        "MEM",
+        "DISK/",
+        "RX",
+        "TX",
+        "LOAD"
     );
     for h in &reply.hosts {
         let latest = h.latest.as_ref();
         let net = latest.and_then(|s| s.net.as_ref());
-        println!(
+        say!(
             "{:<24} {:<8} {:>5} {:>5} {:>6} {:>10} {:>10} {:>6}",
             h.agent.as_str(),
             match h.status {
@@ -319,6 +360,7 @@ fn print_hosts(reply: &HostsReply) {
                 .map_or("-".into(), |l| format!("{:.2}", l[0])),
         );
     }
+    Ok(())
 }
 
 /// Decodes each message (MessagePack or JSON) to one JSON line:
@@ -327,11 +369,11 @@ async fn tail(
     client: &async_nats::Client,
     subject: &str,
     count: Option<u64>,
-) -> anyhow::Result<()> {
+) -> Result<(), Failure> {
     let mut sub = client
         .subscribe(subject.to_owned())
         .await
-        .with_context(|| format!("cannot subscribe to {subject}"))?;
+        .map_err(|e| Failure::internal(format!("cannot subscribe to {subject}: {e}")))?;
     let mut seen = 0u64;
     while let Some(msg) = sub.next().await {
         let enc = Encoding::of_request(msg.headers.as_ref(), &msg.payload);
@@ -339,7 +381,7 @@ async fn tail(
             Ok(v) => v,
             Err(_) => serde_json::Value::String(String::from_utf8_lossy(&msg.payload).into_owned()),
         };
-        println!(
+        say!(
             "{}",
             serde_json::json!({"subject": msg.subject.as_str(), "data": data})
         );

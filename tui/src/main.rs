@@ -9,6 +9,7 @@ async fn main() -> ExitCode {
     match &args.command {
         Some(command) => match cli::run(&args, command).await {
             Ok(()) => ExitCode::SUCCESS,
+            Err(failure) if failure.is_closed_pipe() => ExitCode::SUCCESS,
             Err(failure) => {
                 eprintln!("swarm-tui: {failure}");
                 ExitCode::from(failure.status)

@@ -56,8 +56,11 @@ async fn test_subcommands_for_scripts() {
     })
     .await;
     let out = tui(&url, &["hosts", "--json"]).await;
-    let hosts: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(hosts["hosts"][0]["agent"], "cli-1");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "one line per host");
+    let host: serde_json::Value = serde_json::from_str(lines[0]).expect("json");
+    assert_eq!(host["agent"], "cli-1");
 
     // A config pushed by tag reaches the agent and is shown in force.
     let out = tui(

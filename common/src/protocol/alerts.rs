@@ -233,10 +233,16 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn check_text(field: &str, text: Option<&str>) -> Result<(), String> {
+/// Free text an operator writes (who, why, a summary): bounded, and on one
+/// line without control characters, since consoles and notifications show
+/// it as it is.
+pub fn check_text(field: &str, text: Option<&str>) -> Result<(), String> {
     match text {
         Some(t) if t.len() > MAX_TEXT_BYTES => {
             Err(format!("{field}: at most {MAX_TEXT_BYTES} bytes"))
+        }
+        Some(t) if t.chars().any(char::is_control) => {
+            Err(format!("{field}: no control characters (one line of text)"))
         }
         _ => Ok(()),
     }
@@ -528,6 +534,14 @@ mod tests {
             by: "ops".into(),
         };
         assert!(s.check(500).is_ok());
+        for bad in ["a\nb", "a\rb", "\u{1b}[2J"] {
+            let mut spoiled = s.clone();
+            spoiled.by = bad.into();
+            assert!(spoiled.check(500).is_err(), "by {bad:?}");
+            spoiled.by = "ops".into();
+            spoiled.comment = bad.into();
+            assert!(spoiled.check(500).is_err(), "comment {bad:?}");
+        }
         assert!(!s.is_active(999));
         assert!(s.is_active(1_000) && s.is_active(2_999));
         assert!(!s.is_active(3_000));

@@ -3,9 +3,9 @@
 use swarm_common::AgentId;
 use swarm_common::protocol::alerts::{
     Ack, AckRequest, Alert, AlertReply, AlertsHistoryReply, AlertsHistoryRequest, AlertsListReply,
-    AlertsListRequest, MAX_ALERTS_PAGE, MAX_EVENTS_PAGE, MAX_TEXT_BYTES, NameRequest, Rule,
-    RuleReply, RulesListReply, RulesListRequest, Silence, SilenceIdRequest, SilenceReply,
-    SilencesListReply, SilencesListRequest, check_name,
+    AlertsListRequest, MAX_ALERTS_PAGE, MAX_EVENTS_PAGE, NameRequest, Rule, RuleReply,
+    RulesListReply, RulesListRequest, Silence, SilenceIdRequest, SilenceReply, SilencesListReply,
+    SilencesListRequest, check_name, check_text,
 };
 use swarm_common::protocol::{ApiError, ErrorCode};
 use swarm_common::text;
@@ -111,19 +111,14 @@ pub(super) fn history(
 pub(super) fn ack(ctx: &Ctx, req: AckRequest) -> Result<AlertReply, ApiError> {
     let agent = agent_id(&req.agent)?;
     rule_name(&req.rule)?;
-    if req
-        .comment
-        .as_ref()
-        .is_some_and(|c| c.len() > MAX_TEXT_BYTES)
-    {
-        return Err(bad(format!("comment: at most {MAX_TEXT_BYTES} bytes")));
-    }
+    check_text("comment", req.comment.as_deref()).map_err(bad)?;
     let by = req.by.as_deref().unwrap_or("operator");
     if by.is_empty() || by.len() > 64 {
         return Err(bad("by: 1-64 bytes"));
     }
+    check_text("by", Some(by)).map_err(bad)?;
     let ack = Ack {
-        by: text::printable(by, 64),
+        by: by.to_owned(),
         ts: now_ms(),
         comment: req.comment,
     };

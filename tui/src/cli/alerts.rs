@@ -18,6 +18,7 @@ use swarm_common::protocol::alerts::{
 use swarm_common::subject::api;
 use swarm_common::time::now_ms;
 
+use super::say;
 use super::{Failure, print_json};
 use crate::format;
 
@@ -187,7 +188,7 @@ pub async fn run(
             if *json {
                 print_json(&reply)?;
             } else {
-                print_alerts(&reply.alerts, now_ms());
+                print_alerts(&reply.alerts, now_ms())?;
             }
         }
         AlertsCommand::History {
@@ -207,7 +208,7 @@ pub async fn run(
             if *json {
                 print_json(&reply)?;
             } else {
-                print_alerts(&reply.events, now_ms());
+                print_alerts(&reply.events, now_ms())?;
             }
         }
         AlertsCommand::Rules { action, json } => match action {
@@ -236,7 +237,7 @@ pub async fn run(
                 by: by.clone(),
             };
             let reply: AlertReply = call(client, api::ALERTS_ACK, &req, timeout).await?;
-            println!("acknowledged {} on {}", reply.alert.rule, reply.alert.agent);
+            say!("acknowledged {} on {}", reply.alert.rule, reply.alert.agent);
         }
         AlertsCommand::Silence(SilenceArgs {
             agents,
@@ -264,7 +265,7 @@ pub async fn run(
             if *json {
                 print_json(&reply)?;
             } else {
-                println!(
+                say!(
                     "silence {} until {}",
                     reply.silence.id,
                     format::timestamp_ms(reply.silence.ends_at)
@@ -283,7 +284,7 @@ pub async fn run(
                     } else {
                         s.rules.join(",")
                     };
-                    println!(
+                    say!(
                         "{}  {}  {}  until {}  by {}: {}",
                         s.id,
                         s.agents.join(","),
@@ -298,7 +299,7 @@ pub async fn run(
         AlertsCommand::Unsilence { id } => {
             let req = SilenceIdRequest { id: id.clone() };
             let reply: SilenceReply = call(client, api::SILENCES_EXPIRE, &req, timeout).await?;
-            println!("silence {} ended", reply.silence.id);
+            say!("silence {} ended", reply.silence.id);
         }
     }
     Ok(())
@@ -310,7 +311,7 @@ async fn print_rules(client: &Client, timeout: Duration, json: bool) -> Result<(
         print_json(&reply)?;
     } else {
         for r in &reply.rules {
-            println!("{}", describe(r));
+            say!("{}", describe(r));
         }
     }
     Ok(())
@@ -321,7 +322,7 @@ async fn delete_rule(client: &Client, timeout: Duration, name: &str) -> Result<(
         name: name.to_owned(),
     };
     let reply: RuleReply = call(client, api::ALERTS_RULES_DELETE, &req, timeout).await?;
-    println!("deleted rule {}", reply.rule.name);
+    say!("deleted rule {}", reply.rule.name);
     Ok(())
 }
 
@@ -390,7 +391,7 @@ async fn apply(
     let rules = read_rules(file).map_err(|message| Failure { status: 2, message })?;
     for rule in &rules {
         let _: RuleReply = call(client, api::ALERTS_RULES_PUT, rule, timeout).await?;
-        println!("set {}", describe(rule));
+        say!("set {}", describe(rule));
     }
     if prune {
         let reply = list_rules(client, timeout).await?;
@@ -398,7 +399,7 @@ async fn apply(
             if !rules.iter().any(|r| r.name == old.name) {
                 let req = NameRequest { name: old.name };
                 let gone: RuleReply = call(client, api::ALERTS_RULES_DELETE, &req, timeout).await?;
-                println!("deleted {}", gone.rule.name);
+                say!("deleted {}", gone.rule.name);
             }
         }
     }
@@ -425,14 +426,19 @@ pub fn describe(r: &Rule) -> String {
     out
 }
 
-fn print_alerts(alerts: &[Alert], now: Millis) {
+fn print_alerts(alerts: &[Alert], now: Millis) -> Result<(), Failure> {
     if alerts.is_empty() {
-        println!("no alerts");
-        return;
+        say!("no alerts");
+        return Ok(());
     }
-    println!(
+    say!(
         "{:<9} {:<8} {:<24} {:<20} {:>10} {:>8}  marks",
-        "STATE", "SEVERITY", "AGENT", "RULE", "VALUE", "SINCE"
+        "STATE",
+        "SEVERITY",
+        "AGENT",
+        "RULE",
+        "VALUE",
+        "SINCE"
     );
     for a in alerts {
         let mut marks = Vec::new();
@@ -442,7 +448,7 @@ fn print_alerts(alerts: &[Alert], now: Millis) {
         if let Some(ack) = &a.acked {
             marks.push(format!("acked by {}", ack.by));
         }
-        println!(
+        say!(
             "{:<9} {:<8} {:<24} {:<20} {:>10.2} {:>8}  {}",
             a.state.as_str(),
             a.severity.as_str(),
@@ -453,4 +459,5 @@ fn print_alerts(alerts: &[Alert], now: Millis) {
             marks.join(", ")
         );
     }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use swarm_common::protocol::fleet::{
 };
 use swarm_common::subject::api;
 
+use super::say;
 use super::{Failure, print_json};
 
 /// The collectors a config can turn on or off.
@@ -118,7 +119,7 @@ pub async fn run(
             if *json {
                 print_json(&reply)?;
             } else {
-                println!(
+                say!(
                     "revision {} for {} hosts: {}{}",
                     reply.rev,
                     reply.matched.unwrap_or(reply.agents.len() as u64),
@@ -157,7 +158,7 @@ pub async fn run(
             if *json {
                 print_json(&statuses)?;
             } else {
-                print_statuses(&statuses);
+                print_statuses(&statuses)?;
             }
         }
     }
@@ -185,15 +186,15 @@ fn read_file(path: &PathBuf) -> Result<AgentConfig, Failure> {
     })
 }
 
-fn print_statuses(statuses: &[ConfigStatus]) {
-    println!("{:<24} {:>8} {:>8}  state", "AGENT", "DESIRED", "APPLIED");
+fn print_statuses(statuses: &[ConfigStatus]) -> Result<(), Failure> {
+    say!("{:<24} {:>8} {:>8}  state", "AGENT", "DESIRED", "APPLIED");
     for s in statuses {
         let state = match (&s.error, s.desired_rev.cmp(&s.applied_rev)) {
             (Some(e), _) => format!("refused: {e}"),
             (None, std::cmp::Ordering::Greater) => "waiting for the agent".to_owned(),
             (None, _) => "in force".to_owned(),
         };
-        println!(
+        say!(
             "{:<24} {:>8} {:>8}  {state}",
             s.agent.as_str(),
             s.desired_rev,
@@ -203,8 +204,9 @@ fn print_statuses(statuses: &[ConfigStatus]) {
             && let Ok(text) = toml::to_string(config)
         {
             for line in text.lines() {
-                println!("    {line}");
+                say!("    {line}");
             }
         }
     }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use swarm_common::subject::api;
 use swarm_common::time::now_ms;
 
 use super::Failure;
+use super::say;
 use crate::spec::{self, parse_kind};
 
 #[derive(Debug, clap::Subcommand)]
@@ -119,7 +120,7 @@ pub async fn run(client: &Client, timeout: Duration, command: &TestCommand) -> R
             if *json {
                 print_json(&reply)?;
             } else {
-                println!("{}", reply.test.id);
+                say!("{}", reply.test.id);
             }
         }
         TestCommand::List { status, json } => {
@@ -133,13 +134,19 @@ pub async fn run(client: &Client, timeout: Duration, command: &TestCommand) -> R
             if *json {
                 print_json(&reply)?;
             } else {
-                println!(
+                say!(
                     "{:<16} {:<10} {:<10} {:<24} {:>6} {:>5}  {:<30} AGENTS",
-                    "ID", "KIND", "STATUS", "TARGET", "RUNS", "HOSTS", "SCHEDULE"
+                    "ID",
+                    "KIND",
+                    "STATUS",
+                    "TARGET",
+                    "RUNS",
+                    "HOSTS",
+                    "SCHEDULE"
                 );
                 let now = now_ms();
                 for t in &reply.tests {
-                    println!(
+                    say!(
                         "{:<16} {:<10} {:<10} {:<24} {:>6} {:>5}  {:<30} {}",
                         t.id,
                         t.kind.as_str(),
@@ -165,7 +172,7 @@ pub async fn run(client: &Client, timeout: Duration, command: &TestCommand) -> R
             if *json {
                 print_json(&reply)?;
             } else {
-                println!("{} {}", reply.test.id, reply.test.status.as_str());
+                say!("{} {}", reply.test.id, reply.test.status.as_str());
             }
         }
     }
@@ -174,7 +181,7 @@ pub async fn run(client: &Client, timeout: Duration, command: &TestCommand) -> R
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string(value).map_err(|e| Failure::internal(e.to_string()))?;
-    println!("{text}");
+    say!("{text}");
     Ok(())
 }
 
@@ -213,7 +220,7 @@ async fn show(
                 }))?;
             }
         } else {
-            print_test(&test.test, &summary.summary, &latest_per_agent(&latest));
+            print_test(&test.test, &summary.summary, &latest_per_agent(&latest))?;
         }
         since = latest.iter().map(|r| r.ts + 1).max().unwrap_or(since);
         if !follow || test.test.status.is_final() {
@@ -221,7 +228,7 @@ async fn show(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         if !json {
-            println!();
+            say!();
         }
     }
 }
@@ -275,8 +282,12 @@ fn schedule(test: &Test, now: swarm_common::protocol::Millis) -> Option<String> 
     ))
 }
 
-fn print_test(test: &Test, summary: &[AgentSummary], latest: &BTreeMap<String, TestResult>) {
-    println!(
+fn print_test(
+    test: &Test,
+    summary: &[AgentSummary],
+    latest: &BTreeMap<String, TestResult>,
+) -> Result<(), Failure> {
+    say!(
         "{} {} {} [{}] runs {}{}{}",
         test.id,
         test.kind.as_str(),
@@ -291,13 +302,23 @@ fn print_test(test: &Test, summary: &[AgentSummary], latest: &BTreeMap<String, T
             .map(|e| format!(" ({e})"))
             .unwrap_or_default()
     );
-    println!(
+    say!(
         "{:<20} {:<11} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "AGENT", "STATE", "SENT", "RECV", "LOSS%", "MIN", "P50", "P95", "P99", "MAX", "JITTER"
+        "AGENT",
+        "STATE",
+        "SENT",
+        "RECV",
+        "LOSS%",
+        "MIN",
+        "P50",
+        "P95",
+        "P99",
+        "MAX",
+        "JITTER"
     );
     for a in &test.agents {
         let s = summary.iter().find(|s| s.agent == a.agent);
-        println!(
+        say!(
             "{:<20} {:<11} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}{}",
             a.agent.as_str(),
             a.state.as_str(),
@@ -318,7 +339,7 @@ fn print_test(test: &Test, summary: &[AgentSummary], latest: &BTreeMap<String, T
     }
     if test.kind == TestKind::Traceroute {
         for (agent, r) in latest {
-            println!(
+            say!(
                 "\n{agent}: {}",
                 if r.reached == Some(true) {
                     "reached"
@@ -326,10 +347,10 @@ fn print_test(test: &Test, summary: &[AgentSummary], latest: &BTreeMap<String, T
                     "not reached"
                 }
             );
-            println!("{:>4} {:<40} {:>7}  RTT (ms)", "TTL", "ADDRESS", "LOSS%");
+            say!("{:>4} {:<40} {:>7}  RTT (ms)", "TTL", "ADDRESS", "LOSS%");
             for h in r.hops.as_deref().unwrap_or_default() {
                 let rtts: Vec<String> = h.rtt_ms.iter().map(|v| format!("{v:.3}")).collect();
-                println!(
+                say!(
                     "{:>4} {:<40} {:>7.1}  {}",
                     h.ttl,
                     h.addr.as_deref().unwrap_or("*"),
@@ -343,4 +364,5 @@ fn print_test(test: &Test, summary: &[AgentSummary], latest: &BTreeMap<String, T
             }
         }
     }
+    Ok(())
 }

@@ -36,12 +36,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         }
         if app.filter_editing() {
             spans.push(Span::styled(
-                format!("  /{}▏", app.table.filter),
+                format!("  /{}▏ {} shown", app.table.filter, app.shown_count()),
                 theme::warn(),
             ));
         } else if !app.table.filter.is_empty() {
             spans.push(Span::styled(
-                format!("  filter:{}", app.table.filter),
+                format!(
+                    "  filter:{} ({} shown)",
+                    app.table.filter,
+                    app.shown_count()
+                ),
                 theme::warn(),
             ));
         }
