@@ -28,7 +28,8 @@ async fn main() -> Result<(), String> {
     let pingers = Pingers::new(caps.icmp);
     let mut rtts = Vec::new();
     for seq in 0..count {
-        if let Echo::Reply { rtt_ms } = pingers.echo(ip, 7, seq, Duration::from_secs(1)).await? {
+        let echo = pingers.echo(ip, 7, seq, Duration::from_secs(1)).await;
+        if let Echo::Reply { rtt_ms } = echo.map_err(|e| e.to_string())? {
             rtts.push(rtt_ms);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

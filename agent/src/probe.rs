@@ -10,22 +10,59 @@ pub mod trace;
 use std::net::IpAddr;
 use std::time::Duration;
 
+/// Why a probe could not measure. Its text is what a result's `error`
+/// says; the kind lets a caller tell a name that does not resolve from a
+/// probe this process may not send, a timeout or a network in the way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    #[error("cannot resolve {target:?}: {reason}")]
+    Resolve { target: String, reason: String },
+    #[error("cannot open {what}: {reason}")]
+    Permission { what: &'static str, reason: String },
+    #[error("timed out after {} ms", .0.as_millis())]
+    Timeout(Duration),
+    /// The network or host is unreachable, or the port refused.
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ProbeError {
+    /// An OS error of a probe, by its kind.
+    fn of_io(e: &std::io::Error, what: &'static str) -> Self {
+        use std::io::ErrorKind::*;
+        match e.kind() {
+            PermissionDenied => Self::Permission {
+                what,
+                reason: e.to_string(),
+            },
+            ConnectionRefused | HostUnreachable | NetworkUnreachable | ConnectionReset => {
+                Self::Unreachable(e.to_string())
+            }
+            _ => Self::Failed(e.to_string()),
+        }
+    }
+}
+
 /// Resolves a target on the agent: an IP as is, or a name through the
 /// system resolver. The error says which name failed and why.
-pub async fn resolve(target: &str, timeout: Duration) -> Result<IpAddr, String> {
+pub async fn resolve(target: &str, timeout: Duration) -> Result<IpAddr, ProbeError> {
     if let Ok(ip) = target.parse::<IpAddr>() {
         return Ok(ip);
     }
+    let failed = |reason: String| ProbeError::Resolve {
+        target: target.to_owned(),
+        reason,
+    };
     let lookup = tokio::net::lookup_host((target, 0));
     match tokio::time::timeout(timeout, lookup).await {
         Ok(Ok(mut addrs)) => addrs
             .next()
             .map(|a| a.ip())
-            .ok_or_else(|| format!("{target:?} resolves to no address")),
-        Ok(Err(e)) => Err(format!("cannot resolve {target:?}: {e}")),
-        Err(_) => Err(format!(
-            "cannot resolve {target:?}: no answer within {timeout:?}"
-        )),
+            .ok_or_else(|| failed("it has no address".into())),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(_) => Err(failed(format!("no answer within {timeout:?}"))),
     }
 }
 
@@ -51,11 +88,16 @@ mod tests {
             Ok(true)
         );
         // `.invalid` is reserved and never resolves (RFC 6761).
-        let err = resolve("nothing.invalid", t)
-            .await
-            .err()
-            .unwrap_or_default();
-        assert!(err.contains("cannot resolve \"nothing.invalid\""), "{err}");
+        let err = resolve("nothing.invalid", t).await.err();
+        assert!(
+            matches!(&err, Some(ProbeError::Resolve { target, .. }) if target == "nothing.invalid"),
+            "{err:?}"
+        );
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            text.contains("cannot resolve \"nothing.invalid\""),
+            "{text}"
+        );
     }
 
     #[test]

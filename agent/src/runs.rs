@@ -119,7 +119,7 @@ impl Runner {
         }
         let ip = match probe::resolve(&run.target, RESOLVE_TIMEOUT).await {
             Ok(ip) => ip,
-            Err(why) => return Ack::no(why),
+            Err(why) => return Ack::no(why.to_string()),
         };
         let this = self.clone();
         let test_id = run.test_id.clone();
@@ -209,7 +209,7 @@ impl Runner {
                 match self.pingers.echo(ip, ident, seq as u16, timeout).await {
                     Ok(Echo::Reply { rtt_ms }) => result.rtt_ms = Some(rtt_ms),
                     Ok(Echo::Lost) => {}
-                    Err(e) => result.error = Some(e),
+                    Err(e) => result.error = Some(e.to_string()),
                 }
             }
             TestKind::Tcp => {
@@ -221,7 +221,7 @@ impl Runner {
                     }
                     Err(e) => {
                         result.ok = Some(false);
-                        result.error = Some(e);
+                        result.error = Some(e.to_string());
                     }
                 }
             }
@@ -234,7 +234,7 @@ impl Runner {
                     }
                     Err(e) => {
                         result.reached = Some(false);
-                        result.error = Some(e);
+                        result.error = Some(e.to_string());
                     }
                 }
             }

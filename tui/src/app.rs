@@ -30,7 +30,7 @@ pub use self::alerts::{AlertsPane, SILENCE_KEYS};
 pub use self::detail::TestDetail;
 pub use self::form::{Field, FormOutcome, TestForm};
 pub use self::spark::Buckets;
-use crate::event::{Command, Event};
+use crate::event::{Command, Event, HubFailure};
 
 /// Windows the host view's charts can show, switched with 1-6.
 pub const WINDOWS: [(&str, i64); 6] = [
@@ -561,7 +561,7 @@ impl App {
             Event::ConfigStatus { agent, status } => {
                 let shown = self.view == View::Host(agent);
                 if shown {
-                    self.host.config = Some(status);
+                    self.host.config = Some(status.map_err(|e| e.to_string()));
                 }
                 shown
             }
@@ -665,7 +665,7 @@ impl App {
             }
             Event::Alerts(Ok(alerts)) => self.alerts.set(alerts),
             Event::Alerts(Err(e)) => {
-                self.alerts.error = Some(e);
+                self.alerts.error = Some(e.to_string());
                 true
             }
             Event::AlertAction(result) => {
@@ -739,7 +739,7 @@ impl App {
         agent: &AgentId,
         series: String,
         from: i64,
-        result: Result<swarm_common::protocol::HistoryReply, String>,
+        result: Result<swarm_common::protocol::HistoryReply, HubFailure>,
     ) -> bool {
         if self.view != View::Host(agent.clone()) || from != -self.window_ms() {
             return false; // an answer for a view or window already left
@@ -752,7 +752,7 @@ impl App {
                 chart.step_ms = reply.step_ms;
                 chart.error = None;
             }
-            Err(e) => chart.error = Some(e),
+            Err(e) => chart.error = Some(e.to_string()),
         }
         true
     }
@@ -1117,7 +1117,11 @@ impl App {
         ))));
     }
 
-    fn on_created(&mut self, result: Result<Test, String>, commands: &mut Vec<Command>) -> bool {
+    fn on_created(
+        &mut self,
+        result: Result<Test, HubFailure>,
+        commands: &mut Vec<Command>,
+    ) -> bool {
         match result {
             Ok(test) => {
                 if self.form().is_some() {
@@ -1148,7 +1152,11 @@ impl App {
                 self.open_test_results(test.id.to_string(), commands);
             }
             Err(e) => match self.form_mut() {
-                Some(form) => form.refused(e),
+                // The hub's own words name the field at fault.
+                Some(form) => form.refused(match e {
+                    HubFailure::Refused(api) => api.message,
+                    other => other.to_string(),
+                }),
                 None => self.notice = Some(format!("cannot create the test: {e}")),
             },
         }

@@ -2,13 +2,39 @@
 
 use crossterm::event::KeyEvent;
 use swarm_common::AgentId;
+use swarm_common::api::CallError;
 use swarm_common::nats::LinkState;
 use swarm_common::protocol::alerts::Alert;
 use swarm_common::protocol::fleet::ConfigStatus;
 use swarm_common::protocol::{
-    AgentSummary, HistoryReply, HostInfo, HostSummary, MetricsSample, Millis, Test, TestResult,
-    TestSpec,
+    AgentSummary, ApiError, HistoryReply, HostInfo, HostSummary, MetricsSample, Millis, Test,
+    TestResult, TestSpec,
 };
+
+/// Why a request to the hub came to nothing, by what the operator can do
+/// about it: the hub refused it (fix the request), no hub answered (look
+/// at the hub and the bus), or something else went wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HubFailure {
+    #[error("the hub answered: {0}")]
+    Refused(ApiError),
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<CallError> for HubFailure {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Api(api) => Self::Refused(api),
+            CallError::Timeout { .. } | CallError::NoResponders { .. } => {
+                Self::Unreachable(e.to_string())
+            }
+            CallError::Request { .. } | CallError::Codec(_) => Self::Failed(e.to_string()),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -28,26 +54,26 @@ pub enum Event {
         series: String,
         /// The window asked for (negative ms), to drop stale answers.
         from: i64,
-        result: Result<HistoryReply, String>,
+        result: Result<HistoryReply, HubFailure>,
     },
     /// The hub's answer to a create: the test, or why not.
-    TestCreated(Result<Test, String>),
+    TestCreated(Result<Test, HubFailure>),
     /// A poll of one test: its state, summary, and results since the last.
     TestUpdate {
         id: String,
-        test: Result<Test, String>,
+        test: Result<Test, HubFailure>,
         summary: Option<Vec<AgentSummary>>,
         results: Vec<TestResult>,
     },
-    TestCancelled(Result<Test, String>),
+    TestCancelled(Result<Test, HubFailure>),
     /// Live messages the network task could not hand over (console busy).
     Dropped(u64),
     /// The hub's pending and firing alerts.
-    Alerts(Result<Vec<Alert>, String>),
+    Alerts(Result<Vec<Alert>, HubFailure>),
     /// What a silence or an acknowledgement came to.
-    AlertAction(Result<String, String>),
+    AlertAction(Result<String, HubFailure>),
     /// What a change of hub-side tags came to.
-    TagsEdited(Result<String, String>),
+    TagsEdited(Result<String, HubFailure>),
     /// Hosts the hub forgot, and what went wrong with the others.
     HostsForgotten {
         forgotten: Vec<AgentId>,
@@ -56,7 +82,7 @@ pub enum Event {
     /// The pushed-config revisions of one host (`None`: nothing pushed).
     ConfigStatus {
         agent: AgentId,
-        status: Result<Option<ConfigStatus>, String>,
+        status: Result<Option<ConfigStatus>, HubFailure>,
     },
 }
 

@@ -24,7 +24,7 @@ use swarm_common::protocol::{
 use swarm_common::subject::{self, AgentSubject, parse_agent_subject};
 use tokio::sync::mpsc;
 
-use crate::event::{Command, Event};
+use crate::event::{Command, Event, HubFailure};
 
 const ALERTS_PREFIX: &str = "swarm.alerts.";
 /// How often the host inventory is refreshed from the hub.
@@ -103,7 +103,7 @@ pub async fn run(
                             )
                             .await
                             .map(|r| r.test)
-                            .map_err(|e| e.to_string());
+                            .map_err(HubFailure::from);
                             let _ = events.send(Event::TestCreated(result)).await;
                         });
                     }
@@ -133,7 +133,7 @@ pub async fn run(
                             )
                             .await
                             .map(|r| r.test)
-                            .map_err(|e| e.to_string());
+                            .map_err(HubFailure::from);
                             let _ = events.send(Event::TestCancelled(result)).await;
                         });
                     }
@@ -236,7 +236,7 @@ fn spawn_history(
                 percentiles: None,
                 window: None,
             }),
-            other => other.map_err(|e| e.to_string()),
+            other => other.map_err(HubFailure::from),
         };
         let _ = events
             .send(Event::History {
@@ -281,7 +281,7 @@ fn spawn_test_detail(client: &Client, events: &mpsc::Sender<Event>, id: String, 
         );
         let event = Event::TestUpdate {
             id,
-            test: test.map(|r| r.test).map_err(|e| e.to_string()),
+            test: test.map(|r| r.test).map_err(HubFailure::from),
             summary: summary.ok(),
             results: results.map(|r| r.results).unwrap_or_default(),
         };
@@ -366,11 +366,11 @@ fn spawn_edit_tags(
         }
         let outcome = match failed.first() {
             None => Ok(format!("hub tags changed on {done} hosts")),
-            Some(first) => Err(format!(
+            Some(first) => Err(HubFailure::Failed(format!(
                 "{} of {} hosts not changed; {first}",
                 failed.len(),
                 agents.len()
-            )),
+            ))),
         };
         let _ = events.send(Event::TagsEdited(outcome)).await;
     });
@@ -394,7 +394,7 @@ fn spawn_config_status(client: &Client, events: &mpsc::Sender<Event>, agent: Age
             Ok(reply) => Ok(reply.agents.into_iter().next()),
             // Nothing pushed to this host is no error.
             Err(CallError::Api(e)) if e.code == ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(HubFailure::from(e)),
         };
         let _ = events.send(Event::ConfigStatus { agent, status }).await;
     });
@@ -410,7 +410,7 @@ fn spawn_alerts(client: &Client, events: &mpsc::Sender<Event>) {
             API_TIMEOUT,
         )
         .await
-        .map_err(|e| e.to_string());
+        .map_err(HubFailure::from);
         let _ = events.send(Event::Alerts(listed)).await;
     });
 }
@@ -439,7 +439,7 @@ fn spawn_silence(client: &Client, events: &mpsc::Sender<Event>, agent: String, f
         )
         .await
         .map(|r| format!("{agent} silenced (silence {})", r.silence.id))
-        .map_err(|e| e.to_string());
+        .map_err(HubFailure::from);
         let _ = events.send(Event::AlertAction(result)).await;
     });
 }
@@ -462,7 +462,7 @@ fn spawn_ack(
         let result = call::<_, AlertReply>(&client, subject::api::ALERTS_ACK, &req, API_TIMEOUT)
             .await
             .map(|r| format!("{} on {} acknowledged", r.alert.rule, r.alert.agent))
-            .map_err(|e| e.to_string());
+            .map_err(HubFailure::from);
         let _ = events.send(Event::AlertAction(result)).await;
     });
 }

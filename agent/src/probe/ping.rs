@@ -16,7 +16,7 @@ use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence, SurgeError}
 use tokio::sync::OnceCell;
 
 use super::caps::IcmpMode;
-use super::ms;
+use super::{ProbeError, ms};
 
 const PAYLOAD: [u8; 56] = [0x5a; 56];
 
@@ -30,8 +30,8 @@ pub enum Echo {
 /// The agent's ICMP clients, created on first use.
 pub struct Pingers {
     mode: IcmpMode,
-    v4: OnceCell<Result<Arc<Client>, String>>,
-    v6: OnceCell<Result<Arc<Client>, String>>,
+    v4: OnceCell<Result<Arc<Client>, ProbeError>>,
+    v6: OnceCell<Result<Arc<Client>, ProbeError>>,
 }
 
 impl Pingers {
@@ -43,7 +43,7 @@ impl Pingers {
         }
     }
 
-    async fn client(&self, ip: IpAddr) -> Result<Arc<Client>, String> {
+    async fn client(&self, ip: IpAddr) -> Result<Arc<Client>, ProbeError> {
         let (cell, kind) = match ip {
             IpAddr::V4(_) => (&self.v4, ICMP::V4),
             IpAddr::V6(_) => (&self.v6, ICMP::V6),
@@ -51,7 +51,12 @@ impl Pingers {
         let sock_type = match self.mode {
             IcmpMode::Unprivileged => socket2::Type::DGRAM,
             IcmpMode::Raw => socket2::Type::RAW,
-            IcmpMode::None => return Err("ICMP is not available to this process".into()),
+            IcmpMode::None => {
+                return Err(ProbeError::Permission {
+                    what: "an ICMP socket",
+                    reason: "ICMP is not available to this process".into(),
+                });
+            }
         };
         cell.get_or_init(|| async move {
             let config = Config::builder()
@@ -60,7 +65,7 @@ impl Pingers {
                 .build();
             Client::new(&config)
                 .map(Arc::new)
-                .map_err(|e| format!("cannot open an ICMP socket: {e}"))
+                .map_err(|e| ProbeError::of_io(&e, "an ICMP socket"))
         })
         .await
         .clone()
@@ -73,7 +78,7 @@ impl Pingers {
         ident: u16,
         seq: u16,
         timeout: Duration,
-    ) -> Result<Echo, String> {
+    ) -> Result<Echo, ProbeError> {
         let client = self.client(ip).await?;
         let mut pinger = client.pinger(ip, PingIdentifier(ident)).await;
         pinger.timeout(timeout);
@@ -88,7 +93,8 @@ impl Pingers {
                 Ok(Echo::Reply { rtt_ms: ms(rtt) })
             }
             Err(SurgeError::Timeout { .. }) => Ok(Echo::Lost),
-            Err(e) => Err(e.to_string()),
+            Err(SurgeError::IOError(e)) => Err(ProbeError::of_io(&e, "an ICMP socket")),
+            Err(e) => Err(ProbeError::Failed(e.to_string())),
         }
     }
 }

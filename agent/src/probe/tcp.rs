@@ -3,11 +3,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::ms;
+use super::{ProbeError, ms};
 
 /// Connect time in ms, or the OS's reason (refused, unreachable) or a
 /// timeout.
-pub async fn connect(ip: IpAddr, port: u16, timeout: Duration) -> Result<f64, String> {
+pub async fn connect(ip: IpAddr, port: u16, timeout: Duration) -> Result<f64, ProbeError> {
     let addr = SocketAddr::new(ip, port);
     let start = Instant::now();
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
@@ -16,8 +16,8 @@ pub async fn connect(ip: IpAddr, port: u16, timeout: Duration) -> Result<f64, St
             drop(stream);
             Ok(ms(elapsed))
         }
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+        Ok(Err(e)) => Err(ProbeError::of_io(&e, "a TCP connection")),
+        Err(_) => Err(ProbeError::Timeout(timeout)),
     }
 }
 
@@ -40,8 +40,10 @@ mod tests {
         };
         let err = connect(IpAddr::from([127, 0, 0, 1]), closed, Duration::from_secs(2))
             .await
-            .err()
-            .unwrap_or_default();
-        assert!(err.contains("refused"), "{err}");
+            .err();
+        assert!(
+            matches!(&err, Some(ProbeError::Unreachable(why)) if why.contains("refused")),
+            "{err:?}"
+        );
     }
 }

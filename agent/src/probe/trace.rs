@@ -7,6 +7,8 @@ use std::time::Duration;
 use swarm_common::protocol::Hop;
 use trippy_core::{Builder, PrivilegeMode};
 
+use super::ProbeError;
+
 pub const MAX_TTL: u8 = 30;
 
 /// One round's hops and whether the target answered.
@@ -18,14 +20,14 @@ pub struct Trace {
 
 /// Runs one traceroute round to `ip`; `round_time` bounds how long it
 /// waits for the last replies.
-pub async fn round(ip: IpAddr, round_time: Duration) -> Result<Trace, String> {
+pub async fn round(ip: IpAddr, round_time: Duration) -> Result<Trace, ProbeError> {
     let ident: u16 = rand::random_range(1..u16::MAX);
     tokio::task::spawn_blocking(move || run_round(ip, ident, round_time))
         .await
-        .map_err(|e| format!("traceroute task failed: {e}"))?
+        .map_err(|e| ProbeError::Failed(format!("traceroute task failed: {e}")))?
 }
 
-fn run_round(ip: IpAddr, ident: u16, round_time: Duration) -> Result<Trace, String> {
+fn run_round(ip: IpAddr, ident: u16, round_time: Duration) -> Result<Trace, ProbeError> {
     let round_time = round_time.clamp(Duration::from_millis(500), Duration::from_secs(10));
     let tracer = Builder::new(ip)
         .privilege_mode(PrivilegeMode::Privileged)
@@ -36,13 +38,13 @@ fn run_round(ip: IpAddr, ident: u16, round_time: Duration) -> Result<Trace, Stri
         .max_round_duration(round_time)
         .grace_duration(Duration::from_millis(100))
         .build()
-        .map_err(|e| format!("cannot start traceroute: {e}"))?;
+        .map_err(|e| ProbeError::Failed(format!("cannot start traceroute: {e}")))?;
     tracer
         .run()
-        .map_err(|e| format!("traceroute failed: {e}"))?;
+        .map_err(|e| ProbeError::Failed(format!("traceroute failed: {e}")))?;
     let state = tracer.snapshot();
     if let Some(err) = state.error() {
-        return Err(format!("traceroute failed: {err}"));
+        return Err(ProbeError::Failed(format!("traceroute failed: {err}")));
     }
     let hops: Vec<Hop> = state
         .hops()

@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, VecDeque};
 use swarm_common::AgentId;
 use swarm_common::protocol::{AgentSummary, Hop, Millis, Test, TestResult};
 
+use crate::event::HubFailure;
+
 /// Latencies kept per agent for its sparkline.
 pub const RECENT_LEN: usize = 60;
 
@@ -39,7 +41,7 @@ impl TestDetail {
 
     pub fn apply(
         &mut self,
-        test: Result<Test, String>,
+        test: Result<Test, HubFailure>,
         summary: Option<Vec<AgentSummary>>,
         results: Vec<TestResult>,
     ) {
@@ -49,7 +51,7 @@ impl TestDetail {
                 self.test = Some(test);
                 self.error = None;
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => self.error = Some(e.to_string()),
         }
         if let Some(summary) = summary {
             self.summary = summary;

@@ -1,5 +1,5 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use swarm_common::protocol::{HistoryReply, HostStatus, TestKind};
+use swarm_common::protocol::{ApiError, ErrorCode, HistoryReply, HostStatus, TestKind};
 
 use super::*;
 use crate::fixtures::{self, NOW, id};
@@ -347,9 +347,10 @@ fn form_validation_lands_on_the_field() {
     type_text(&mut app, "50ms");
     let (_, commands) = key(&mut app, KeyCode::Enter);
     assert!(matches!(commands.as_slice(), [Command::CreateTest(_)]));
-    app.apply(Event::TestCreated(Err(
-        "interval_ms: must be 100..=3600000".into(),
-    )));
+    app.apply(Event::TestCreated(Err(HubFailure::Refused(ApiError::new(
+        ErrorCode::BadRequest,
+        "interval_ms: must be 100..=3600000",
+    )))));
     let form = app.form().expect("form stays open");
     assert!(!form.submitting);
     assert_eq!(form.focus, Field::Interval);
@@ -660,7 +661,10 @@ fn charts_and_lists_in_error_are_asked_again_when_the_link_is_back() {
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Enter);
     for (series, result) in [
-        ("cpu_pct", Err("no responders".to_owned())),
+        (
+            "cpu_pct",
+            Err(HubFailure::Unreachable("no responders".into())),
+        ),
         (
             "mem_pct",
             Ok(HistoryReply {
@@ -690,7 +694,7 @@ fn charts_and_lists_in_error_are_asked_again_when_the_link_is_back() {
         agent: id("db-1"),
         series: "cpu_pct".into(),
         from: -3_600_000,
-        result: Err("timeout".into()),
+        result: Err(HubFailure::Unreachable("timeout".into())),
     });
     app.apply(Event::HubDown("timeout".into()));
     let (_, commands) = app.apply(Event::HubHosts(vec![]));

@@ -3,11 +3,13 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use swarm_common::nats::LinkState;
 use swarm_common::protocol::fleet::{ConfigStatus, PluginStatus};
-use swarm_common::protocol::{AgentRunState, HistoryReply, Test, TestKind, TestStatus};
+use swarm_common::protocol::{
+    AgentRunState, ApiError, ErrorCode, HistoryReply, Test, TestKind, TestStatus,
+};
 
 use super::draw;
 use crate::app::App;
-use crate::event::Event;
+use crate::event::{Event, HubFailure};
 use crate::fixtures::{self, NOW, id};
 
 fn screen(app: &App, width: u16, height: u16) -> String {
@@ -481,11 +483,11 @@ fn a_long_refusal_stays_inside_the_form() {
         press(&mut app, KeyCode::Char(c));
     }
     press(&mut app, KeyCode::Enter);
-    app.apply(Event::TestCreated(Err(
+    app.apply(Event::TestCreated(Err(HubFailure::Refused(ApiError::new(
+        ErrorCode::BadRequest,
         "interval_ms: must be 100..=3600000 (an interval from 100ms to 1h); \
-         the hub refused 50ms for a ping test"
-            .into(),
-    )));
+         the hub refused 50ms for a ping test",
+    )))));
     let shown = screen(&app, 80, 24);
     assert!(shown.contains("ping test"), "{shown}");
     snapshots("form_refused", &app);
