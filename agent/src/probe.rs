@@ -17,7 +17,8 @@ use std::time::Duration;
 pub enum ProbeError {
     #[error("cannot resolve {target:?}: {reason}")]
     Resolve { target: String, reason: String },
-    #[error("cannot open {what}: {reason}")]
+    /// `what` says what was tried ("cannot open an ICMP socket").
+    #[error("{what}: {reason}")]
     Permission { what: &'static str, reason: String },
     #[error("timed out after {} ms", .0.as_millis())]
     Timeout(Duration),
@@ -29,7 +30,8 @@ pub enum ProbeError {
 }
 
 impl ProbeError {
-    /// An OS error of a probe, by its kind.
+    /// An OS error of a probe, by its kind; `what` says what was tried
+    /// ("cannot open an ICMP socket").
     fn of_io(e: &std::io::Error, what: &'static str) -> Self {
         use std::io::ErrorKind::*;
         match e.kind() {
@@ -40,7 +42,7 @@ impl ProbeError {
             ConnectionRefused | HostUnreachable | NetworkUnreachable | ConnectionReset => {
                 Self::Unreachable(e.to_string())
             }
-            _ => Self::Failed(e.to_string()),
+            _ => Self::Failed(format!("{what}: {e}")),
         }
     }
 }

@@ -120,6 +120,7 @@ mod tests {
         let id = TestId::parse("t1").expect("valid");
         assert_eq!(id.latency_series(), "test:t1");
         assert_eq!(id.loss_series(), "test_loss:t1");
+        assert_eq!(format!("[{id:<4}]"), "[t1  ]", "pads in tables");
         let bad: Result<TestId, _> = serde_json::from_str("\"t.1\"");
         assert!(bad.is_err());
     }

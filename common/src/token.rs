@@ -20,9 +20,10 @@ macro_rules! token_traits {
             }
         }
 
+        // `pad`, not `write_str`: tables line up (`{:<16}`).
         impl std::fmt::Display for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&self.0)
+                f.pad(&self.0)
             }
         }
 

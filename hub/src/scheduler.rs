@@ -82,12 +82,21 @@ pub fn new_id(now: Millis) -> String {
     swarm_common::test_id::time_sortable(now)
 }
 
-/// An IP address, or a host name as resolvers take it: labels of 1-63
-/// letters, digits, `-` and `_` (not starting or ending with `-`),
-/// joined by dots, an optional trailing dot, 253 characters at most.
+/// An IP address (IPv6 with a zone too), or a host name as resolvers take
+/// it: labels of 1-63 letters, digits, `-` and `_` (not starting or ending
+/// with `-`), joined by dots, an optional trailing dot, 253 characters at
+/// most.
 fn is_host_or_ip(target: &str) -> bool {
     if target.parse::<std::net::IpAddr>().is_ok() {
         return true;
+    }
+    // A link-local IPv6 address with its zone (`fe80::1%eth0`).
+    if let Some((addr, zone)) = target.split_once('%') {
+        return addr.parse::<std::net::Ipv6Addr>().is_ok()
+            && (1..=15).contains(&zone.len())
+            && zone
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     }
     let name = target.strip_suffix('.').unwrap_or(target);
     !name.is_empty()
@@ -589,6 +598,7 @@ mod tests {
         for good in [
             "127.0.0.1",
             "::1",
+            "fe80::1%eth0",
             "db-1.internal",
             "a.b.c",
             "host.",

@@ -29,7 +29,7 @@ impl From<CallError> for HubFailure {
         match e {
             CallError::Api(api) => Self::Refused(api),
             CallError::Timeout { .. } | CallError::NoResponders { .. } => {
-                Self::Unreachable(e.to_string())
+                Self::Unreachable(format!("{e} (is swarm-hub running?)"))
             }
             CallError::Request { .. } | CallError::Codec(_) => Self::Failed(e.to_string()),
         }

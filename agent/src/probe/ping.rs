@@ -53,7 +53,7 @@ impl Pingers {
             IcmpMode::Raw => socket2::Type::RAW,
             IcmpMode::None => {
                 return Err(ProbeError::Permission {
-                    what: "an ICMP socket",
+                    what: "cannot open an ICMP socket",
                     reason: "ICMP is not available to this process".into(),
                 });
             }
@@ -65,7 +65,7 @@ impl Pingers {
                 .build();
             Client::new(&config)
                 .map(Arc::new)
-                .map_err(|e| ProbeError::of_io(&e, "an ICMP socket"))
+                .map_err(|e| ProbeError::of_io(&e, "cannot open an ICMP socket"))
         })
         .await
         .clone()
@@ -93,7 +93,7 @@ impl Pingers {
                 Ok(Echo::Reply { rtt_ms: ms(rtt) })
             }
             Err(SurgeError::Timeout { .. }) => Ok(Echo::Lost),
-            Err(SurgeError::IOError(e)) => Err(ProbeError::of_io(&e, "an ICMP socket")),
+            Err(SurgeError::IOError(e)) => Err(ProbeError::of_io(&e, "cannot send an ICMP echo")),
             Err(e) => Err(ProbeError::Failed(e.to_string())),
         }
     }

@@ -16,7 +16,7 @@ pub async fn connect(ip: IpAddr, port: u16, timeout: Duration) -> Result<f64, Pr
             drop(stream);
             Ok(ms(elapsed))
         }
-        Ok(Err(e)) => Err(ProbeError::of_io(&e, "a TCP connection")),
+        Ok(Err(e)) => Err(ProbeError::of_io(&e, "cannot connect")),
         Err(_) => Err(ProbeError::Timeout(timeout)),
     }
 }

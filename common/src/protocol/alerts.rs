@@ -241,7 +241,7 @@ pub fn check_text(field: &str, text: Option<&str>) -> Result<(), String> {
         Some(t) if t.len() > MAX_TEXT_BYTES => {
             Err(format!("{field}: at most {MAX_TEXT_BYTES} bytes"))
         }
-        Some(t) if t.chars().any(char::is_control) => {
+        Some(t) if t.chars().any(|c| c.is_control() && c != '\t') => {
             Err(format!("{field}: no control characters (one line of text)"))
         }
         _ => Ok(()),

@@ -260,8 +260,8 @@ impl Store {
             return Ok(0);
         };
         inner.heads.retain(|(agent, _), _| *agent != a);
-        let mut removed = inner.catalog.forget_agent(a)?;
         let prefix = a.to_be_bytes();
+        let mut removed = 0;
         for tree in [&self.chunks, &self.index] {
             let mut batch = sled::Batch::default();
             for key in tree.scan_prefix(prefix).keys() {
@@ -270,6 +270,9 @@ impl Store {
             }
             tree.apply_batch(batch)?;
         }
+        // Unlisted last: a crash before this leaves the series listed, so
+        // retention and the next purge still find what is left of them.
+        removed += inner.catalog.forget_agent(a)?;
         drop(inner);
         self.index_db.flush()?;
         self.db.flush()?;

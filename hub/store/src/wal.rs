@@ -120,17 +120,17 @@ impl Wal {
             rows.map(Ok)
         })
     }
+}
 
-    /// Removes the batches before `upto` (their rows are in chunks now).
-    pub(crate) fn trim_before(&self, upto: u64) -> Result<()> {
-        let mut trim = sled::Batch::default();
-        for item in self.tree.range(..keys::u64_key(upto)) {
-            let (key, _) = item?;
-            trim.remove(key);
-        }
-        self.tree.apply_batch(trim)?;
-        Ok(())
+/// Removes the log's batches before `upto` (their rows are in chunks now).
+pub(crate) fn trim_before(log: &sled::Tree, upto: u64) -> Result<()> {
+    let mut trim = sled::Batch::default();
+    for item in log.range(..keys::u64_key(upto)) {
+        let (key, _) = item?;
+        trim.remove(key);
     }
+    log.apply_batch(trim)?;
+    Ok(())
 }
 
 fn seq_of(key: &[u8]) -> Result<u64> {

@@ -9,7 +9,7 @@ use swarm_common::protocol::Millis;
 use crate::head::{Head, MAX_CHUNK_SPAN_MS};
 use crate::late::Late;
 use crate::open_chunk::{self, Contributions};
-use crate::{Inner, Result, SampleRow, Store, StoreError, chunk, keys, rollup};
+use crate::{Inner, Result, SampleRow, Store, StoreError, chunk, keys, rollup, wal};
 use std::sync::atomic::Ordering;
 
 impl Store {
@@ -252,6 +252,7 @@ impl Store {
     pub fn checkpoint(&self) -> Result<()> {
         let mut inner = self.lock();
         let upto = inner.wal.next_seq();
+        let log = inner.wal.tree().clone();
         for (&(agent, series), head) in inner.heads.iter_mut() {
             if head.dirty {
                 self.write_head(agent, series, head)?;
@@ -262,8 +263,9 @@ impl Store {
         // What late samples wrote into blocks is durable before the log
         // that holds them is trimmed.
         self.index_db.flush()?;
-        // A moment's lock: a few hundred keys.
-        self.lock().wal.trim_before(upto)?;
+        // Without the lock: only batches before `upto` go, and every
+        // append since has a later sequence number.
+        wal::trim_before(&log, upto)?;
         self.db.flush()?;
         Ok(())
     }
