@@ -255,6 +255,14 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Commits the live fleet's next batch; returns its rows.
+    fn commit_live(&mut self, live: &mut Fleet) -> Result<u64, Box<dyn std::error::Error>> {
+        let now = live.now();
+        let rows = live.batch();
+        self.commit(&rows, now)?;
+        Ok(rows.len() as u64)
+    }
+
     fn checkpoint(&mut self, live_now: u64) -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         let io = write_bytes();
@@ -398,10 +406,7 @@ fn run_case(a: &Args, replaying: usize) -> Result<(), Box<dyn std::error::Error>
     let t = Instant::now();
     let mut live_rows = 0u64;
     while live_rows < live_rows_target {
-        let now = live.now();
-        let rows = live.batch();
-        live_rows += rows.len() as u64;
-        writer.commit(&rows, now)?;
+        live_rows += writer.commit_live(&mut live)?;
     }
     let live_secs = t.elapsed().as_secs_f64();
     let io_live = written_since(io_start);
@@ -421,10 +426,7 @@ fn run_case(a: &Args, replaying: usize) -> Result<(), Box<dyn std::error::Error>
         writer.commit(&rows, live.now())?;
         // A checkpoint due at this commit is not the replay's own time.
         replay_time += b.elapsed() - (writer.checkpoint_time - in_checkpoints);
-        let now = live.now();
-        let rows = live.batch();
-        mixed_live_rows += rows.len() as u64;
-        writer.commit(&rows, now)?;
+        mixed_live_rows += writer.commit_live(&mut live)?;
     }
     let mixed_secs = t.elapsed().as_secs_f64();
     let io_replay = written_since(io_replay_start);

@@ -116,6 +116,14 @@ mod tests {
     }
 
     #[test]
+    fn ids_sort_by_time() {
+        let a = time_sortable(1_700_000_000_000);
+        let b = time_sortable(1_700_000_000_001);
+        assert!(a[..a.len() - 4] < b[..b.len() - 4]);
+        assert!(TestId::parse(&a).is_ok(), "always a valid test id");
+    }
+
+    #[test]
     fn names_its_series_and_decodes_only_valid_ids() {
         let id = TestId::parse("t1").expect("valid");
         assert_eq!(id.latency_series(), "test:t1");

@@ -41,12 +41,6 @@ macro_rules! token_traits {
             }
         }
 
-        impl PartialEq<str> for $ty {
-            fn eq(&self, other: &str) -> bool {
-                self.0 == other
-            }
-        }
-
         impl PartialEq<&str> for $ty {
             fn eq(&self, other: &&str) -> bool {
                 self.0 == *other

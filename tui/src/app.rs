@@ -784,23 +784,22 @@ impl App {
         }
     }
 
-    /// How many hosts the filter lets through (without sorting them).
-    pub fn shown_count(&self) -> usize {
+    /// The rows the filter (text or `tag:`) lets through, unsorted.
+    fn filtered(&self) -> impl Iterator<Item = &HostRow> {
         let filter = self.table.filter.trim().to_lowercase();
         self.hosts
             .values()
-            .filter(|r| matches_filter(r, &filter))
-            .count()
+            .filter(move |r| matches_filter(r, &filter))
     }
 
-    /// Visible rows: filtered by text (or `tag:`), sorted.
+    /// How many hosts the filter lets through (without sorting them).
+    pub fn shown_count(&self) -> usize {
+        self.filtered().count()
+    }
+
+    /// Visible rows: filtered, sorted.
     pub fn visible(&self) -> Vec<&HostRow> {
-        let filter = self.table.filter.trim().to_lowercase();
-        let mut rows: Vec<&HostRow> = self
-            .hosts
-            .values()
-            .filter(|r| matches_filter(r, &filter))
-            .collect();
+        let mut rows: Vec<&HostRow> = self.filtered().collect();
         let now = self.now;
         let key = |r: &HostRow| -> f64 {
             match self.table.sort {

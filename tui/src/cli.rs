@@ -21,6 +21,7 @@ use swarm_common::protocol::{
 };
 use swarm_common::{AgentId, subject};
 
+use crate::event::HubFailure;
 use crate::format;
 
 #[derive(Debug, clap::Parser)]
@@ -188,25 +189,22 @@ impl std::fmt::Display for Failure {
 }
 
 impl From<CallError> for Failure {
+    /// Said as the console says it ([`HubFailure`]); the exit status by
+    /// what the hub answered.
     fn from(e: CallError) -> Self {
-        let status = match &e {
-            CallError::Api(api) => match api.code {
+        let failure = HubFailure::from(e);
+        let status = match &failure {
+            HubFailure::Refused(api) => match api.code {
                 ErrorCode::BadRequest => 2,
                 ErrorCode::NotFound => 3,
                 ErrorCode::Conflict => 4,
                 ErrorCode::Unavailable | ErrorCode::Internal => 1,
             },
-            _ => 1,
-        };
-        let hint = match &e {
-            CallError::Timeout { .. } | CallError::NoResponders { .. } => {
-                " (is swarm-hub running?)"
-            }
-            _ => "",
+            HubFailure::Unreachable(_) | HubFailure::Failed(_) => 1,
         };
         Self {
             status,
-            message: format!("{e}{hint}"),
+            message: failure.to_string(),
         }
     }
 }

@@ -165,16 +165,19 @@ async fn test_subcommands_for_scripts() {
 
     // A recurring test shows its period and next run; a refusal speaks
     // in human units.
-    let ping = [
-        "test",
-        "create",
-        "--kind",
-        "ping",
-        "--target",
-        "127.0.0.1",
-        "--agents",
-        "cli-*",
-    ];
+    let create = |kind, agents| {
+        [
+            "test",
+            "create",
+            "--kind",
+            kind,
+            "--target",
+            "127.0.0.1",
+            "--agents",
+            agents,
+        ]
+    };
+    let ping = create("ping", "cli-*");
     let recurring = ["--duration", "1s", "--every", "1h", "--at", "30m"];
     let out = tui(&url, &[&ping[..], &recurring].concat()).await;
     assert!(
@@ -212,31 +215,13 @@ async fn test_subcommands_for_scripts() {
             .code(),
         Some(3)
     );
-    let none = [
-        "test",
-        "create",
-        "--kind",
-        "ping",
-        "--target",
-        "127.0.0.1",
-        "--agents",
-        "web-*",
-    ];
+    let none = create("ping", "web-*");
     assert_eq!(
         tui(&url, &none).await.status.code(),
         Some(3),
         "no agent matches"
     );
-    let bad = [
-        "test",
-        "create",
-        "--kind",
-        "tcp",
-        "--target",
-        "127.0.0.1",
-        "--agents",
-        "cli-1",
-    ];
+    let bad = create("tcp", "cli-1");
     let out = tui(&url, &bad).await;
     assert_eq!(out.status.code(), Some(2), "tcp without a port");
     assert!(String::from_utf8_lossy(&out.stderr).contains("port"));

@@ -562,9 +562,9 @@ impl AlertBook {
                 "the hub holds at most {MAX_SILENCES} silences"
             )));
         }
-        silence.id = crate::scheduler::new_id(now);
+        silence.id = swarm_common::test_id::time_sortable(now);
         while book.silences.iter().any(|s| s.id == silence.id) {
-            silence.id = crate::scheduler::new_id(now);
+            silence.id = swarm_common::test_id::time_sortable(now);
         }
         store.alerts().put_silence(&silence)?;
         book.silences.push(silence.clone());
