@@ -624,6 +624,16 @@ impl ApiError {
             message: crate::text::printable(message.as_ref(), crate::text::MAX_MESSAGE_BYTES),
         }
     }
+
+    /// `bad_request`: the request breaks the contract; the message says how.
+    pub fn bad_request(message: impl AsRef<str>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    /// `internal`: the hub failed (a store error), not the request.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::Internal, e.to_string())
+    }
 }
 
 /// `{"error": {...}}`: the body of a failed API reply.

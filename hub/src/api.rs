@@ -295,7 +295,7 @@ fn limit_of(limit: Option<u32>, default: u32, max: u32) -> Result<usize, ApiErro
 fn hosts(ctx: &Ctx, req: HostsRequest) -> Result<HostsReply, ApiError> {
     let limit = limit_of(req.limit, DEFAULT_HOSTS_PAGE, MAX_HOSTS_PAGE)?;
     if let Some(tag) = &req.tag {
-        limits::check_tag(tag).map_err(|e| ApiError::new(ErrorCode::BadRequest, e))?;
+        limits::check_tag(tag).map_err(ApiError::bad_request)?;
     }
     let query = PageQuery {
         tag: req.tag.as_deref(),
@@ -324,7 +324,7 @@ fn hosts_remove(ctx: &Ctx, req: HostRemoveRequest) -> Result<HostRemoveReply, Ap
 
 fn hosts_tags(ctx: &Ctx, req: HostTagsRequest) -> Result<HostTagsReply, ApiError> {
     let agent = known_agent(ctx, &req.agent)?;
-    let bad = |e: String| ApiError::new(ErrorCode::BadRequest, e);
+    let bad = ApiError::bad_request;
     limits::check_tags(&req.add).map_err(|e| bad(format!("add: {e}")))?;
     limits::check_tags(&req.remove).map_err(|e| bad(format!("remove: {e}")))?;
     let host = ctx
@@ -353,8 +353,8 @@ fn config_put(ctx: &Ctx, req: ConfigPutRequest) -> Result<ConfigPutReply, ApiErr
 
 fn config_status(ctx: &Ctx, req: ConfigStatusRequest) -> Result<ConfigStatusReply, ApiError> {
     if let Some(raw) = &req.agent {
-        let agent = AgentId::parse(raw)
-            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("agent: {e}")))?;
+        let agent =
+            AgentId::parse(raw).map_err(|e| ApiError::bad_request(format!("agent: {e}")))?;
         let status = ctx.configs.status_of(&agent).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::NotFound,
@@ -487,8 +487,7 @@ fn tests_summary(state: &Ctx, req: SummaryRequest) -> Result<SummaryReply, ApiEr
 
 /// A syntactically valid agent id the hub has heard of.
 fn known_agent(state: &Ctx, raw: &str) -> Result<AgentId, ApiError> {
-    let agent = AgentId::parse(raw)
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("agent: {e}")))?;
+    let agent = AgentId::parse(raw).map_err(|e| ApiError::bad_request(format!("agent: {e}")))?;
     if !state.registry.contains(&agent) {
         return Err(no_agent(raw));
     }
@@ -501,5 +500,5 @@ fn no_agent(raw: &str) -> ApiError {
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!("API internal error: {e}");
-    ApiError::new(ErrorCode::Internal, e.to_string())
+    ApiError::internal(e)
 }

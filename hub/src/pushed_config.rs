@@ -99,9 +99,10 @@ impl ConfigBook {
         config: AgentConfig,
         now: Millis,
     ) -> std::result::Result<Put, ApiError> {
-        let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m);
-        selector::validate_list("agents", selectors).map_err(bad)?;
-        config.check().map_err(|e| bad(format!("config: {e}")))?;
+        selector::validate_list("agents", selectors).map_err(ApiError::bad_request)?;
+        config
+            .check()
+            .map_err(|e| ApiError::bad_request(format!("config: {e}")))?;
         let matcher = selector::Compiled::new(selectors);
         let hosts = registry.members();
         let matched: Vec<AgentId> = hosts

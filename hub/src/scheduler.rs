@@ -69,14 +69,6 @@ impl Default for TestBook {
     }
 }
 
-fn bad(msg: impl AsRef<str>) -> ApiError {
-    ApiError::new(ErrorCode::BadRequest, msg)
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(ErrorCode::Internal, e.to_string())
-}
-
 /// An IP address (IPv6 with a zone too), or a host name as resolvers take
 /// it: labels of 1-63 letters, digits, `-` and `_` (not starting or ending
 /// with `-`), joined by dots, an optional trailing dot, 253 characters at
@@ -110,17 +102,19 @@ fn is_host_or_ip(target: &str) -> bool {
 pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
     let target = spec.target.trim();
     if !is_host_or_ip(target) {
-        return Err(bad(
+        return Err(ApiError::bad_request(
             "target: must be a host name (dot-separated labels of letters, digits, - and _, at most 253 characters) or an IP address",
         ));
     }
     let port = match (spec.kind, spec.port) {
         (TestKind::Tcp, None | Some(0)) => {
-            return Err(bad("port: a tcp test needs a port (1-65535)"));
+            return Err(ApiError::bad_request(
+                "port: a tcp test needs a port (1-65535)",
+            ));
         }
         (_, port) => port,
     };
-    selector::validate_list("agents", &spec.agents).map_err(bad)?;
+    selector::validate_list("agents", &spec.agents).map_err(ApiError::bad_request)?;
     let min_interval = if spec.kind == TestKind::Traceroute {
         1_000
     } else {
@@ -128,7 +122,7 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
     };
     let interval_ms = spec.interval_ms.unwrap_or(spec.kind.default_interval_ms());
     if !(min_interval..=MAX_INTERVAL_MS).contains(&interval_ms) {
-        return Err(bad(format!(
+        return Err(ApiError::bad_request(format!(
             "interval_ms: must be {} to {} (got {})",
             of_ms(min_interval),
             of_ms(MAX_INTERVAL_MS),
@@ -139,7 +133,7 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
         .duration_ms
         .unwrap_or(swarm_common::protocol::DEFAULT_DURATION_MS);
     if !(interval_ms..=MAX_DURATION_MS).contains(&duration_ms) {
-        return Err(bad(format!(
+        return Err(ApiError::bad_request(format!(
             "duration_ms: must be at least the interval ({}) and at most {} (got {})",
             of_ms(interval_ms),
             of_ms(MAX_DURATION_MS),
@@ -149,7 +143,7 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
     if let Some(every) = spec.repeat_every_ms
         && !(duration_ms..=MAX_REPEAT_MS).contains(&every)
     {
-        return Err(bad(format!(
+        return Err(ApiError::bad_request(format!(
             "repeat_every_ms: must be at least the duration ({}) so runs do not overlap, and at most {} (got {})",
             of_ms(duration_ms),
             of_ms(MAX_REPEAT_MS),
@@ -160,7 +154,7 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
         .start_at
         .is_some_and(|at| at > now.saturating_add(MAX_REPEAT_MS))
     {
-        return Err(bad(format!(
+        return Err(ApiError::bad_request(format!(
             "start_at: at most {} ahead",
             of_ms(MAX_REPEAT_MS)
         )));
@@ -173,7 +167,7 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
         },
     ));
     if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
-        return Err(bad(format!(
+        return Err(ApiError::bad_request(format!(
             "timeout_ms: must be 1ms to {} (got {})",
             of_ms(MAX_TIMEOUT_MS),
             of_ms(timeout_ms)
@@ -184,7 +178,9 @@ pub fn validate(spec: &TestSpec, now: Millis) -> Result<Test, ApiError> {
         .as_ref()
         .is_some_and(|n| n.len() > 100 || n.chars().any(char::is_control))
     {
-        return Err(bad("name: at most 100 characters, no control characters"));
+        return Err(ApiError::bad_request(
+            "name: at most 100 characters, no control characters",
+        ));
     }
     let start_at = spec.start_at.unwrap_or(now).max(now);
     Ok(Test {
@@ -293,7 +289,10 @@ impl TestBook {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .admit(&test, active.values(), &agents)?;
-        store.records().put_test(&test).map_err(internal)?;
+        store
+            .records()
+            .put_test(&test)
+            .map_err(ApiError::internal)?;
         active.insert(test.id.clone(), test.clone());
         drop(active);
         self.wake.notify_one();
@@ -308,12 +307,12 @@ impl TestBook {
         store
             .records()
             .test(id)
-            .map_err(internal)?
+            .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no test {id:?}")))
     }
 
     pub fn list(&self, store: &Store, status: Option<TestStatus>) -> Result<Vec<Test>, ApiError> {
-        let mut tests = store.records().tests().map_err(internal)?;
+        let mut tests = store.records().tests().map_err(ApiError::internal)?;
         let active = self.lock();
         for t in &mut tests {
             if let Some(live) = active.get(t.id.as_str()) {
@@ -343,7 +342,10 @@ impl TestBook {
             }
             test
         };
-        store.records().put_test(&test).map_err(internal)?;
+        store
+            .records()
+            .put_test(&test)
+            .map_err(ApiError::internal)?;
         for agent in &test.agents {
             let cancel = CancelRun {
                 test_id: test.id.clone(),

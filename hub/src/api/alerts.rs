@@ -16,23 +16,19 @@ use crate::alerts::AlertError;
 
 fn api_error(e: AlertError) -> ApiError {
     match e {
-        AlertError::Invalid(m) => ApiError::new(ErrorCode::BadRequest, m),
+        AlertError::Invalid(m) => ApiError::bad_request(m),
         AlertError::NotFound(m) => ApiError::new(ErrorCode::NotFound, format!("no {m}")),
         AlertError::Full(m) => ApiError::new(ErrorCode::Conflict, m),
         AlertError::Store(m) => internal(m),
     }
 }
 
-fn bad(message: impl AsRef<str>) -> ApiError {
-    ApiError::new(ErrorCode::BadRequest, message)
-}
-
 fn rule_name(raw: &str) -> Result<(), ApiError> {
-    check_name(raw).map_err(|e| bad(format!("rule: {e}")))
+    check_name(raw).map_err(|e| ApiError::bad_request(format!("rule: {e}")))
 }
 
 fn agent_id(raw: &str) -> Result<AgentId, ApiError> {
-    AgentId::parse(raw).map_err(|e| bad(format!("agent: {e}")))
+    AgentId::parse(raw).map_err(|e| ApiError::bad_request(format!("agent: {e}")))
 }
 
 pub(super) fn rules_put(ctx: &Ctx, rule: Rule) -> Result<RuleReply, ApiError> {
@@ -92,7 +88,7 @@ pub(super) fn history(
     let limit = limit_of(req.limit, MAX_EVENTS_PAGE, MAX_EVENTS_PAGE)?;
     let (from, to) = (req.from.unwrap_or(0), req.to.unwrap_or(u64::MAX));
     if from > to {
-        return Err(bad("from: must not be after to"));
+        return Err(ApiError::bad_request("from: must not be after to"));
     }
     let (mut events, mut more) = ctx
         .store
@@ -111,12 +107,12 @@ pub(super) fn history(
 pub(super) fn ack(ctx: &Ctx, req: AckRequest) -> Result<AlertReply, ApiError> {
     let agent = agent_id(&req.agent)?;
     rule_name(&req.rule)?;
-    check_text("comment", req.comment.as_deref()).map_err(bad)?;
+    check_text("comment", req.comment.as_deref()).map_err(ApiError::bad_request)?;
     let by = req.by.as_deref().unwrap_or("operator");
     if by.is_empty() || by.len() > 64 {
-        return Err(bad("by: 1-64 bytes"));
+        return Err(ApiError::bad_request("by: 1-64 bytes"));
     }
-    check_text("by", Some(by)).map_err(bad)?;
+    check_text("by", Some(by)).map_err(ApiError::bad_request)?;
     let ack = Ack {
         by: by.to_owned(),
         ts: now_ms(),
@@ -151,7 +147,7 @@ pub(super) fn silences_list(
 
 pub(super) fn silences_expire(ctx: &Ctx, req: SilenceIdRequest) -> Result<SilenceReply, ApiError> {
     if req.id.is_empty() || req.id.len() > 64 {
-        return Err(bad("id: 1-64 bytes"));
+        return Err(ApiError::bad_request("id: 1-64 bytes"));
     }
     let silence = ctx
         .alerts
