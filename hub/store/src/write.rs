@@ -78,13 +78,14 @@ impl Store {
         ts: Millis,
         value: f64,
     ) -> Result<Option<Late>> {
-        if !inner.heads.contains_key(&(agent, series)) {
-            let head = self.load_head(inner, agent, series)?;
-            inner.heads.insert((agent, series), head);
-            inner.catalog.note(agent, series);
-        }
-        let Some(head) = inner.heads.get_mut(&(agent, series)) else {
-            return Ok(None);
+        // One lookup for the head (a second only when it is loaded).
+        let head = match inner.heads.get_mut(&(agent, series)) {
+            Some(head) => head,
+            None => {
+                let head = self.load_head(inner, agent, series)?;
+                inner.catalog.note(agent, series);
+                inner.heads.entry((agent, series)).or_insert(head)
+            }
         };
         if ts < head.sealed_through {
             return Ok(Some((agent, series, ts, value)));
