@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 use crate::handoff::Handoff;
 use crate::registry::Registry;
-use crate::run_members::{Refusal, RunMembers};
+use crate::run_members::{self, Refusal, RunMembers};
 use crate::store::Store;
 use crate::test_policy::TestPolicy;
 use swarm_common::selector;
@@ -257,10 +257,9 @@ impl TestBook {
         let current = self.lock().get(test_id).map(|t| t.run_id.clone());
         self.members
             .check(test_id, (run_id, agent, ts), current, || {
-                if let Some(test) = self.lock().get(test_id) {
-                    return Some(test.clone());
-                }
-                store.records().test(test_id).ok().flatten()
+                let active = self.lock().get(test_id).cloned();
+                let test = active.or_else(|| store.records().test(test_id).ok().flatten())?;
+                Some((test, store.records().previous_run(test_id).ok().flatten()))
             })
     }
 
@@ -391,13 +390,19 @@ impl TestBook {
         id: &str,
         now: Millis,
     ) {
-        let (test, dispatch) = {
+        let (test, dispatch, previous) = {
             let mut active = self.lock();
             let Some(test) = active.get_mut(id) else {
                 return;
             };
+            let mut previous = None;
             let dispatch = match test.status {
-                TestStatus::Scheduled => start_run(test, &registry.online(now), now),
+                TestStatus::Scheduled => {
+                    let before = run_members::past_run(test, now);
+                    let dispatch = start_run(test, &registry.online(now), now);
+                    previous = before.filter(|run| run.run_id != test.run_id);
+                    dispatch
+                }
                 TestStatus::Running => {
                     finish_run(test, now);
                     Vec::new()
@@ -408,8 +413,15 @@ impl TestBook {
             if test.status.is_final() {
                 active.remove(id);
             }
-            (test, dispatch)
+            (test, dispatch, previous)
         };
+        // Before the test that names the new run: late results of the
+        // one before stay welcome after a restart.
+        if let Some(run) = previous
+            && let Err(e) = store.records().put_previous_run(id, &run)
+        {
+            tracing::error!(test = %id, "cannot keep the previous run: {e}");
+        }
         if let Err(e) = store.records().put_test(&test) {
             tracing::error!(test = %id, "cannot save test: {e}");
         }

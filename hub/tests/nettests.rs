@@ -543,15 +543,20 @@ async fn scheduling_later_recurring_cancel_and_a_silent_agent() {
     bench.stop().await;
 }
 
+/// A TCP test from `probe-a` to a loopback port: 300 ms every second.
+fn every_second(port: u16) -> TestSpec {
+    let mut every = spec(TestKind::Tcp, "127.0.0.1", &["probe-a"]).with_port(port);
+    every.duration_ms = Some(300);
+    every.repeat_every_ms = Some(1_000);
+    every
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recurring_schedule_survives_a_hub_restart_and_catches_up_once() {
     let mut bench = Bench::start().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let mut every = spec(TestKind::Tcp, "127.0.0.1", &["probe-a"]).with_port(port);
-    every.duration_ms = Some(300);
-    every.repeat_every_ms = Some(1_000);
-    let every = create(&bench.client, &every).await;
+    let every = create(&bench.client, &every_second(port)).await;
     wait_for(|| async { get(&bench.client, &every.id).await.runs >= 1 }).await;
 
     // Down long enough to miss three slots.
@@ -569,6 +574,50 @@ async fn a_recurring_schedule_survives_a_hub_restart_and_catches_up_once() {
         get(&bench.client, &every.id).await.status,
         TestStatus::Running | TestStatus::Scheduled
     ));
+    drop(listener);
+    bench.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_results_of_the_run_before_are_taken_after_a_hub_restart() {
+    let mut bench = Bench::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let every = create(&bench.client, &every_second(port)).await;
+    wait_for(|| async { !get(&bench.client, &every.id).await.run_id.is_empty() }).await;
+    let first = get(&bench.client, &every.id).await;
+    let ran_until = first.until.expect("a running run ends");
+    wait_for(|| async { get(&bench.client, &every.id).await.run_id != first.run_id }).await;
+
+    // The hub forgets what it held in memory; an agent's spool still holds
+    // a result of the first run.
+    bench.restart_hub_after(Duration::from_millis(100)).await;
+    let marker = 4_321.5;
+    let late = TestResult {
+        connect_ms: Some(marker),
+        ok: Some(true),
+        ..TestResult::new(
+            &TestRun::of(&first, ran_until),
+            AgentId::parse("probe-a").expect("id"),
+            ran_until - 100,
+        )
+    };
+    bench
+        .client
+        .publish_with_headers(
+            subject::results(&every.id, &late.agent),
+            codec::msgpack_headers(),
+            codec::to_msgpack(&late).expect("encode"),
+        )
+        .await
+        .expect("publish");
+    wait_for(|| async {
+        results(&bench.client, &every.id)
+            .await
+            .iter()
+            .any(|r| r.run_id == first.run_id && r.connect_ms == Some(marker))
+    })
+    .await;
     drop(listener);
     bench.stop().await;
 }

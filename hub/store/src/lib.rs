@@ -64,7 +64,7 @@ pub use catalog::DEFAULT_MAX_SERIES_PER_AGENT;
 pub use error::{Result, StoreError};
 pub use head::CHUNK_CAP;
 pub use level::Level;
-pub use records::{HostRecord, Records};
+pub use records::{HostRecord, PastRun, Records};
 pub use retention::{CapReport, Cutoffs, PruneStats};
 pub use stats::StoreStats;
 

@@ -3,10 +3,12 @@
 //!
 //! - `hosts`: agent id -> [`HostRecord`];
 //! - `tests`: test id -> Test;
+//! - `previous_runs`: test id -> [`PastRun`], the run before its current;
 //! - `results`: `test_id | 0 | ts | agent | 0 | seq` -> TestResult (time
 //!   order within a test).
 
 use serde::{Deserialize, Serialize};
+use swarm_common::AgentId;
 use swarm_common::protocol::{HostInfo, MetricsSample, Millis, Test, TestResult};
 
 use crate::{Result, StoreError, keys};
@@ -26,10 +28,22 @@ pub struct HostRecord {
     pub hub_tags: Vec<String>,
 }
 
+/// A test's run before its current one: its results may still come (from
+/// an agent's spool), after a restart of the hub too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PastRun {
+    pub run_id: String,
+    pub agents: Vec<AgentId>,
+    /// When it ran, from its start to its end (hub clock).
+    pub from: Millis,
+    pub to: Millis,
+}
+
 /// The host, test and result trees.
 pub struct Records {
     hosts: sled::Tree,
     tests: sled::Tree,
+    previous_runs: sled::Tree,
     results: sled::Tree,
 }
 
@@ -38,13 +52,14 @@ impl Records {
         Ok(Self {
             hosts: db.open_tree("hosts")?,
             tests: db.open_tree("tests")?,
+            previous_runs: db.open_tree("previous_runs")?,
             results: db.open_tree("results")?,
         })
     }
 
     /// Handles to the trees, for closing them.
-    pub(crate) fn trees(&self) -> [&sled::Tree; 3] {
-        [&self.hosts, &self.tests, &self.results]
+    pub(crate) fn trees(&self) -> [&sled::Tree; 4] {
+        [&self.hosts, &self.tests, &self.previous_runs, &self.results]
     }
 
     pub fn put_host(&self, agent: &str, record: &HostRecord) -> Result<()> {
@@ -85,6 +100,19 @@ impl Records {
     pub fn test(&self, id: &str) -> Result<Option<Test>> {
         match self.tests.get(id.as_bytes())? {
             Some(bytes) => Ok(Some(decode_record("tests", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_previous_run(&self, test_id: &str, run: &PastRun) -> Result<()> {
+        self.previous_runs
+            .insert(test_id.as_bytes(), encode_record("previous_runs", run)?)?;
+        Ok(())
+    }
+
+    pub fn previous_run(&self, test_id: &str) -> Result<Option<PastRun>> {
+        match self.previous_runs.get(test_id.as_bytes())? {
+            Some(bytes) => Ok(Some(decode_record("previous_runs", &bytes)?)),
             None => Ok(None),
         }
     }
