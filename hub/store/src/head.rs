@@ -20,6 +20,9 @@ pub(crate) const MAX_CHUNK_SPAN_MS: u64 = 2 * 3600 * 1000;
 pub(crate) struct Head {
     /// Sorted by ts, no duplicate ts.
     pub(crate) samples: Vec<(Millis, f64)>,
+    /// The first sample's ts, kept beside the head's other fields: read
+    /// from `samples` it was a cache miss a row.
+    pub(crate) first: Option<Millis>,
     /// Last ts of the newest sealed chunk: samples at or before it belong
     /// to sealed chunks.
     pub(crate) sealed_end: Option<Millis>,
@@ -93,12 +96,16 @@ pub(crate) fn add_pending(
 
 impl Head {
     pub(crate) fn start(&self) -> Option<Millis> {
-        self.samples.first().map(|s| s.0)
+        debug_assert_eq!(self.first, self.samples.first().map(|s| s.0));
+        self.first
     }
 
     /// Inserts or replaces (same ts) a sample.
     pub(crate) fn insert(&mut self, ts: Millis, value: f64) -> Effect {
         let effect = insert_sorted(&mut self.samples, ts, value);
+        if self.first.is_none_or(|first| ts < first) {
+            self.first = Some(ts);
+        }
         if effect != Effect::Same {
             self.dirty = true;
             add_pending(&mut self.pending, ts, value, effect, self.latency);
@@ -107,9 +114,9 @@ impl Head {
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        match (self.samples.first(), self.samples.last()) {
+        match (self.start(), self.samples.last()) {
             (Some(first), Some(last)) => {
-                self.samples.len() >= CHUNK_CAP || last.0 - first.0 >= MAX_CHUNK_SPAN_MS
+                self.samples.len() >= CHUNK_CAP || last.0 - first >= MAX_CHUNK_SPAN_MS
             }
             _ => false,
         }

@@ -38,6 +38,7 @@ mod close;
 pub mod config_records;
 mod error;
 mod head;
+mod heads;
 mod keys;
 mod late;
 mod layout;
@@ -57,7 +58,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use foldhash::HashMap;
 use swarm_common::protocol::Millis;
 
 pub use catalog::DEFAULT_MAX_SERIES_PER_AGENT;
@@ -69,7 +69,7 @@ pub use retention::{CapReport, Cutoffs, PruneStats};
 pub use stats::StoreStats;
 
 use catalog::Catalog;
-use head::Head;
+use heads::Heads;
 use retention::Floors;
 use sealed::Quarantine;
 use wal::Wal;
@@ -103,7 +103,7 @@ impl<'a> SampleRow<'a> {
 struct Inner {
     catalog: Catalog,
     /// The open head of each series, by (agent, series) id.
-    heads: HashMap<(u32, u32), Head>,
+    heads: Heads,
     wal: Wal,
     floors: Floors,
 }
@@ -179,7 +179,7 @@ impl Store {
             db,
             inner: Mutex::new(Inner {
                 catalog,
-                heads: HashMap::default(),
+                heads: Heads::default(),
                 wal,
                 floors,
             }),
@@ -259,7 +259,7 @@ impl Store {
         let Some(a) = inner.catalog.agent(agent) else {
             return Ok(0);
         };
-        inner.heads.retain(|(agent, _), _| *agent != a);
+        inner.heads.retain(|(agent, _)| *agent != a);
         let prefix = a.to_be_bytes();
         let mut removed = 0;
         for tree in [&self.chunks, &self.index] {

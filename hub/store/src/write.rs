@@ -84,7 +84,7 @@ impl Store {
             None => {
                 let head = self.load_head(inner, agent, series)?;
                 inner.catalog.note(agent, series);
-                inner.heads.entry((agent, series)).or_insert(head)
+                inner.heads.insert((agent, series), head)
             }
         };
         if ts < head.sealed_through {
@@ -115,6 +115,7 @@ impl Store {
         self.write_head(agent, series, head)?;
         head.sealed_end = head.samples.last().map(|s| s.0);
         head.samples.clear();
+        head.first = None;
         head.pending.clear();
         head.persisted_start = None;
         Ok(())
@@ -137,6 +138,7 @@ impl Store {
         if let Some((key, bytes)) = self.chunks.range(open).next_back().transpose()? {
             let samples = self.decode(inner, agent, series, &bytes)?;
             let candidate = Head {
+                first: samples.first().map(|s| s.0),
                 samples,
                 sealed_end: None,
                 persisted_start: keys::chunk_start(&key),
