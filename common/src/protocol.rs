@@ -375,40 +375,50 @@ pub mod series {
     pub const CPU_IOWAIT_PCT: &str = "cpu_iowait_pct";
     pub const CPU_STEAL_PCT: &str = "cpu_steal_pct";
 
+    /// `kind:name`, without the formatting machinery (ingest builds
+    /// several of these a message).
+    fn named(kind: &str, name: &str) -> String {
+        let mut out = String::with_capacity(kind.len() + 1 + name.len());
+        out.push_str(kind);
+        out.push(':');
+        out.push_str(name);
+        out
+    }
+
     pub fn disk_pct(mount: &str) -> String {
-        format!("disk_pct:{mount}")
+        named("disk_pct", mount)
     }
 
     pub fn inodes_pct(mount: &str) -> String {
-        format!("inodes_pct:{mount}")
+        named("inodes_pct", mount)
     }
 
     pub fn disk_read_bps(device: &str) -> String {
-        format!("disk_io_read_bps:{device}")
+        named("disk_io_read_bps", device)
     }
 
     pub fn disk_write_bps(device: &str) -> String {
-        format!("disk_io_write_bps:{device}")
+        named("disk_io_write_bps", device)
     }
 
     pub fn disk_busy_pct(device: &str) -> String {
-        format!("disk_io_busy_pct:{device}")
+        named("disk_io_busy_pct", device)
     }
 
     pub fn iface_rx_bps(iface: &str) -> String {
-        format!("net_rx_bps:{iface}")
+        named("net_rx_bps", iface)
     }
 
     pub fn iface_tx_bps(iface: &str) -> String {
-        format!("net_tx_bps:{iface}")
+        named("net_tx_bps", iface)
     }
 
     pub fn temp_c(label: &str) -> String {
-        format!("temp_c:{label}")
+        named("temp_c", label)
     }
 
     pub fn custom(name: &str) -> String {
-        format!("custom:{name}")
+        named("custom", name)
     }
 }
 

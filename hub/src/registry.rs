@@ -128,26 +128,39 @@ impl Registry {
         urgent: bool,
         edit: impl FnOnce(&mut HostRecord),
     ) -> Result<(), AgentLimit> {
-        let mut hosts = self.lock();
-        let known = hosts.records.contains_key(agent);
-        let max = self.max_agents.load(Ordering::Relaxed);
-        if !known && hosts.records.len() >= max {
-            return Err(AgentLimit(max));
-        }
-        if urgent || !known {
-            hosts.urgent.insert(agent.clone());
-        }
-        let record = hosts
-            .records
-            .entry(agent.clone())
-            .or_insert_with(|| HostRecord {
-                first_seen: now,
-                ..HostRecord::default()
-            });
+        let mut guard = self.lock();
+        let hosts = &mut *guard;
+        // A known host (nearly every message) costs lookups, no copies.
+        let record = match hosts.records.get_mut(agent) {
+            Some(record) => {
+                if urgent {
+                    hosts.urgent.insert(agent.clone());
+                }
+                record
+            }
+            None => {
+                let max = self.max_agents.load(Ordering::Relaxed);
+                if hosts.records.len() >= max {
+                    return Err(AgentLimit(max));
+                }
+                hosts.urgent.insert(agent.clone());
+                hosts
+                    .records
+                    .entry(agent.clone())
+                    .or_insert_with(|| HostRecord {
+                        first_seen: now,
+                        ..HostRecord::default()
+                    })
+            }
+        };
         record.last_seen = record.last_seen.max(now);
         edit(record);
-        hosts.removed.remove(agent);
-        hosts.dirty.insert(agent.clone());
+        if !hosts.removed.is_empty() {
+            hosts.removed.remove(agent);
+        }
+        if !hosts.dirty.contains(agent) {
+            hosts.dirty.insert(agent.clone());
+        }
         Ok(())
     }
 
