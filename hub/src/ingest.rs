@@ -25,7 +25,11 @@ use crate::{HubState, watchdog};
 /// the oldest are dropped and counted.
 const MAX_PENDING_ROWS: usize = 200_000;
 /// A batch is committed when it reaches this many rows, or at each tick.
-pub const BATCH_ROWS: usize = 2_000;
+/// Each commit has costs of its own (the log record, alert states and
+/// host records, a flush): at 8,000 rows the hub's own work a message is
+/// about a sixth less than at 2,000, and the log record (11 bytes a row)
+/// stays under the size sled would write as a file of its own (128 KiB).
+pub const BATCH_ROWS: usize = 8_000;
 pub const BATCH_TICK: Duration = Duration::from_millis(100);
 
 /// One series sample waiting for the next batch commit.
