@@ -215,7 +215,17 @@ impl Hub {
                         continue;
                     }
                     take(state, incoming, &mut batch);
-                    if batch.len() >= ingest::BATCH_ROWS && state.disk.has_room() {
+                    // Without JetStream each sender waits for the hub's
+                    // answer: what came is committed as soon as nothing
+                    // more is waiting, not at the next tick.
+                    let eager = source.answers_senders();
+                    if eager {
+                        while batch.len() < ingest::BATCH_ROWS {
+                            let Some(incoming) = source.try_next() else { break };
+                            take(state, incoming, &mut batch);
+                        }
+                    }
+                    if (eager || batch.len() >= ingest::BATCH_ROWS) && state.disk.has_room() {
                         committing = Some(batch.begin_commit(state));
                     }
                 }
@@ -225,7 +235,8 @@ impl Hub {
                     for incoming in received.drain(..) {
                         take(state, incoming, &mut batch);
                     }
-                    if batch.len() >= ingest::BATCH_ROWS && state.disk.has_room() {
+                    let eager = source.answers_senders() && !batch.is_empty();
+                    if (eager || batch.len() >= ingest::BATCH_ROWS) && state.disk.has_room() {
                         committing = Some(batch.begin_commit(state));
                     }
                 }

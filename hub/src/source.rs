@@ -108,6 +108,12 @@ impl Source {
         }
     }
 
+    /// Whether senders wait for the hub's own answer (plain
+    /// subscriptions), so a commit should not wait for the next tick.
+    pub fn answers_senders(&self) -> bool {
+        matches!(self, Self::Core { .. })
+    }
+
     /// A message already received, without waiting.
     pub fn try_next(&mut self) -> Option<Incoming> {
         futures::FutureExt::now_or_never(self.next()).flatten()
