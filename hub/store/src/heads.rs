@@ -31,12 +31,17 @@ impl Heads {
 
     /// Puts a head in (in place of the one the series had) and returns it.
     pub(crate) fn insert(&mut self, key: Key, head: Head) -> &mut Head {
-        let slot = *self.slots.entry(key).or_insert(self.heads.len());
-        if slot == self.heads.len() {
-            self.heads.push((key, head));
-        } else if let Some(entry) = self.heads.get_mut(slot) {
-            *entry = (key, head);
-        }
+        let slot = match self.slots.get(&key) {
+            Some(&slot) => {
+                self.heads[slot] = (key, head);
+                slot
+            }
+            None => {
+                self.slots.insert(key, self.heads.len());
+                self.heads.push((key, head));
+                self.heads.len() - 1
+            }
+        };
         &mut self.heads[slot].1
     }
 
