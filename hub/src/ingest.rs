@@ -51,6 +51,9 @@ pub struct Batch {
     /// Test results, written with the rows (so acks follow both).
     results: Vec<TestResult>,
     acks: Vec<Acknowledge>,
+    /// An emptied rows buffer back from the last commit, taken by the
+    /// next: a fresh one of this size costs a page fault every few rows.
+    spare_rows: Vec<OwnedRow>,
 }
 
 impl Batch {
@@ -84,7 +87,12 @@ impl Batch {
     /// receives must not be handled before [`Commit::finish`]: alert states
     /// and host records are written with the samples that caused them).
     pub fn begin_commit(&mut self, state: &Arc<HubState>) -> Commit {
-        let mut work = std::mem::take(self);
+        let mut work = Batch {
+            rows: std::mem::replace(&mut self.rows, std::mem::take(&mut self.spare_rows)),
+            results: std::mem::take(&mut self.results),
+            acks: std::mem::take(&mut self.acks),
+            spare_rows: Vec::new(),
+        };
         let state = state.clone();
         Commit(tokio::spawn(async move {
             let shared = state.clone();
@@ -123,11 +131,13 @@ impl Batch {
     /// bounds them as ever.
     pub fn take_back(&mut self, mut older: Batch) {
         if older.rows.is_empty() && older.results.is_empty() && older.acks.is_empty() {
+            self.spare_rows = older.rows;
             return;
         }
         older.rows.append(&mut self.rows);
         older.results.append(&mut self.results);
         older.acks.append(&mut self.acks);
+        older.spare_rows = std::mem::take(&mut self.spare_rows);
         *self = older;
     }
 
@@ -171,27 +181,24 @@ impl Batch {
         if self.rows.is_empty() {
             return true;
         }
-        let rows: Vec<SampleRow<'_>> = self
-            .rows
-            .iter()
-            .map(|r| SampleRow {
-                agent: &r.agent,
-                series: &r.series,
-                ts: r.ts,
-                value: r.value,
-            })
-            .collect();
-        match state.store.ingest(&rows) {
+        let rows = self.rows.iter().map(|r| SampleRow {
+            agent: &r.agent,
+            series: &r.series,
+            ts: r.ts,
+            value: r.value,
+        });
+        let count = self.rows.len();
+        match state.store.ingest_rows(rows) {
             Ok(()) => {
                 state
                     .stats
                     .samples_stored
-                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                    .fetch_add(count as u64, Ordering::Relaxed);
                 self.rows.clear();
                 true
             }
             Err(e) => {
-                self.failed(state, &format!("cannot write {} samples", rows.len()), &e);
+                self.failed(state, &format!("cannot write {count} samples"), &e);
                 false
             }
         }

@@ -106,6 +106,8 @@ struct Inner {
     heads: Heads,
     wal: Wal,
     floors: Floors,
+    /// The rows of the batch being ingested, kept between batches.
+    scratch: Vec<wal::Row>,
 }
 
 /// The store: one facade; each job lives in its own module (write path,
@@ -182,6 +184,7 @@ impl Store {
                 heads: Heads::default(),
                 wal,
                 floors,
+                scratch: Vec::new(),
             }),
             series_limited: AtomicU64::new(0),
             _closer: closer,

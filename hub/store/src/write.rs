@@ -15,11 +15,17 @@ use std::sync::atomic::Ordering;
 impl Store {
     /// Logs a batch in the write-ahead log, then applies it to the heads.
     pub fn ingest(&self, rows: &[SampleRow<'_>]) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
+        self.ingest_rows(rows.iter().copied())
+    }
+
+    /// [`Store::ingest`] of rows as they come, without a slice of them.
+    pub fn ingest_rows<'a>(&self, rows: impl IntoIterator<Item = SampleRow<'a>>) -> Result<()> {
         let mut inner = self.lock();
-        let mut ids = Vec::with_capacity(rows.len());
+        let inner = &mut *inner;
+        // Reused from batch to batch: fresh buffers of this size cost a
+        // page fault every few rows.
+        let mut ids = std::mem::take(&mut inner.scratch);
+        ids.clear();
         // Rows come grouped by message, so by agent.
         let mut last_agent: Option<(&str, u32)> = None;
         for row in rows {
@@ -37,16 +43,22 @@ impl Store {
             };
             ids.push((agent, series, row.ts, row.value));
         }
+        let applied = self.log_and_apply(inner, &ids);
+        inner.scratch = ids;
+        applied
+    }
+
+    fn log_and_apply(&self, inner: &mut Inner, ids: &[wal::Row]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        inner.wal.append(&ids)?;
+        inner.wal.append(ids)?;
         let mut late = Vec::new();
-        for (agent, series, ts, value) in ids {
-            late.extend(self.apply(&mut inner, agent, series, ts, value)?);
+        for &(agent, series, ts, value) in ids {
+            late.extend(self.apply(inner, agent, series, ts, value)?);
         }
         if !late.is_empty() {
-            self.merge_into_blocks(&inner, late)?;
+            self.merge_into_blocks(inner, late)?;
         }
         Ok(())
     }
