@@ -72,7 +72,7 @@ struct OpenFiles {
     unsynced: HashSet<(Level, u64)>,
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_owned(),
         source,

@@ -18,6 +18,8 @@ const SERIES_PREFIX: u8 = b's';
 struct Names {
     ids: HashMap<String, u32>,
     names: HashMap<u32, String>,
+    /// A name was given an id since [`Catalog::take_fresh_names`].
+    fresh: bool,
 }
 
 impl Names {
@@ -43,6 +45,7 @@ impl Names {
         // order across a crash, so a replayed record always finds its name.
         dict.insert(key, &id.to_be_bytes())?;
         self.insert(name.to_owned(), id);
+        self.fresh = true;
         Ok(id)
     }
 }
@@ -109,6 +112,11 @@ impl Catalog {
     /// Caps the series each agent may have; those it has stay.
     pub(crate) fn set_max_series_per_agent(&mut self, max: usize) {
         self.max_series_per_agent = max;
+    }
+
+    /// Whether a name was given an id since the last call.
+    pub(crate) fn take_fresh_names(&mut self) -> bool {
+        std::mem::take(&mut self.agents.fresh) | std::mem::take(&mut self.series.fresh)
     }
 
     pub(crate) fn agent(&self, name: &str) -> Option<u32> {

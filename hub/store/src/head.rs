@@ -102,6 +102,12 @@ impl Head {
 
     /// Inserts or replaces (same ts) a sample.
     pub(crate) fn insert(&mut self, ts: Millis, value: f64) -> Effect {
+        // Room for a whole chunk at once: growing by doubling would copy
+        // the samples six times and end with room for 128.
+        if self.samples.len() == self.samples.capacity() {
+            self.samples
+                .reserve_exact(CHUNK_CAP.saturating_sub(self.samples.len()).max(1));
+        }
         let effect = insert_sorted(&mut self.samples, ts, value);
         if self.first.is_none_or(|first| ts < first) {
             self.first = Some(ts);

@@ -10,7 +10,10 @@ use fs2::FileExt;
 use crate::{Result, StoreError};
 
 /// Version of the key and value layout; bumped on incompatible changes.
-pub const LAYOUT: u32 = 3;
+pub const LAYOUT: u32 = 4;
+/// The layout before the write-ahead log left sled: opened as this one
+/// (its log is replayed once from the sled tree).
+const LAYOUT_SLED_WAL: u32 = 3;
 const LAYOUT_KEY: &[u8] = b"layout";
 const LOCK_FILE: &str = "swarm-hub.lock";
 
@@ -99,6 +102,10 @@ pub(crate) fn check(db: &sled::Db, dir: &Path) -> Result<()> {
     let meta = db.open_tree("meta")?;
     match meta.get(LAYOUT_KEY)? {
         Some(v) if v.as_ref() == LAYOUT.to_be_bytes() => Ok(()),
+        Some(v) if v.as_ref() == LAYOUT_SLED_WAL.to_be_bytes() => {
+            meta.insert(LAYOUT_KEY, &LAYOUT.to_be_bytes())?;
+            Ok(())
+        }
         None if db.open_tree("chunks")?.is_empty() && db.open_tree("dict")?.is_empty() => {
             meta.insert(LAYOUT_KEY, &LAYOUT.to_be_bytes())?;
             Ok(())

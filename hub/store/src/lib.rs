@@ -2,13 +2,14 @@
 //!
 //! - `chunks`: `agent u32 | series u32 | 0 | start u64` -> an open chunk
 //!   with its samples' rollup contributions ([`open_chunk`]);
-//! - `wal`: `seq u64` -> one ingest batch ([`wal`]), replayed at start-up
-//!   and trimmed at each checkpoint;
 //! - `dict`: agent and series names <-> u32 ids; `agent_series`: which
 //!   series an agent has;
 //! - `hosts`: agent id -> [`HostRecord`];
 //! - `tests`: test id -> Test; `results`: `test_id | 0 | ts | agent | 0 |
 //!   seq` -> TestResult (time order within a test).
+//!
+//! The write-ahead log is in segment files under `DIR/wal/` ([`wal`]),
+//! replayed at start-up and trimmed at each checkpoint.
 //!
 //! A second sled database in `DIR/index` holds, per series, the index of
 //! its blocks, its sealed mark and its open rollup buckets (same key
@@ -125,6 +126,8 @@ pub struct Store {
     /// with every month of history, about 1 byte per sample).
     index_db: sled::Db,
     index: sled::Tree,
+    /// Syncs the write-ahead log without the store's lock.
+    wal_sync: wal::SyncHandle,
     records: records::Records,
     alerts: alert_records::AlertRecords,
     configs: config_records::ConfigRecords,
@@ -149,7 +152,8 @@ impl Store {
         let index_db = layout::open_db(&dir.join("index"), layout::INDEX_CACHE_BYTES)?;
         let chunks = db.open_tree("chunks")?;
         let catalog = Catalog::open(&db)?;
-        let wal = Wal::open(&db)?;
+        let wal = Wal::open(dir, &db)?;
+        let wal_sync = wal.sync_handle();
         let records = records::Records::open(&db)?;
         let alerts = alert_records::AlertRecords::open(&db)?;
         let configs = config_records::ConfigRecords::open(&db)?;
@@ -158,7 +162,7 @@ impl Store {
         let quarantine = Quarantine::open(&index_db)?;
         let mut trees = vec![
             &chunks,
-            wal.tree(),
+            wal.legacy_tree(),
             &index,
             floors.tree(),
             quarantine.tree(),
@@ -179,6 +183,7 @@ impl Store {
             quarantine,
             index_db,
             db,
+            wal_sync,
             inner: Mutex::new(Inner {
                 catalog,
                 heads: Heads::default(),
@@ -239,18 +244,12 @@ impl Store {
         self.series_limited.load(Ordering::Relaxed)
     }
 
-    /// [`Store::flush`] for a blocking thread.
+    /// Makes everything written so far durable (blocking: call it from a
+    /// blocking thread).
     pub fn flush_sync(&self) -> Result<()> {
         self.db.flush()?;
         self.index_db.flush()?;
-        Ok(())
-    }
-
-    /// Makes everything written so far durable.
-    pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
-        self.index_db.flush_async().await?;
-        Ok(())
+        self.wal_sync.sync()
     }
 
     /// Deletes an agent's history: its heads, open chunks, block index

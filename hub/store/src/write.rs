@@ -52,6 +52,12 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
+        // A record names its agents and series by id: ids given since
+        // the last flush are made durable first, so that a replayed
+        // record always finds its names.
+        if inner.catalog.take_fresh_names() {
+            self.db.flush()?;
+        }
         inner.wal.append(ids)?;
         let mut late = Vec::new();
         for &(agent, series, ts, value) in ids {
@@ -66,7 +72,7 @@ impl Store {
     pub(crate) fn replay_wal(&self) -> Result<usize> {
         let mut inner = self.lock();
         let mut batches = 0;
-        for rows in inner.wal.batches() {
+        for rows in inner.wal.batches()? {
             let rows = rows?;
             let mut late = Vec::new();
             for (agent, series, ts, value) in rows {
@@ -184,22 +190,22 @@ impl Store {
         Ok(head)
     }
 
-    /// The batch that writes a head as a chunk with its rollup
-    /// contributions (moving its key if its first sample changed).
-    /// Writes a head chunk with its rollup contributions. A head whose
-    /// start moved (a late sample before its first) replaces its old key
-    /// in one batch; otherwise it is one insert. Most checkpoints write
+    /// Writes a head as a chunk with its rollup contributions. A head
+    /// whose start moved (a late sample before its first) replaces its old
+    /// key in one batch; otherwise it is one insert. Most checkpoints write
     /// every head: single inserts keep them off sled's batch lock, which
     /// a stream of batches holds against its own log flusher (seen as a
-    /// hang under 10,000 hosts).
+    /// hang under 10,000 hosts). A head stays dirty until its write
+    /// succeeds: a checkpoint that failed writes it again before the log
+    /// that holds it is trimmed.
     fn write_head(&self, agent: u32, series: u32, head: &mut Head) -> Result<()> {
-        head.dirty = false;
         let Some(start) = head.start() else {
+            head.dirty = false;
             return Ok(());
         };
         let key = keys::chunk(agent, series, start);
         let value = open_chunk::encode(&chunk::encode(&head.samples), &head.pending);
-        match head.persisted_start.replace(start).filter(|o| *o != start) {
+        match head.persisted_start.filter(|o| *o != start) {
             Some(old) => {
                 let mut batch = sled::Batch::default();
                 batch.remove(&keys::chunk(agent, series, old));
@@ -210,6 +216,8 @@ impl Store {
                 self.chunks.insert(key, value)?;
             }
         }
+        head.persisted_start = Some(start);
+        head.dirty = false;
         Ok(())
     }
 
@@ -266,8 +274,9 @@ impl Store {
     /// what the chunks now hold, and flushes to disk.
     pub fn checkpoint(&self) -> Result<()> {
         let mut inner = self.lock();
-        let upto = inner.wal.next_seq();
-        let log = inner.wal.tree().clone();
+        // Batches from here on go to a fresh segment; what the older ones
+        // hold is in the heads written below.
+        let upto = inner.wal.rotate()?;
         for (&(agent, series), head) in inner.heads.iter_mut() {
             if head.dirty {
                 self.write_head(agent, series, head)?;
@@ -275,13 +284,10 @@ impl Store {
         }
         self.seal(&mut inner)?;
         drop(inner);
-        // What late samples wrote into blocks is durable before the log
-        // that holds them is trimmed.
+        // What the heads and late samples wrote is durable before the log
+        // that holds it is trimmed.
         self.index_db.flush()?;
-        // Without the lock: only batches before `upto` go, and every
-        // append since has a later sequence number.
-        wal::trim_before(&log, upto)?;
         self.db.flush()?;
-        Ok(())
+        self.lock().wal.trim_before(upto)
     }
 }
