@@ -142,26 +142,41 @@ impl Batch {
     }
 
     /// Writes rows, results and urgent host records; true when what the
-    /// held acks stand for is on disk.
+    /// held acks stand for is on disk. Rows need only the write-ahead
+    /// log synced (what else they wrote is in it until a checkpoint);
+    /// sled is flushed too when records, alert states or host records
+    /// were written.
     fn write_durably(&mut self, state: &HubState) -> bool {
+        let mut records = !self.results.is_empty();
         let mut wrote = self.write(state);
         // Alert states and events, with the samples that caused them.
-        if let Err(e) = state.alerts.write_changes(&state.store) {
-            state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!("cannot write alert states: {e}; will retry");
-            self.acks.clear();
-            wrote = false;
+        match state.alerts.write_changes(&state.store) {
+            Ok(written) => records |= written,
+            Err(e) => {
+                state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("cannot write alert states: {e}; will retry");
+                self.acks.clear();
+                wrote = false;
+            }
         }
-        if let Err(e) = state.registry.persist_urgent(&state.store) {
-            state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!("cannot write host records: {e}; not acknowledging");
-            self.acks.clear();
-            return false;
+        match state.registry.persist_urgent(&state.store) {
+            Ok(written) => records |= written,
+            Err(e) => {
+                state.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("cannot write host records: {e}; not acknowledging");
+                self.acks.clear();
+                return false;
+            }
         }
         if !wrote || self.acks.is_empty() {
             return false;
         }
-        match state.store.flush_sync() {
+        let flushed = if records {
+            state.store.flush_sync()
+        } else {
+            state.store.flush_log()
+        };
+        match flushed {
             Ok(()) => true,
             Err(e) => {
                 state.stats.store_errors.fetch_add(1, Ordering::Relaxed);

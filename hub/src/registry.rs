@@ -215,7 +215,7 @@ impl Registry {
     }
 
     /// Writes the records changed by hello, bye or a new host.
-    pub fn persist_urgent(&self, store: &Store) -> Result<()> {
+    pub fn persist_urgent(&self, store: &Store) -> Result<bool> {
         let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         let records: Vec<(AgentId, HostRecord)> = {
             let mut hosts = self.lock();
@@ -239,7 +239,7 @@ impl Registry {
                 return Err(e);
             }
         }
-        Ok(())
+        Ok(!records.is_empty())
     }
 
     pub fn summary(&self, agent: &AgentId, now: Millis) -> Option<HostSummary> {

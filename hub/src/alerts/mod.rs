@@ -400,10 +400,10 @@ impl AlertBook {
 
     /// Writes what changed since the last call; the events written go to
     /// the outbox. On failure they stay for the next call.
-    pub fn write_changes(&self, store: &Store) -> StoreResult<()> {
+    pub fn write_changes(&self, store: &Store) -> StoreResult<bool> {
         let changes = std::mem::take(&mut self.lock().unwritten);
         if changes.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         if let Err(e) = store.alerts().apply(&changes) {
             let mut book = self.lock();
@@ -423,7 +423,7 @@ impl AlertBook {
             self.outbox_dropped
                 .fetch_add(excess as u64, Ordering::Relaxed);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Events written and not yet published, oldest first.

@@ -244,6 +244,13 @@ impl Store {
         self.series_limited.load(Ordering::Relaxed)
     }
 
+    /// Makes the samples ingested so far durable: they are in the
+    /// write-ahead log until a checkpoint has them in durable chunks
+    /// (blocking: call it from a blocking thread).
+    pub fn flush_log(&self) -> Result<()> {
+        self.wal_sync.sync()
+    }
+
     /// Makes everything written so far durable (blocking: call it from a
     /// blocking thread).
     pub fn flush_sync(&self) -> Result<()> {
