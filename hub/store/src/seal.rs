@@ -21,11 +21,10 @@ use crate::{Inner, Result, Store, block_format, chunk, keys, open_chunk, rollup}
 /// the index points at them.
 const SEAL_GROUP: usize = 256;
 
-/// What sealing one series writes, and the head's new marks (sealed
-/// through, horizon) once its index batch is in.
-struct SealPlan {
-    index: sled::Batch,
-    chunks: sled::Batch,
+/// What sealing one series did: it has something to write (added to its
+/// group's batches), and the head's new marks (sealed through, horizon)
+/// once the index batch is in, if they move.
+struct Sealed {
     marks: Option<(Millis, Millis)>,
 }
 
@@ -40,48 +39,64 @@ impl Store {
     /// hours and days. Called by the checkpoint, after the heads are
     /// written.
     ///
-    /// Per series, one batch on the index moves the data (block entries,
-    /// buckets, the sealed mark) once the blocks are durable; then one on
-    /// the open chunks removes what moved. A crash between the two leaves
+    /// Per group of series, one batch on the index moves the data (block
+    /// entries, buckets, the sealed marks) once the blocks are durable;
+    /// then one on the open chunks removes what moved. A crash between the two leaves
     /// chunks before the sealed mark, which every reader ignores and the
     /// next seal removes.
     pub(crate) fn seal(&self, inner: &mut Inner) -> Result<()> {
         let series: Vec<(u32, u32)> = inner.heads.keys().copied().collect();
         for group in series.chunks(SEAL_GROUP) {
-            let mut batches = Vec::new();
+            // One batch a tree for the whole group: sled writes out its log
+            // buffer twice for every batch (measured with a batch a series:
+            // 80,000 buffer writes, 14 GB, for one checkpoint of 20,000
+            // series). A batch is atomic, so a group moves whole or not.
+            let mut index = sled::Batch::default();
+            let mut chunks = sled::Batch::default();
+            let mut marks = Vec::new();
+            let mut removals = false;
             for &(agent, series) in group {
-                if let Some(plan) = self.seal_series(inner, agent, series)? {
-                    batches.push(((agent, series), plan));
+                if let Some(sealed) =
+                    self.seal_series(inner, agent, series, &mut index, &mut chunks)?
+                {
+                    removals = true;
+                    if let Some(m) = sealed.marks {
+                        marks.push(((agent, series), m));
+                    }
                 }
             }
-            if batches.is_empty() {
+            if !removals {
                 continue;
             }
-            self.blocks.sync()?;
-            let mut removals = Vec::with_capacity(batches.len());
-            for ((agent, series), plan) in batches {
-                self.index.apply_batch(plan.index)?;
-                // The series' new mark is in the index now; only now may
-                // readers and the next seal go by it. A failure before
-                // this leaves the series as it was.
-                if let (Some(marks), Some(head)) =
-                    (plan.marks, inner.heads.get_mut(&(agent, series)))
-                {
-                    (head.sealed_through, head.sealed_horizon) = marks;
+            if !marks.is_empty() {
+                self.blocks.sync()?;
+                self.index.apply_batch(index)?;
+                // The new marks are in the index now; only now may readers
+                // and the next seal go by them. A failure before this
+                // leaves every series as it was.
+                for (key, m) in marks {
+                    if let Some(head) = inner.heads.get_mut(&key) {
+                        (head.sealed_through, head.sealed_horizon) = m;
+                    }
                 }
-                removals.push(plan.chunks);
+                self.index_db.flush()?;
             }
-            self.index_db.flush()?;
-            for chunks in removals {
-                self.chunks.apply_batch(chunks)?;
-            }
+            self.chunks.apply_batch(chunks)?;
         }
         Ok(())
     }
 
-    /// The index batch and the open-chunk batch that seal one series, and
-    /// the marks its head takes once the index batch is applied.
-    fn seal_series(&self, inner: &mut Inner, agent: u32, series: u32) -> Result<Option<SealPlan>> {
+    /// Adds what seals one series to its group's index and open-chunk
+    /// batches; says whether it added anything, and the marks its head
+    /// takes once the index batch is applied.
+    fn seal_series(
+        &self,
+        inner: &mut Inner,
+        agent: u32,
+        series: u32,
+        batch: &mut sled::Batch,
+        removals: &mut sled::Batch,
+    ) -> Result<Option<Sealed>> {
         let Some(head) = inner.heads.get_mut(&(agent, series)) else {
             return Ok(None);
         };
@@ -92,8 +107,6 @@ impl Store {
         if horizon == head.sealed_horizon {
             return Ok(None);
         }
-        let mut batch = sled::Batch::default();
-        let mut removals = sled::Batch::default();
         let mut removed_any = false;
         let mut by_hour: BTreeMap<Millis, Vec<sled::IVec>> = BTreeMap::new();
         // The moved chunks' rollup contributions, merged per bucket.
@@ -155,13 +168,7 @@ impl Store {
                 }
                 let count = chunks.iter().map(|c| chunk::count(c)).sum();
                 let payload = block_format::encode_chunks(chunks);
-                self.write_block(
-                    &mut batch,
-                    (agent, series, Level::Raw),
-                    hour,
-                    &payload,
-                    count,
-                )?;
+                self.write_block(batch, (agent, series, Level::Raw), hour, &payload, count)?;
             }
         }
         // Open bucket entries of periods now closed join the moved chunks'
@@ -180,17 +187,11 @@ impl Store {
         }
         if sealed_through == head.sealed_through && moved_rollups.is_empty() {
             head.sealed_horizon = horizon;
-            return Ok(removed_any.then(|| SealPlan {
-                index: sled::Batch::default(),
-                chunks: removals,
-                marks: None,
-            }));
+            return Ok(removed_any.then_some(Sealed { marks: None }));
         }
-        self.write_rollups(&mut batch, (agent, series), sealed_through, moved_rollups)?;
+        self.write_rollups(batch, (agent, series), sealed_through, moved_rollups)?;
         batch.insert(&keys::sealed(agent, series), &keys::u64_key(sealed_through));
-        Ok(Some(SealPlan {
-            index: batch,
-            chunks: removals,
+        Ok(Some(Sealed {
             marks: Some((sealed_through, horizon)),
         }))
     }
