@@ -41,8 +41,8 @@ impl Names {
         let mut key = Vec::with_capacity(name.len() + 1);
         key.push(kind);
         key.extend_from_slice(name.as_bytes());
-        // The id is written before any WAL record uses it; sled keeps write
-        // order across a crash, so a replayed record always finds its name.
+        // Flushed before any write-ahead log record uses the id (see
+        // `take_fresh_names`), so a replayed record always finds its name.
         dict.insert(key, &id.to_be_bytes())?;
         self.insert(name.to_owned(), id);
         self.fresh = true;

@@ -41,9 +41,9 @@ impl Store {
     ///
     /// Per group of series, one batch on the index moves the data (block
     /// entries, buckets, the sealed marks) once the blocks are durable;
-    /// then one on the open chunks removes what moved. A crash between the two leaves
-    /// chunks before the sealed mark, which every reader ignores and the
-    /// next seal removes.
+    /// then one on the open chunks removes what moved. A crash between the
+    /// two leaves chunks before the sealed mark, which every reader
+    /// ignores and the next seal removes.
     pub(crate) fn seal(&self, inner: &mut Inner) -> Result<()> {
         let series: Vec<(u32, u32)> = inner.heads.keys().copied().collect();
         for group in series.chunks(SEAL_GROUP) {
@@ -54,18 +54,18 @@ impl Store {
             let mut index = sled::Batch::default();
             let mut chunks = sled::Batch::default();
             let mut marks = Vec::new();
-            let mut removals = false;
+            let mut any = false;
             for &(agent, series) in group {
                 if let Some(sealed) =
                     self.seal_series(inner, agent, series, &mut index, &mut chunks)?
                 {
-                    removals = true;
+                    any = true;
                     if let Some(m) = sealed.marks {
                         marks.push(((agent, series), m));
                     }
                 }
             }
-            if !removals {
+            if !any {
                 continue;
             }
             if !marks.is_empty() {

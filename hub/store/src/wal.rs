@@ -317,6 +317,42 @@ struct SegmentReader {
     done: bool,
 }
 
+/// What a segment holds next.
+enum Record {
+    Rows(Vec<Row>),
+    End,
+    /// Cut short or damaged: a write a crash interrupted.
+    Torn,
+}
+
+impl SegmentReader {
+    /// Reads within the bytes the file had when opened, so a read that
+    /// fails is the disk's failure, never the end of a torn record.
+    fn record(&mut self) -> std::io::Result<Record> {
+        if self.left == 0 {
+            return Ok(Record::End);
+        }
+        if self.left < HEADER as u64 {
+            return Ok(Record::Torn);
+        }
+        let mut header = [0u8; HEADER];
+        self.file.read_exact(&mut header)?;
+        self.left -= HEADER as u64;
+        let [l0, l1, l2, l3, c0, c1, c2, c3] = header;
+        let len = u32::from_le_bytes([l0, l1, l2, l3]);
+        if u64::from(len) > self.left {
+            return Ok(Record::Torn);
+        }
+        let mut body = vec![0u8; len as usize];
+        self.file.read_exact(&mut body)?;
+        self.left -= u64::from(len);
+        if crc32fast::hash(&body) != u32::from_le_bytes([c0, c1, c2, c3]) {
+            return Ok(Record::Torn);
+        }
+        Ok(decode(&body).map_or(Record::Torn, Record::Rows))
+    }
+}
+
 impl Iterator for SegmentReader {
     type Item = Result<Vec<Row>>;
 
@@ -324,60 +360,21 @@ impl Iterator for SegmentReader {
         if self.done {
             return None;
         }
-        let mut header = [0u8; HEADER];
-        let read = match read_full(&mut self.file, &mut header) {
-            Ok(read) => read,
-            Err(e) => {
-                self.done = true;
-                return Some(Err(io_error(&self.path)(e)));
+        let record = self.record();
+        self.done = !matches!(record, Ok(Record::Rows(_)));
+        match record {
+            Ok(Record::Rows(rows)) => Some(Ok(rows)),
+            Ok(Record::End) => None,
+            Ok(Record::Torn) => {
+                tracing::warn!(
+                    "{}: the write-ahead log ends in a record cut short or damaged (a write a crash interrupted); replaying what came before it",
+                    self.path.display()
+                );
+                None
             }
-        };
-        if read == 0 {
-            self.done = true;
-            return None;
-        }
-        self.left = self.left.saturating_sub(read as u64);
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let fits = read == HEADER && u64::from(len) <= self.left;
-        let mut body = vec![0u8; if fits { len as usize } else { 0 }];
-        let len = body.len();
-        self.left = self.left.saturating_sub(len as u64);
-        let whole = fits
-            && match read_full(&mut self.file, &mut body) {
-                Ok(n) => n == len,
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(io_error(&self.path)(e)));
-                }
-            };
-        let rows = whole
-            .then(|| crc32fast::hash(&body) == crc)
-            .filter(|ok| *ok)
-            .and_then(|_| decode(&body));
-        if rows.is_none() {
-            self.done = true;
-            tracing::warn!(
-                "{}: the write-ahead log ends in a record cut short or damaged (a write a crash interrupted); replaying what came before it",
-                self.path.display()
-            );
-        }
-        rows.map(Ok)
-    }
-}
-
-/// Reads until `buf` is full or the file ends; how many bytes came.
-fn read_full(file: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => Some(Err(io_error(&self.path)(e))),
         }
     }
-    Ok(filled)
 }
 
 #[cfg(test)]

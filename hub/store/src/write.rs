@@ -59,31 +59,30 @@ impl Store {
             self.db.flush()?;
         }
         inner.wal.append(ids)?;
-        let mut late = Vec::new();
-        for &(agent, series, ts, value) in ids {
-            late.extend(self.apply(inner, agent, series, ts, value)?);
-        }
-        if !late.is_empty() {
-            self.merge_into_blocks(inner, late)?;
-        }
-        Ok(())
+        self.apply_rows(inner, ids)
     }
 
     pub(crate) fn replay_wal(&self) -> Result<usize> {
         let mut inner = self.lock();
         let mut batches = 0;
         for rows in inner.wal.batches()? {
-            let rows = rows?;
-            let mut late = Vec::new();
-            for (agent, series, ts, value) in rows {
-                late.extend(self.apply(&mut inner, agent, series, ts, value)?);
-            }
-            if !late.is_empty() {
-                self.merge_into_blocks(&inner, late)?;
-            }
+            self.apply_rows(&mut inner, &rows?)?;
             batches += 1;
         }
         Ok(batches)
+    }
+
+    /// Applies logged rows to the heads; the late ones go into blocks
+    /// together.
+    fn apply_rows(&self, inner: &mut Inner, rows: &[wal::Row]) -> Result<()> {
+        let mut late = Vec::new();
+        for &(agent, series, ts, value) in rows {
+            late.extend(self.apply(inner, agent, series, ts, value)?);
+        }
+        if !late.is_empty() {
+            self.merge_into_blocks(inner, late)?;
+        }
+        Ok(())
     }
 
     /// Puts a sample in its head or its sealed chunk in sled; returns it
