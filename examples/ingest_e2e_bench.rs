@@ -444,7 +444,7 @@ async fn bare_consumer(
     ready: tokio::sync::oneshot::Sender<Option<Arc<HubState>>>,
 ) -> Result<(), Error> {
     let client = async_nats::connect(url).await?;
-    let js = jetstream::new(client);
+    let js = jetstream::new(client.clone());
     js.create_or_update_stream(source::stream_config()).await?;
     let stream = js.get_stream(source::STREAM).await?;
     let consumer: jetstream::consumer::PullConsumer = stream
@@ -452,6 +452,8 @@ async fn bare_consumer(
         .await?;
     let mut messages = consumer
         .stream()
+        .max_messages_per_batch(source::PULL_BATCH)
+        .max_bytes_per_batch(source::pull_max_bytes(client.server_info().max_payload))
         .expires(source::PULL_EXPIRES)
         .heartbeat(source::PULL_HEARTBEAT)
         .messages()
