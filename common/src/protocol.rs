@@ -299,7 +299,6 @@ impl MetricsSample {
     /// Series names are those of the contract; absent fields feed nothing.
     /// Percentages derived here are rounded to 0.001 (plenty for a chart,
     /// and what lets the hub store them in a few bits).
-    /// The fixed names are borrowed: ingest makes no copy of them.
     pub fn series(&self) -> Vec<(Cow<'static, str>, f64)> {
         let mut out = Vec::with_capacity(
             16 + 2 * self.disks.len()
@@ -308,55 +307,93 @@ impl MetricsSample {
                 + self.temps.len()
                 + self.custom.len(),
         );
-        let mut put = |name: Cow<'static, str>, v: Option<f64>| {
+        self.each_series(|name, value| out.push((name.to_cow(), value)));
+        out
+    }
+
+    /// What [`MetricsSample::series`] lists, one by one and without
+    /// building names: ingest writes them where it keeps its rows.
+    pub fn each_series<'a>(&'a self, mut each: impl FnMut(SeriesName<'a>, f64)) {
+        let mut put = |name: SeriesName<'a>, v: Option<f64>| {
             if let Some(v) = v {
-                out.push((name, v));
+                each(name, v);
             }
         };
-        put(Cow::Borrowed(series::CPU_PCT), self.cpu_pct);
-        put(Cow::Borrowed(series::MEM_PCT), self.mem_pct().map(round3));
-        put(Cow::Borrowed(series::SWAP_PCT), self.swap_pct().map(round3));
+        use SeriesName::{Fixed, Of};
+        put(Fixed(series::CPU_PCT), self.cpu_pct);
+        put(Fixed(series::MEM_PCT), self.mem_pct().map(round3));
+        put(Fixed(series::SWAP_PCT), self.swap_pct().map(round3));
         if let Some([l1, l5, l15]) = self.load {
-            put(Cow::Borrowed(series::LOAD1), Some(l1));
-            put(Cow::Borrowed(series::LOAD5), Some(l5));
-            put(Cow::Borrowed(series::LOAD15), Some(l15));
+            put(Fixed(series::LOAD1), Some(l1));
+            put(Fixed(series::LOAD5), Some(l5));
+            put(Fixed(series::LOAD15), Some(l15));
         }
         if let Some(net) = &self.net {
-            put(Cow::Borrowed(series::NET_RX_BPS), net.rx_bps);
-            put(Cow::Borrowed(series::NET_TX_BPS), net.tx_bps);
+            put(Fixed(series::NET_RX_BPS), net.rx_bps);
+            put(Fixed(series::NET_TX_BPS), net.tx_bps);
         }
         if let Some(cpu) = &self.cpu {
-            put(Cow::Borrowed(series::CPU_USER_PCT), cpu.user);
-            put(Cow::Borrowed(series::CPU_SYSTEM_PCT), cpu.system);
-            put(Cow::Borrowed(series::CPU_IOWAIT_PCT), cpu.iowait);
-            put(Cow::Borrowed(series::CPU_STEAL_PCT), cpu.steal);
+            put(Fixed(series::CPU_USER_PCT), cpu.user);
+            put(Fixed(series::CPU_SYSTEM_PCT), cpu.system);
+            put(Fixed(series::CPU_IOWAIT_PCT), cpu.iowait);
+            put(Fixed(series::CPU_STEAL_PCT), cpu.steal);
         }
         for disk in &self.disks {
-            put(
-                Cow::Owned(series::disk_pct(&disk.mount)),
-                disk.used_pct().map(round3),
-            );
-            put(
-                Cow::Owned(series::inodes_pct(&disk.mount)),
-                disk.inodes_pct().map(round3),
-            );
+            let mount = disk.mount.as_str();
+            put(Of(series::DISK_PCT, mount), disk.used_pct().map(round3));
+            put(Of(series::INODES_PCT, mount), disk.inodes_pct().map(round3));
         }
         for io in &self.disk_io {
-            put(Cow::Owned(series::disk_read_bps(&io.device)), io.read_bps);
-            put(Cow::Owned(series::disk_write_bps(&io.device)), io.write_bps);
-            put(Cow::Owned(series::disk_busy_pct(&io.device)), io.busy_pct);
+            let device = io.device.as_str();
+            put(Of(series::DISK_READ_BPS, device), io.read_bps);
+            put(Of(series::DISK_WRITE_BPS, device), io.write_bps);
+            put(Of(series::DISK_BUSY_PCT, device), io.busy_pct);
         }
         for iface in &self.interfaces {
-            put(Cow::Owned(series::iface_rx_bps(&iface.name)), iface.rx_bps);
-            put(Cow::Owned(series::iface_tx_bps(&iface.name)), iface.tx_bps);
+            let name = iface.name.as_str();
+            put(Of(series::IFACE_RX_BPS, name), iface.rx_bps);
+            put(Of(series::IFACE_TX_BPS, name), iface.tx_bps);
         }
         for temp in &self.temps {
-            put(Cow::Owned(series::temp_c(&temp.label)), Some(temp.celsius));
+            put(Of(series::TEMP_C, &temp.label), Some(temp.celsius));
         }
         for (name, v) in &self.custom {
-            put(Cow::Owned(series::custom(name)), Some(*v));
+            put(Of(series::CUSTOM, name), Some(*v));
         }
-        out
+    }
+}
+
+/// A series name as a sample gives it: one of the contract's fixed names,
+/// or `kind:name` for what a host has several of (disks, interfaces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesName<'a> {
+    Fixed(&'static str),
+    Of(&'static str, &'a str),
+}
+
+impl SeriesName<'_> {
+    /// Appends the name to `out`.
+    pub fn push_to(self, out: &mut String) {
+        match self {
+            Self::Fixed(name) => out.push_str(name),
+            Self::Of(kind, name) => {
+                out.push_str(kind);
+                out.push(':');
+                out.push_str(name);
+            }
+        }
+    }
+
+    /// The name; a fixed one is borrowed.
+    pub fn to_cow(self) -> Cow<'static, str> {
+        match self {
+            Self::Fixed(name) => Cow::Borrowed(name),
+            Self::Of(kind, name) => {
+                let mut out = String::with_capacity(kind.len() + 1 + name.len());
+                self.push_to(&mut out);
+                Cow::Owned(out)
+            }
+        }
     }
 }
 
@@ -375,50 +412,54 @@ pub mod series {
     pub const CPU_IOWAIT_PCT: &str = "cpu_iowait_pct";
     pub const CPU_STEAL_PCT: &str = "cpu_steal_pct";
 
-    /// `kind:name`, without the formatting machinery (ingest builds
-    /// several of these a message).
-    fn named(kind: &str, name: &str) -> String {
-        let mut out = String::with_capacity(kind.len() + 1 + name.len());
-        out.push_str(kind);
-        out.push(':');
-        out.push_str(name);
-        out
+    pub const DISK_PCT: &str = "disk_pct";
+    pub const INODES_PCT: &str = "inodes_pct";
+    pub const DISK_READ_BPS: &str = "disk_io_read_bps";
+    pub const DISK_WRITE_BPS: &str = "disk_io_write_bps";
+    pub const DISK_BUSY_PCT: &str = "disk_io_busy_pct";
+    pub const IFACE_RX_BPS: &str = "net_rx_bps";
+    pub const IFACE_TX_BPS: &str = "net_tx_bps";
+    pub const TEMP_C: &str = "temp_c";
+    pub const CUSTOM: &str = "custom";
+
+    fn named(kind: &'static str, name: &str) -> String {
+        super::SeriesName::Of(kind, name).to_cow().into_owned()
     }
 
     pub fn disk_pct(mount: &str) -> String {
-        named("disk_pct", mount)
+        named(DISK_PCT, mount)
     }
 
     pub fn inodes_pct(mount: &str) -> String {
-        named("inodes_pct", mount)
+        named(INODES_PCT, mount)
     }
 
     pub fn disk_read_bps(device: &str) -> String {
-        named("disk_io_read_bps", device)
+        named(DISK_READ_BPS, device)
     }
 
     pub fn disk_write_bps(device: &str) -> String {
-        named("disk_io_write_bps", device)
+        named(DISK_WRITE_BPS, device)
     }
 
     pub fn disk_busy_pct(device: &str) -> String {
-        named("disk_io_busy_pct", device)
+        named(DISK_BUSY_PCT, device)
     }
 
     pub fn iface_rx_bps(iface: &str) -> String {
-        named("net_rx_bps", iface)
+        named(IFACE_RX_BPS, iface)
     }
 
     pub fn iface_tx_bps(iface: &str) -> String {
-        named("net_tx_bps", iface)
+        named(IFACE_TX_BPS, iface)
     }
 
     pub fn temp_c(label: &str) -> String {
-        named("temp_c", label)
+        named(TEMP_C, label)
     }
 
     pub fn custom(name: &str) -> String {
-        named("custom", name)
+        named(CUSTOM, name)
     }
 }
 

@@ -2,14 +2,13 @@
 //! write-ahead log, host registry updated. A bad message is counted and
 //! logged; it never stops ingest.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::Message;
 use swarm_common::codec::Encoding;
-use swarm_common::protocol::{Bye, HostInfo, MetricsSample, TestResult};
+use swarm_common::protocol::{Bye, HostInfo, MetricsSample, SeriesName, TestResult};
 use swarm_common::subject::{AgentSubject, parse_agent_subject, parse_results_subject};
 use swarm_common::time::now_ms;
 use swarm_common::{limits, text};
@@ -32,15 +31,76 @@ const MAX_PENDING_ROWS: usize = 200_000;
 pub const BATCH_ROWS: usize = 8_000;
 pub const BATCH_TICK: Duration = Duration::from_millis(100);
 
-/// One series sample waiting for the next batch commit.
-#[derive(Debug, Clone)]
+/// One series sample waiting for the next batch commit; its names are
+/// in the batch's [`Names`].
+#[derive(Debug, Clone, Copy)]
 pub struct OwnedRow {
-    /// Shared by the rows of one message: one allocation, not one a row.
-    pub agent: Arc<str>,
-    /// The contract's fixed names are borrowed, not copied.
-    pub series: Cow<'static, str>,
+    pub agent: NameSpan,
+    pub series: NameSpan,
     pub ts: u64,
     pub value: f64,
+}
+
+/// Where a name lies in a batch's [`Names`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameSpan {
+    start: u32,
+    len: u32,
+}
+
+/// The agent and series names of a batch's rows, end to end in one
+/// buffer that commits hand back and forth: a name a row was a string
+/// of its own (a few allocations and frees a message, and a reference
+/// count touched every row).
+#[derive(Debug, Default)]
+struct Names(String);
+
+impl Names {
+    fn push(&mut self, name: &str) -> NameSpan {
+        let start = self.0.len();
+        self.0.push_str(name);
+        self.span_from(start)
+    }
+
+    fn push_series(&mut self, name: SeriesName<'_>) -> NameSpan {
+        let start = self.0.len();
+        name.push_to(&mut self.0);
+        self.span_from(start)
+    }
+
+    fn span_from(&self, start: usize) -> NameSpan {
+        // A batch holds at most MAX_PENDING_ROWS rows of bounded names:
+        // far below 4 GiB.
+        let start_u32 = u32::try_from(start).unwrap_or(u32::MAX);
+        let len = u32::try_from(self.0.len() - start).unwrap_or(0);
+        NameSpan {
+            start: start_u32,
+            len,
+        }
+    }
+
+    fn get(&self, span: NameSpan) -> &str {
+        let start = span.start as usize;
+        self.0.get(start..start + span.len as usize).unwrap_or("")
+    }
+
+    /// Keeps only the names `rows` use, and points them there.
+    fn compact(&mut self, rows: &mut [OwnedRow]) {
+        let mut kept = Names(String::with_capacity(self.0.len() / 2));
+        let mut last_agent: Option<(NameSpan, NameSpan)> = None;
+        for row in rows {
+            row.agent = match last_agent {
+                Some((old, new)) if old == row.agent => new,
+                _ => {
+                    let new = kept.push(self.get(row.agent));
+                    last_agent = Some((row.agent, new));
+                    new
+                }
+            };
+            row.series = kept.push(self.get(row.series));
+        }
+        *self = kept;
+    }
 }
 
 /// Rows waiting to be committed to the store, and the acks that may go
@@ -48,12 +108,14 @@ pub struct OwnedRow {
 #[derive(Default)]
 pub struct Batch {
     rows: Vec<OwnedRow>,
+    names: Names,
     /// Test results, written with the rows (so acks follow both).
     results: Vec<TestResult>,
     acks: Vec<Acknowledge>,
-    /// An emptied rows buffer back from the last commit, taken by the
-    /// next: a fresh one of this size costs a page fault every few rows.
+    /// Emptied buffers back from the last commit, taken by the next: fresh
+    /// ones of this size cost a page fault every few rows.
     spare_rows: Vec<OwnedRow>,
+    spare_names: Names,
 }
 
 impl Batch {
@@ -89,9 +151,11 @@ impl Batch {
     pub fn begin_commit(&mut self, state: &Arc<HubState>) -> Commit {
         let mut work = Batch {
             rows: std::mem::replace(&mut self.rows, std::mem::take(&mut self.spare_rows)),
+            names: std::mem::replace(&mut self.names, std::mem::take(&mut self.spare_names)),
             results: std::mem::take(&mut self.results),
             acks: std::mem::take(&mut self.acks),
             spare_rows: Vec::new(),
+            spare_names: Names::default(),
         };
         let state = state.clone();
         Commit(tokio::spawn(async move {
@@ -132,12 +196,21 @@ impl Batch {
     pub fn take_back(&mut self, mut older: Batch) {
         if older.rows.is_empty() && older.results.is_empty() && older.acks.is_empty() {
             self.spare_rows = older.rows;
+            older.names.0.clear();
+            self.spare_names = older.names;
             return;
         }
-        older.rows.append(&mut self.rows);
+        let base = u32::try_from(older.names.0.len()).unwrap_or(u32::MAX);
+        older.names.0.push_str(&self.names.0);
+        older.rows.extend(self.rows.drain(..).map(|mut row| {
+            row.agent.start = row.agent.start.saturating_add(base);
+            row.series.start = row.series.start.saturating_add(base);
+            row
+        }));
         older.results.append(&mut self.results);
         older.acks.append(&mut self.acks);
         older.spare_rows = std::mem::take(&mut self.spare_rows);
+        older.spare_names = std::mem::take(&mut self.spare_names);
         *self = older;
     }
 
@@ -196,9 +269,10 @@ impl Batch {
         if self.rows.is_empty() {
             return true;
         }
+        let names = &self.names;
         let rows = self.rows.iter().map(|r| SampleRow {
-            agent: &r.agent,
-            series: &r.series,
+            agent: names.get(r.agent),
+            series: names.get(r.series),
             ts: r.ts,
             value: r.value,
         });
@@ -210,6 +284,7 @@ impl Batch {
                     .samples_stored
                     .fetch_add(count as u64, Ordering::Relaxed);
                 self.rows.clear();
+                self.names.0.clear();
                 true
             }
             Err(e) => {
@@ -229,10 +304,15 @@ impl Batch {
         if !self.acks.is_empty() {
             self.acks.clear();
             self.rows.clear();
+            self.names.0.clear();
             self.results.clear();
             return;
         }
-        let dropped = drop_oldest(&mut self.rows) + drop_oldest(&mut self.results);
+        let dropped_rows = drop_oldest(&mut self.rows);
+        if dropped_rows > 0 {
+            self.names.compact(&mut self.rows);
+        }
+        let dropped = dropped_rows + drop_oldest(&mut self.results);
         if dropped > 0 {
             state
                 .stats
@@ -387,30 +467,36 @@ fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Reje
             let sample: MetricsSample = decode(encoding, &msg.payload)?;
             validate::same_agent(token, sample.agent.as_str())?;
             validate::sample(&sample, now)?;
-            let agent: Arc<str> = Arc::from(sample.agent.as_str());
             let ts = sample.ts;
-            let series = sample.series();
-            // The registry refuses a new agent past the cap: no row then.
-            state
-                .registry
-                .metrics(sample, now)
-                .map_err(|AgentLimit(max)| Rejection::AgentLimit(max))?;
-            state.alerts.heard_from(&agent, now);
-            state.alerts.observe(
-                &agent,
-                ts,
-                series.iter().map(|(name, value)| (name.as_ref(), *value)),
-                || state.registry.tags_of(&agent),
-                now,
-            );
-            batch
-                .rows
-                .extend(series.into_iter().map(|(series, value)| OwnedRow {
-                    agent: agent.clone(),
+            let (first_row, first_name) = (batch.rows.len(), batch.names.0.len());
+            let agent = batch.names.push(sample.agent.as_str());
+            sample.each_series(|name, value| {
+                let series = batch.names.push_series(name);
+                batch.rows.push(OwnedRow {
+                    agent,
                     series,
                     ts,
                     value,
-                }));
+                });
+            });
+            // The registry refuses a new agent past the cap: no rows then.
+            if let Err(AgentLimit(max)) = state.registry.metrics(sample, now) {
+                batch.rows.truncate(first_row);
+                batch.names.0.truncate(first_name);
+                return Err(Rejection::AgentLimit(max));
+            }
+            let names = &batch.names;
+            let agent = names.get(agent);
+            state.alerts.heard_from(agent, now);
+            state.alerts.observe(
+                agent,
+                ts,
+                batch.rows[first_row..]
+                    .iter()
+                    .map(|row| (names.get(row.series), row.value)),
+                || state.registry.tags_of(agent),
+                now,
+            );
         }
         AgentSubject::Bye => {
             validate::size("bye", &msg.payload, limits::MAX_RECORD_BYTES)?;
@@ -490,12 +576,13 @@ fn accept_result(
         now_ms(),
     );
     if let Some(latency) = latency {
-        batch.rows.push(OwnedRow {
-            agent: Arc::from(agent),
-            series: Cow::Owned(series),
+        let row = OwnedRow {
+            agent: batch.names.push(agent),
+            series: batch.names.push(&series),
             ts: result.ts,
             value: latency,
-        });
+        };
+        batch.rows.push(row);
     }
     batch.results.push(result);
     Ok(())
@@ -565,6 +652,60 @@ pub async fn prune(state: &Arc<HubState>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn batch_of(rows: &[(&str, &str, u64)]) -> Batch {
+        let mut batch = Batch::default();
+        for &(agent, series, ts) in rows {
+            let row = OwnedRow {
+                agent: batch.names.push(agent),
+                series: batch.names.push_series(SeriesName::Of("disk_pct", series)),
+                ts,
+                value: ts as f64,
+            };
+            batch.rows.push(row);
+        }
+        batch
+    }
+
+    fn named_rows(batch: &Batch) -> Vec<(String, String, u64)> {
+        batch
+            .rows
+            .iter()
+            .map(|r| {
+                let name = |span| batch.names.get(span).to_owned();
+                (name(r.agent), name(r.series), r.ts)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_taken_back_keep_their_names_ahead_of_newer_rows() {
+        let mut newer = batch_of(&[("c", "/", 3)]);
+        newer.take_back(batch_of(&[("a", "/var", 1), ("b", "/", 2)]));
+        let expected = [
+            ("a", "disk_pct:/var", 1),
+            ("b", "disk_pct:/", 2),
+            ("c", "disk_pct:/", 3),
+        ];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|&(a, s, ts)| (a.to_owned(), s.to_owned(), ts))
+            .collect();
+        assert_eq!(named_rows(&newer), expected);
+    }
+
+    #[test]
+    fn dropping_the_oldest_rows_drops_their_names() {
+        let mut batch = batch_of(&[("old", "/", 1), ("new", "/data", 2), ("new", "/", 3)]);
+        batch.rows.drain(..1);
+        batch.names.compact(&mut batch.rows);
+        assert!(!batch.names.0.contains("old"), "{:?}", batch.names.0);
+        let names: Vec<_> = named_rows(&batch)
+            .into_iter()
+            .map(|(agent, series, _)| format!("{agent} {series}"))
+            .collect();
+        assert_eq!(names, ["new disk_pct:/data", "new disk_pct:/"]);
+    }
 
     #[test]
     fn a_flood_of_rejections_logs_a_few_lines_per_window() {

@@ -2,11 +2,12 @@
 //! tags, and whether each is online (offline after `bye` or 3 missed
 //! intervals).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use foldhash::HashSet;
 use swarm_common::AgentId;
 use swarm_common::protocol::{self, HostInfo, HostStatus, HostSummary, MetricsSample, Millis};
 use swarm_common::selector::Selectable;
