@@ -1,6 +1,8 @@
 //! MessagePack with field names on the bus, and the JSON/MessagePack rule of
 //! API requests: a request is answered in the encoding it was sent in.
 
+pub mod sample;
+
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use serde::Serialize;

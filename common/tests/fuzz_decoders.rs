@@ -176,3 +176,89 @@ fuzz_types! {
     error_reply: ErrorReply = ErrorReply { error: ApiError::new(ErrorCode::NotFound, "x") };
     summary_reply: SummaryReply = SummaryReply { summary: Vec::new(), next: None };
 }
+
+/// The plain-case sample decoder gives serde's sample or nothing.
+fn agrees_with_serde(bytes: &[u8]) -> Result<(), TestCaseError> {
+    if let Some(fast) = codec::sample::metrics(bytes) {
+        let serde: Result<MetricsSample, _> = codec::from_msgpack(bytes);
+        // Compared encoded: a NaN the damage made is not equal to itself.
+        let encoded = |s: &MetricsSample| codec::to_msgpack(s).ok();
+        prop_assert_eq!(serde.ok().as_ref().and_then(encoded), encoded(&fast));
+    }
+    Ok(())
+}
+
+/// A sample with every part an agent fills in, some of it from `n`.
+fn full_sample(n: u64, cpu: f64, text: &str) -> MetricsSample {
+    let mut s = sample_metrics();
+    s.ts = n;
+    s.cpu_pct = Some(cpu);
+    s.mem_total = Some(n);
+    s.mem_free = Some(n / 2);
+    s.net = Some(NetUsage {
+        rx_bytes: Some(n),
+        tx_bytes: None,
+        rx_bps: Some(cpu),
+        tx_bps: Some(-cpu),
+    });
+    s.disks.push(DiskUsage {
+        inodes_total: Some(n),
+        ..DiskUsage::new(text)
+    });
+    s.disk_io = vec![DiskIo {
+        device: text.into(),
+        read_bps: Some(cpu),
+        write_bps: None,
+        read_ops: Some(1.0),
+        write_ops: Some(2.0),
+        busy_pct: Some(3.0),
+    }];
+    s.interfaces = vec![Interface {
+        name: text.into(),
+        rx_bps: Some(cpu),
+        tx_bps: Some(1.0),
+        rx_pps: None,
+        tx_pps: Some(2.0),
+        rx_bytes: Some(n),
+        tx_bytes: Some(1),
+        rx_errors: None,
+        rx_drops: Some(0),
+        tx_errors: Some(3),
+        tx_drops: None,
+    }];
+    s.temps = vec![Temperature {
+        label: text.into(),
+        celsius: cpu,
+        critical: Some(90.0),
+    }];
+    s.custom.insert(text.into(), cpu);
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn the_plain_sample_decoder_reads_what_agents_send(
+        n in any::<u64>(),
+        cpu in any::<f64>().prop_filter("NaN is not equal to itself", |v| !v.is_nan()),
+        text in "\\PC{0,40}",
+    ) {
+        let sample = full_sample(n, cpu, &text);
+        let bytes = codec::to_msgpack(&sample).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(codec::sample::metrics(&bytes), Some(sample));
+    }
+
+    #[test]
+    fn the_plain_sample_decoder_gives_serdes_sample_or_nothing(
+        random in proptest::collection::vec(any::<u8>(), 0..512),
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+        cut in any::<usize>(),
+        insert in any::<bool>(),
+    ) {
+        agrees_with_serde(&random)?;
+        for bytes in damaged(&full_sample(7, 12.5, "eth0"), &edits, cut, insert) {
+            agrees_with_serde(&bytes)?;
+        }
+    }
+}

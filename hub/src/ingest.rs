@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::Message;
-use swarm_common::codec::Encoding;
+use swarm_common::codec::{self, Encoding};
 use swarm_common::protocol::{Bye, HostInfo, MetricsSample, SeriesName, TestResult};
 use swarm_common::subject::{AgentSubject, parse_agent_subject, parse_results_subject};
 use swarm_common::time::now_ms;
@@ -464,7 +464,7 @@ fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Reje
         }
         AgentSubject::Metrics => {
             validate::size("MetricsSample", &msg.payload, limits::MAX_SAMPLE_BYTES)?;
-            let sample: MetricsSample = decode(encoding, &msg.payload)?;
+            let sample = decode_sample(encoding, &msg.payload)?;
             validate::same_agent(token, sample.agent.as_str())?;
             validate::sample(&sample, now)?;
             let ts = sample.ts;
@@ -586,6 +586,18 @@ fn accept_result(
     }
     batch.results.push(result);
     Ok(())
+}
+
+/// A sample as agents send it is read without serde (see
+/// [`codec::sample`]); anything else goes through serde, as every other
+/// message does.
+fn decode_sample(encoding: Encoding, body: &[u8]) -> Result<MetricsSample, Rejection> {
+    match encoding {
+        Encoding::MsgPack => {
+            codec::sample::metrics(body).map_or_else(|| decode(encoding, body), Ok)
+        }
+        Encoding::Json => decode(encoding, body),
+    }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(encoding: Encoding, body: &[u8]) -> Result<T, Rejection> {

@@ -190,28 +190,12 @@ mod tests {
             }),
             ("cached over total", |s| s.mem_cached = Some(101)),
             ("interface with a newline", |s| {
-                s.interfaces.push(Interface {
-                    name: "eth\n0".into(),
-                    rx_bps: None,
-                    tx_bps: None,
-                    rx_pps: None,
-                    tx_pps: None,
-                    rx_bytes: None,
-                    tx_bytes: None,
-                    rx_errors: None,
-                    tx_errors: None,
-                    rx_drops: None,
-                    tx_drops: None,
-                })
+                s.interfaces.push(Interface::new("eth\n0"))
             }),
             ("disk busy over 100", |s| {
                 s.disk_io.push(DiskIo {
-                    device: "sda".into(),
-                    read_bps: None,
-                    write_bps: None,
-                    read_ops: None,
-                    write_ops: None,
                     busy_pct: Some(250.0),
+                    ..DiskIo::new("sda")
                 })
             }),
             ("process CPU negative", |s| {

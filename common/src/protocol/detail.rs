@@ -95,6 +95,39 @@ pub struct Interface {
     pub tx_drops: Option<u64>,
 }
 
+impl DiskIo {
+    /// A device with only its name known.
+    pub fn new(device: impl Into<String>) -> Self {
+        Self {
+            device: device.into(),
+            read_bps: None,
+            write_bps: None,
+            read_ops: None,
+            write_ops: None,
+            busy_pct: None,
+        }
+    }
+}
+
+impl Interface {
+    /// An interface with only its name known.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            rx_bps: None,
+            tx_bps: None,
+            rx_pps: None,
+            tx_pps: None,
+            rx_bytes: None,
+            tx_bytes: None,
+            rx_errors: None,
+            tx_errors: None,
+            rx_drops: None,
+            tx_drops: None,
+        }
+    }
+}
+
 /// One temperature sensor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Temperature {
