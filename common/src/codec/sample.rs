@@ -66,7 +66,7 @@ fn sample(rd: &mut Reader<'_>) -> Option<MetricsSample> {
     // Agent and time are set below: without them it is not the plain case.
     let mut s = MetricsSample::new(AgentId::parse("a").ok()?, 0);
     read_fields!(rd, {
-        b"agent" => agent = Some(AgentId::parse(&string(rd)?).ok()?),
+        b"agent" => agent = Some(AgentId::parse(text(rd)?).ok()?),
         b"ts" => ts = Some(int(rd)?),
         b"cpu_pct" => s.cpu_pct = opt(rd, float)?,
         b"load" => s.load = opt(rd, load)?,
@@ -120,10 +120,15 @@ fn opt<T>(
     value(rd).map(Some)
 }
 
+/// A string value, borrowed from the message (UTF-8 checked, as serde does).
+fn text<'a>(rd: &mut Reader<'a>) -> Option<&'a str> {
+    let (value, rest) = decode::read_str_from_slice(*rd).ok()?;
+    *rd = rest;
+    Some(value)
+}
+
 fn string(rd: &mut Reader<'_>) -> Option<String> {
-    let len = decode::read_str_len(rd).ok()? as usize;
-    let bytes = take(rd, len)?;
-    std::str::from_utf8(bytes).ok().map(str::to_owned)
+    text(rd).map(str::to_owned)
 }
 
 /// An integer that fits `T` (serde takes any MessagePack integer in range).
