@@ -32,7 +32,7 @@ pub const BATCH_ROWS: usize = 8_000;
 pub const BATCH_TICK: Duration = Duration::from_millis(100);
 
 /// One series sample waiting for the next batch commit; its names are
-/// in the batch's [`Names`].
+/// in the [`Rows`] that hold it.
 #[derive(Debug, Clone, Copy)]
 pub struct OwnedRow {
     pub agent: NameSpan,
@@ -41,81 +41,160 @@ pub struct OwnedRow {
     pub value: f64,
 }
 
-/// Where a name lies in a batch's [`Names`].
+/// Where a name lies in its [`Rows`]' names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NameSpan {
     start: u32,
     len: u32,
 }
 
-/// The agent and series names of a batch's rows, end to end in one
-/// buffer that commits hand back and forth: a name a row was a string
-/// of its own (a few allocations and frees a message, and a reference
-/// count touched every row).
+/// A batch's rows, with their agent and series names end to end in one
+/// buffer; both buffers go back and forth between commits. As strings of
+/// their own, a row's names cost a few allocations and frees a message,
+/// and a reference count touched every row.
 #[derive(Debug, Default)]
-struct Names(String);
+struct Rows {
+    list: Vec<OwnedRow>,
+    names: String,
+}
 
-impl Names {
-    fn push(&mut self, name: &str) -> NameSpan {
-        let start = self.0.len();
-        self.0.push_str(name);
-        self.span_from(start)
+/// How far [`Rows`] reached, to go back to.
+#[derive(Debug, Clone, Copy)]
+struct RowsMark {
+    rows: usize,
+    names: usize,
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        self.list.len()
     }
 
-    fn push_series(&mut self, name: SeriesName<'_>) -> NameSpan {
-        let start = self.0.len();
-        name.push_to(&mut self.0);
-        self.span_from(start)
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
     }
 
-    fn span_from(&self, start: usize) -> NameSpan {
-        // A batch holds at most MAX_PENDING_ROWS rows of bounded names:
-        // far below 4 GiB.
-        let start_u32 = u32::try_from(start).unwrap_or(u32::MAX);
-        let len = u32::try_from(self.0.len() - start).unwrap_or(0);
+    fn clear(&mut self) {
+        self.list.clear();
+        self.names.clear();
+    }
+
+    fn mark(&self) -> RowsMark {
+        RowsMark {
+            rows: self.list.len(),
+            names: self.names.len(),
+        }
+    }
+
+    fn truncate(&mut self, mark: RowsMark) {
+        self.list.truncate(mark.rows);
+        self.names.truncate(mark.names);
+    }
+
+    fn name(&mut self, name: &str) -> NameSpan {
+        self.write_name(|names| names.push_str(name))
+    }
+
+    fn series_name(&mut self, name: SeriesName<'_>) -> NameSpan {
+        self.write_name(|names| name.push_to(names))
+    }
+
+    fn write_name(&mut self, write: impl FnOnce(&mut String)) -> NameSpan {
+        let start = self.names.len();
+        write(&mut self.names);
+        // At most MAX_PENDING_ROWS rows of bounded names: far below 4 GiB.
         NameSpan {
-            start: start_u32,
-            len,
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            len: u32::try_from(self.names.len() - start).unwrap_or(0),
         }
     }
 
     fn get(&self, span: NameSpan) -> &str {
-        let start = span.start as usize;
-        self.0.get(start..start + span.len as usize).unwrap_or("")
+        name_at(&self.names, span)
     }
 
-    /// Keeps only the names `rows` use, and points them there.
-    fn compact(&mut self, rows: &mut [OwnedRow]) {
-        let mut kept = Names(String::with_capacity(self.0.len() / 2));
+    fn push(&mut self, row: OwnedRow) {
+        self.list.push(row);
+    }
+
+    /// The rows since `mark`, as (series name, value).
+    fn series_since(&self, mark: RowsMark) -> impl Iterator<Item = (&str, f64)> {
+        self.list[mark.rows..]
+            .iter()
+            .map(|row| (self.get(row.series), row.value))
+    }
+
+    fn sample_rows(&self) -> impl Iterator<Item = SampleRow<'_>> {
+        self.list.iter().map(|r| SampleRow {
+            agent: self.get(r.agent),
+            series: self.get(r.series),
+            ts: r.ts,
+            value: r.value,
+        })
+    }
+
+    /// Moves `newer`'s rows after these, names and all.
+    fn append(&mut self, newer: &mut Rows) {
+        let base = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push_str(&newer.names);
+        self.list.extend(newer.list.drain(..).map(|mut row| {
+            row.agent.start = row.agent.start.saturating_add(base);
+            row.series.start = row.series.start.saturating_add(base);
+            row
+        }));
+        newer.names.clear();
+    }
+
+    /// Drops the oldest rows past [`MAX_PENDING_ROWS`], and their names;
+    /// returns how many.
+    fn drop_oldest(&mut self) -> usize {
+        let dropped = drop_oldest(&mut self.list);
+        if dropped > 0 {
+            self.compact();
+        }
+        dropped
+    }
+
+    /// Keeps only the names the rows use, and points them there.
+    fn compact(&mut self) {
+        let old = std::mem::take(&mut self.names);
         let mut last_agent: Option<(NameSpan, NameSpan)> = None;
-        for row in rows {
-            row.agent = match last_agent {
-                Some((old, new)) if old == row.agent => new,
+        for i in 0..self.list.len() {
+            let row = self.list[i];
+            let agent = match last_agent {
+                Some((was, now)) if was == row.agent => now,
                 _ => {
-                    let new = kept.push(self.get(row.agent));
-                    last_agent = Some((row.agent, new));
-                    new
+                    let now = self.name(name_at(&old, row.agent));
+                    last_agent = Some((row.agent, now));
+                    now
                 }
             };
-            row.series = kept.push(self.get(row.series));
+            let series = self.name(name_at(&old, row.series));
+            self.list[i] = OwnedRow {
+                agent,
+                series,
+                ..row
+            };
         }
-        *self = kept;
     }
+}
+
+fn name_at(names: &str, span: NameSpan) -> &str {
+    let start = span.start as usize;
+    names.get(start..start + span.len as usize).unwrap_or("")
 }
 
 /// Rows waiting to be committed to the store, and the acks that may go
 /// out once they are on disk.
 #[derive(Default)]
 pub struct Batch {
-    rows: Vec<OwnedRow>,
-    names: Names,
+    rows: Rows,
     /// Test results, written with the rows (so acks follow both).
     results: Vec<TestResult>,
     acks: Vec<Acknowledge>,
     /// Emptied buffers back from the last commit, taken by the next: fresh
     /// ones of this size cost a page fault every few rows.
-    spare_rows: Vec<OwnedRow>,
-    spare_names: Names,
+    spare_rows: Rows,
 }
 
 impl Batch {
@@ -151,11 +230,9 @@ impl Batch {
     pub fn begin_commit(&mut self, state: &Arc<HubState>) -> Commit {
         let mut work = Batch {
             rows: std::mem::replace(&mut self.rows, std::mem::take(&mut self.spare_rows)),
-            names: std::mem::replace(&mut self.names, std::mem::take(&mut self.spare_names)),
             results: std::mem::take(&mut self.results),
             acks: std::mem::take(&mut self.acks),
-            spare_rows: Vec::new(),
-            spare_names: Names::default(),
+            spare_rows: Rows::default(),
         };
         let state = state.clone();
         Commit(tokio::spawn(async move {
@@ -195,22 +272,14 @@ impl Batch {
     /// bounds them as ever.
     pub fn take_back(&mut self, mut older: Batch) {
         if older.rows.is_empty() && older.results.is_empty() && older.acks.is_empty() {
+            older.rows.clear();
             self.spare_rows = older.rows;
-            older.names.0.clear();
-            self.spare_names = older.names;
             return;
         }
-        let base = u32::try_from(older.names.0.len()).unwrap_or(u32::MAX);
-        older.names.0.push_str(&self.names.0);
-        older.rows.extend(self.rows.drain(..).map(|mut row| {
-            row.agent.start = row.agent.start.saturating_add(base);
-            row.series.start = row.series.start.saturating_add(base);
-            row
-        }));
+        older.rows.append(&mut self.rows);
         older.results.append(&mut self.results);
         older.acks.append(&mut self.acks);
         older.spare_rows = std::mem::take(&mut self.spare_rows);
-        older.spare_names = std::mem::take(&mut self.spare_names);
         *self = older;
     }
 
@@ -269,22 +338,14 @@ impl Batch {
         if self.rows.is_empty() {
             return true;
         }
-        let names = &self.names;
-        let rows = self.rows.iter().map(|r| SampleRow {
-            agent: names.get(r.agent),
-            series: names.get(r.series),
-            ts: r.ts,
-            value: r.value,
-        });
         let count = self.rows.len();
-        match state.store.ingest_rows(rows) {
+        match state.store.ingest_rows(self.rows.sample_rows()) {
             Ok(()) => {
                 state
                     .stats
                     .samples_stored
                     .fetch_add(count as u64, Ordering::Relaxed);
                 self.rows.clear();
-                self.names.0.clear();
                 true
             }
             Err(e) => {
@@ -304,15 +365,10 @@ impl Batch {
         if !self.acks.is_empty() {
             self.acks.clear();
             self.rows.clear();
-            self.names.0.clear();
             self.results.clear();
             return;
         }
-        let dropped_rows = drop_oldest(&mut self.rows);
-        if dropped_rows > 0 {
-            self.names.compact(&mut self.rows);
-        }
-        let dropped = dropped_rows + drop_oldest(&mut self.results);
+        let dropped = self.rows.drop_oldest() + drop_oldest(&mut self.results);
         if dropped > 0 {
             state
                 .stats
@@ -468,10 +524,10 @@ fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Reje
             validate::same_agent(token, sample.agent.as_str())?;
             validate::sample(&sample, now)?;
             let ts = sample.ts;
-            let (first_row, first_name) = (batch.rows.len(), batch.names.0.len());
-            let agent = batch.names.push(sample.agent.as_str());
+            let mark = batch.rows.mark();
+            let agent = batch.rows.name(sample.agent.as_str());
             sample.each_series(|name, value| {
-                let series = batch.names.push_series(name);
+                let series = batch.rows.series_name(name);
                 batch.rows.push(OwnedRow {
                     agent,
                     series,
@@ -481,19 +537,15 @@ fn accept(state: &HubState, msg: &Message, batch: &mut Batch) -> Result<(), Reje
             });
             // The registry refuses a new agent past the cap: no rows then.
             if let Err(AgentLimit(max)) = state.registry.metrics(sample, now) {
-                batch.rows.truncate(first_row);
-                batch.names.0.truncate(first_name);
+                batch.rows.truncate(mark);
                 return Err(Rejection::AgentLimit(max));
             }
-            let names = &batch.names;
-            let agent = names.get(agent);
+            let agent = batch.rows.get(agent);
             state.alerts.heard_from(agent, now);
             state.alerts.observe(
                 agent,
                 ts,
-                batch.rows[first_row..]
-                    .iter()
-                    .map(|row| (names.get(row.series), row.value)),
+                batch.rows.series_since(mark),
                 || state.registry.tags_of(agent),
                 now,
             );
@@ -577,8 +629,8 @@ fn accept_result(
     );
     if let Some(latency) = latency {
         let row = OwnedRow {
-            agent: batch.names.push(agent),
-            series: batch.names.push(&series),
+            agent: batch.rows.name(agent),
+            series: batch.rows.name(&series),
             ts: result.ts,
             value: latency,
         };
@@ -669,8 +721,8 @@ mod tests {
         let mut batch = Batch::default();
         for &(agent, series, ts) in rows {
             let row = OwnedRow {
-                agent: batch.names.push(agent),
-                series: batch.names.push_series(SeriesName::Of("disk_pct", series)),
+                agent: batch.rows.name(agent),
+                series: batch.rows.series_name(SeriesName::Of("disk_pct", series)),
                 ts,
                 value: ts as f64,
             };
@@ -682,9 +734,10 @@ mod tests {
     fn named_rows(batch: &Batch) -> Vec<(String, String, u64)> {
         batch
             .rows
+            .list
             .iter()
             .map(|r| {
-                let name = |span| batch.names.get(span).to_owned();
+                let name = |span| batch.rows.get(span).to_owned();
                 (name(r.agent), name(r.series), r.ts)
             })
             .collect()
@@ -709,9 +762,9 @@ mod tests {
     #[test]
     fn dropping_the_oldest_rows_drops_their_names() {
         let mut batch = batch_of(&[("old", "/", 1), ("new", "/data", 2), ("new", "/", 3)]);
-        batch.rows.drain(..1);
-        batch.names.compact(&mut batch.rows);
-        assert!(!batch.names.0.contains("old"), "{:?}", batch.names.0);
+        batch.rows.list.drain(..1);
+        batch.rows.compact();
+        assert!(!batch.rows.names.contains("old"), "{:?}", batch.rows.names);
         let names: Vec<_> = named_rows(&batch)
             .into_iter()
             .map(|(agent, series, _)| format!("{agent} {series}"))
